@@ -1,0 +1,94 @@
+"""The embedded engine: chDB in this process, every call made on one dedicated thread.
+
+chDB allows one data path per process, so executors are shared per path and reference-counted;
+embedded mode therefore means a single server process (several processes need a server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import chdb
+import orjson
+
+from heliograph.analytics.executor import READ_SETTINGS, StoreUnavailable, escape_param
+
+_lock = threading.Lock()
+_open: dict[str, tuple[ChdbExecutor, int]] = {}
+
+
+class ChdbExecutor:
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = str(path.resolve())
+        self._connection = chdb.connect(self.path)
+        self._call_lock = threading.Lock()
+
+    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        output = self.query_bytes(sql, params, "JSONEachRow")
+        return [orjson.loads(line) for line in output.splitlines() if line]
+
+    def query_bytes(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+        settings = ", ".join(f"{key}={value}" for key, value in READ_SETTINGS.items())
+        statement = f"{sql}\nSETTINGS {settings}"
+        bound = {name: escape_param(value) for name, value in params.items()}
+        result = self._run(statement, fmt, bound)
+        return bytes(result.bytes()) if result is not None else b""
+
+    def command(self, sql: str) -> None:
+        self._run(sql, "CSV", {})
+
+    def insert(self, table: str, json_rows: bytes, dedup_token: str) -> None:
+        # The rows are JSON written by orjson, so they cannot escape the FORMAT clause.
+        statement = (
+            f"INSERT INTO {table} SETTINGS insert_deduplication_token='{dedup_token}' "
+            f"FORMAT JSONEachRow\n{json_rows.decode('utf-8')}"
+        )
+        self._run(statement, "CSV", {})
+
+    def _run(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
+        with self._call_lock:
+            try:
+                return self._connection.query(sql, fmt, params=dict(params))
+            except Exception as error:  # chDB raises plain RuntimeError/ChdbError subclasses
+                raise StoreUnavailable(str(error)) from error
+
+    def close(self) -> None:
+        release_chdb(self)
+
+    def _really_close(self) -> None:
+        with self._call_lock:
+            self._connection.close()
+
+
+def open_chdb(path: Path) -> ChdbExecutor:
+    """The process's executor for `path`; a second, different path is a clear error."""
+    key = str(path.resolve())
+    with _lock:
+        if key in _open:
+            executor, count = _open[key]
+            _open[key] = (executor, count + 1)
+            return executor
+        if _open:
+            other = next(iter(_open))
+            raise StoreUnavailable(
+                f"chDB is already open at {other}; one process can use one embedded store path"
+            )
+        executor = ChdbExecutor(path)
+        _open[key] = (executor, 1)
+        return executor
+
+
+def release_chdb(executor: ChdbExecutor) -> None:
+    with _lock:
+        entry = _open.get(executor.path)
+        if entry is None:
+            return
+        if entry[1] > 1:
+            _open[executor.path] = (executor, entry[1] - 1)
+            return
+        del _open[executor.path]
+    executor._really_close()

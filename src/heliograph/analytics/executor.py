@@ -1,0 +1,55 @@
+"""The narrow interface both engines implement: run SQL with bound parameters, insert JSON rows.
+
+Everything above it sees rows as plain dicts decoded from `JSONEachRow`, the format both chDB and
+a ClickHouse server speak, so the two engines return identical values for identical SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+# Query-level settings sent with every read, so both engines format numbers the same way.
+READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+
+
+class StoreUnavailable(RuntimeError):
+    """The analytics engine could not run the statement (down, slow, or failing)."""
+
+
+class Executor(Protocol):
+    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run a SELECT and return its rows."""
+
+    def query_bytes(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+        """Run a SELECT and return its output in ClickHouse format `fmt`."""
+
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL)."""
+
+    def insert(self, table: str, json_rows: bytes, dedup_token: str) -> None:
+        """Insert newline-separated JSON objects; a retried batch with the same token is a no-op."""
+
+    def close(self) -> None: ...
+
+
+def escape_param(value: Any) -> str:
+    """A parameter value in ClickHouse's escaped text form, as `{name:Type}` binding expects."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_literal(item) for item in value) + "]"
+    text = str(value)
+    return (
+        text.replace("\\", "\\\\")
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
+        .replace("\r", "\\r")
+        .replace("\0", "\\0")
+    )
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

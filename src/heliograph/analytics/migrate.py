@@ -1,0 +1,49 @@
+"""Applies the numbered files in `sql/schema/` once each, in order, recording them in a table.
+
+Files are never edited after release and numbers are never reused; a change is a new file.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from heliograph.analytics.executor import Executor
+
+MIGRATIONS_TABLE = "heliograph_migrations"
+
+
+def schema_files() -> list[tuple[int, str, str]]:
+    """`(number, name, sql)` for every schema file, sorted by number."""
+    folder = resources.files("heliograph.analytics").joinpath("sql/schema")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def apply_migrations(executor: Executor) -> list[str]:
+    """Apply every schema file not yet applied; return the names applied now."""
+    executor.command(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    rows = executor.query(f"SELECT version FROM {MIGRATIONS_TABLE}", {})
+    done = {int(row["version"]) for row in rows}
+    applied = []
+    for number, name, sql in schema_files():
+        if number in done:
+            continue
+        for statement in _statements(sql):
+            executor.command(statement)
+        executor.command(
+            f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES ({number}, '{name}')"
+        )
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,124 @@
+"""`AnalyticsStore`: the typed operations the rest of Heliograph runs on the analytics engine.
+
+Every read is scoped to one organization here, by the store itself, never by its callers. Calls
+run on worker threads so the event loop never waits on the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heliograph.analytics.chdb_executor import open_chdb
+from heliograph.analytics.executor import Executor
+from heliograph.analytics.migrate import apply_migrations
+from heliograph.domain.filters import compile_filter, compile_sort
+
+REQUESTS = "request_response"
+
+SUMMARY_COLUMNS = (
+    "request_id, organization_id, request_created_at, response_created_at, provider, model, "
+    "request_model, response_model, model_override, target_url, request_path, method, status, "
+    "latency, time_to_first_token, is_stream, user_id, properties, session_id, session_path, "
+    "session_name, prompt_tokens, completion_tokens, prompt_cache_read_tokens, "
+    "prompt_cache_write_tokens, reasoning_tokens, prompt_audio_tokens, completion_audio_tokens, "
+    "cost, pricing_status, cache_enabled, cache_reference_id, request_body_omitted, "
+    "response_body_omitted, storage_location, error"
+)
+BODY_COLUMNS = "request_body, response_body"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    filter: Any = "all"
+    sort: Any = None
+    limit: int = 10
+    offset: int = 0
+    include_bodies: bool = True
+
+
+class AnalyticsStore:
+    def __init__(self, executor: Executor, threads: int = 1) -> None:
+        self._executor = executor
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="analytics")
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, function, *args)
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = await self._call(apply_migrations, self._executor)
+        return applied
+
+    async def ping(self) -> bool:
+        rows = await self._call(self._executor.query, "SELECT 1 AS ok", {})
+        return bool(rows and rows[0]["ok"] == 1)
+
+    async def insert_requests(self, json_rows: bytes, dedup_token: str) -> None:
+        await self._call(self._executor.insert, REQUESTS, json_rows, dedup_token)
+
+    def insert_requests_blocking(self, json_rows: bytes, dedup_token: str) -> None:
+        """For callers already on a worker thread (the ingest writer)."""
+        self._executor.insert(REQUESTS, json_rows, dedup_token)
+
+    async def list_requests(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
+        where, params = self._scoped(organization_id, query.filter)
+        columns = SUMMARY_COLUMNS + (", " + BODY_COLUMNS if query.include_bodies else "")
+        sql = (
+            f"SELECT {columns} FROM {REQUESTS} WHERE {where} "
+            f"ORDER BY {compile_sort(query.sort)} "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+        )
+        params.update(limit=query.limit, offset=query.offset)
+        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        return rows
+
+    async def count_requests(self, organization_id: str, filter_node: Any) -> int:
+        where, params = self._scoped(organization_id, filter_node)
+        sql = f"SELECT count() AS n FROM {REQUESTS} WHERE {where}"
+        rows = await self._call(self._executor.query, sql, params)
+        return int(rows[0]["n"]) if rows else 0
+
+    async def get_request(
+        self, organization_id: str, request_id: str, include_body: bool
+    ) -> dict[str, Any] | None:
+        columns = SUMMARY_COLUMNS + (", " + BODY_COLUMNS if include_body else "")
+        sql = (
+            f"SELECT {columns} FROM {REQUESTS} WHERE organization_id = {{org:UUID}} "
+            "AND request_id = {id:UUID} LIMIT 1"
+        )
+        params = {"org": organization_id, "id": request_id}
+        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        return rows[0] if rows else None
+
+    async def existing_ids(self, organization_id: str, request_ids: list[str]) -> set[str]:
+        sql = (
+            f"SELECT DISTINCT toString(request_id) AS id FROM {REQUESTS} "
+            "WHERE organization_id = {org:UUID} AND request_id IN {ids:Array(UUID)}"
+        )
+        rows = await self._call(
+            self._executor.query, sql, {"org": organization_id, "ids": request_ids}
+        )
+        return {row["id"] for row in rows}
+
+    def _scoped(self, organization_id: str, filter_node: Any) -> tuple[str, dict[str, Any]]:
+        condition, params = compile_filter(filter_node)
+        params["org"] = organization_id
+        return f"organization_id = {{org:UUID}} AND {condition}", params
+
+    async def close(self) -> None:
+        await self._call(self._executor.close)
+        self._pool.shutdown(wait=True)
+
+
+def open_store(clickhouse_url: str, embedded_path: Path) -> AnalyticsStore:
+    """A ClickHouse-server store when `clickhouse_url` is set, else the embedded chDB one."""
+    if clickhouse_url:
+        from heliograph.analytics.server_executor import ServerExecutor
+
+        return AnalyticsStore(ServerExecutor(clickhouse_url), threads=4)
+    return AnalyticsStore(open_chdb(embedded_path), threads=1)
+

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): translation between HTTP and services, nothing else."""

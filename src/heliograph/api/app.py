@@ -1,0 +1,40 @@
+"""`build_api_app`: the FastAPI application serving the API port."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from heliograph import __version__
+from heliograph.api.envelope import fail, on_http_error, on_validation_error
+from heliograph.api.routes import health, log, requests
+from heliograph.services.container import Services
+
+MAX_API_BODY_BYTES = 8 * 1024 * 1024
+
+
+def build_api_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Heliograph API",
+        version=__version__,
+        description="Query and manage requests logged by the Heliograph gateway.",
+    )
+    app.state.services = services
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY_BYTES):
+            return fail(413, f"request body larger than {MAX_API_BODY_BYTES} bytes")
+        return await call_next(request)
+
+    for module in (requests, log, health):
+        app.include_router(module.router)
+    return app

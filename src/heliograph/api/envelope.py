@@ -1,0 +1,32 @@
+"""Helicone's `{data, error}` envelope and the error responses every route shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+
+def ok(data: Any, status_code: int = 200) -> ORJSONResponse:
+    return ORJSONResponse({"data": data, "error": None}, status_code=status_code)
+
+
+def fail(status_code: int, message: str) -> ORJSONResponse:
+    return ORJSONResponse({"data": None, "error": message}, status_code=status_code)
+
+
+async def on_validation_error(_request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    return fail(400, "invalid request: " + "; ".join(problems))
+
+
+async def on_http_error(_request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, HTTPException)
+    return fail(error.status_code, str(error.detail))

@@ -1,0 +1,1 @@
+"""The application database (organizations, API keys): SQLAlchemy 2 on SQLite or PostgreSQL."""

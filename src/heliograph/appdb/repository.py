@@ -1,0 +1,49 @@
+"""Small query functions over organizations and API keys; callers own the session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from heliograph.appdb.models import ApiKey, Organization
+
+
+def add_organization(session: Session, org_id: str, name: str, now: datetime) -> Organization:
+    organization = Organization(id=org_id, name=name, created_at=now)
+    session.add(organization)
+    return organization
+
+
+def get_organization(session: Session, org_id: str) -> Organization | None:
+    return session.get(Organization, org_id)
+
+
+def list_organizations(session: Session) -> list[Organization]:
+    return list(session.scalars(select(Organization).order_by(Organization.created_at)))
+
+
+def add_api_key(session: Session, key: ApiKey) -> ApiKey:
+    session.add(key)
+    return key
+
+
+def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
+    statement = select(ApiKey).where(ApiKey.api_key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    return session.scalars(statement).first()
+
+
+def list_api_keys(session: Session, org_id: str) -> list[ApiKey]:
+    statement = (
+        select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at)
+    )
+    return list(session.scalars(statement))
+
+
+def revoke_api_key(session: Session, org_id: str, key_id: str, now: datetime) -> bool:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.organization_id != org_id or key.revoked_at is not None:
+        return False
+    key.revoked_at = now
+    return True

@@ -1,0 +1,1 @@
+"""The `heliograph` command line: one module per command group."""

@@ -1,0 +1,19 @@
+"""The root command group."""
+
+from __future__ import annotations
+
+import click
+
+from heliograph import __version__
+from heliograph.cli import init, keys, serve
+
+
+@click.group()
+@click.version_option(__version__, prog_name="heliograph")
+def cli() -> None:
+    """Heliograph: an LLM gateway and observability platform."""
+
+
+cli.add_command(serve.serve)
+cli.add_command(init.init)
+cli.add_command(keys.keys)

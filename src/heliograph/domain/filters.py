@@ -1,0 +1,283 @@
+"""Helicone's `FilterNode` JSON grammar, parsed and turned into parameterised ClickHouse SQL.
+
+A filter is a leaf (`{table: {column: {operator: value}}}`), a binary branch
+(`{left, operator: "and"|"or", right}`) or `"all"`. Every value is bound as a `{pN:Type}`
+parameter; column and operator names only ever select from the tables below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+MAX_DEPTH = 64
+REQUEST_TABLES = ("request_response_rmt", "request_response", "request", "response")
+
+TEXT_OPS = ("equals", "not-equals", "like", "ilike", "contains", "not-contains")
+NUMBER_OPS = ("equals", "not-equals", "gte", "lte", "lt", "gt")
+TIMESTAMP_OPS = ("equals", "gte", "lte", "lt", "gt")
+BOOL_OPS = ("equals",)
+UUID_OPS = ("equals", "not-equals")
+
+COMPARISONS = {"equals": "=", "not-equals": "!=", "gte": ">=", "lte": "<=", "lt": "<", "gt": ">"}
+
+
+class FilterError(ValueError):
+    """The filter is not valid; the message says what is wrong and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    sql: str
+    kind: str  # text | number | timestamp | bool | uuid | cost
+
+
+TOKEN_SUM = (
+    "(ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens"
+    " + prompt_cache_write_tokens + reasoning_tokens)"
+)
+
+COLUMNS: dict[str, Column] = {
+    "request_id": Column("request_id", "uuid"),
+    "request_created_at": Column("request_created_at", "timestamp"),
+    "response_created_at": Column("response_created_at", "timestamp"),
+    "latency": Column("latency", "number"),
+    "time_to_first_token": Column("time_to_first_token", "number"),
+    "status": Column("status", "number"),
+    "cost": Column("cost", "cost"),
+    "provider": Column("provider", "text"),
+    "model": Column("model", "text"),
+    "request_model": Column("request_model", "text"),
+    "response_model": Column("response_model", "text"),
+    "user_id": Column("user_id", "text"),
+    "target_url": Column("target_url", "text"),
+    "request_path": Column("request_path", "text"),
+    "request_body": Column("request_body", "text"),
+    "response_body": Column("response_body", "text"),
+    "session_id": Column("session_id", "text"),
+    "session_path": Column("session_path", "text"),
+    "session_name": Column("session_name", "text"),
+    "prompt_tokens": Column("prompt_tokens", "number"),
+    "completion_tokens": Column("completion_tokens", "number"),
+    "prompt_cache_read_tokens": Column("prompt_cache_read_tokens", "number"),
+    "prompt_cache_write_tokens": Column("prompt_cache_write_tokens", "number"),
+    "reasoning_tokens": Column("reasoning_tokens", "number"),
+    "total_tokens": Column(TOKEN_SUM, "number"),
+    "cache_enabled": Column("cache_enabled", "bool"),
+    "cache_reference_id": Column("cache_reference_id", "uuid"),
+    "is_stream": Column("is_stream", "bool"),
+}
+
+OPERATORS_BY_KIND = {
+    "text": TEXT_OPS,
+    "number": NUMBER_OPS,
+    "cost": NUMBER_OPS,
+    "timestamp": TIMESTAMP_OPS,
+    "bool": BOOL_OPS,
+    "uuid": UUID_OPS,
+}
+
+CLICKHOUSE_TYPES = {
+    "text": "String",
+    "number": "Float64",
+    "cost": "UInt64",
+    "timestamp": "DateTime64(3, 'UTC')",
+    "bool": "Bool",
+    "uuid": "UUID",
+}
+
+SORT_KEYS: dict[str, str] = {
+    "created_at": "request_created_at",
+    "latency": "latency",
+    "total_tokens": TOKEN_SUM,
+    "completion_tokens": "completion_tokens",
+    "prompt_tokens": "prompt_tokens",
+    "cost": "cost",
+    "time_to_first_token": "time_to_first_token",
+    "user_id": "user_id",
+    "body_model": "model",
+    "model": "model",
+    "status": "status",
+    "provider": "provider",
+}
+
+
+@dataclass
+class SqlFilter:
+    """SQL text with `{pN:Type}` placeholders and the values to bind to them."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any, clickhouse_type: str) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{clickhouse_type}}}"
+
+
+def compile_filter(node: Any, sql_filter: SqlFilter | None = None) -> tuple[str, dict[str, Any]]:
+    """Compile a `FilterNode` into a SQL boolean expression and its parameters."""
+    target = sql_filter or SqlFilter()
+    return _node(node, target, depth=0), target.params
+
+
+def _node(node: Any, target: SqlFilter, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
+    if node == "all" or node == {}:
+        return "1"
+    if not isinstance(node, Mapping):
+        raise FilterError(f"a filter node must be an object or \"all\", got {_show(node)}")
+    if "left" in node or "right" in node or "operator" in node:
+        return _branch(node, target, depth)
+    return _leaf(node, target)
+
+
+def _branch(node: Mapping[str, Any], target: SqlFilter, depth: int) -> str:
+    extra = set(node) - {"left", "right", "operator"}
+    if extra or "left" not in node or "right" not in node:
+        raise FilterError("a filter branch needs exactly the keys left, operator and right")
+    operator = node["operator"]
+    if operator not in ("and", "or"):
+        raise FilterError(f"branch operator must be \"and\" or \"or\", got {_show(operator)}")
+    left = _node(node["left"], target, depth + 1)
+    right = _node(node["right"], target, depth + 1)
+    return f"({left} {operator.upper()} {right})"
+
+
+def _leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
+    table, columns = _single(node, "table")
+    if table in ("properties", "values"):
+        return _property(columns, target)
+    if table not in REQUEST_TABLES:
+        raise FilterError(f"unknown table {table!r}; use request_response_rmt or properties")
+    column, condition = _single(columns, f"column of {table}")
+    if column == "properties":
+        return _property(condition, target)
+    if column == "cached":
+        return _cached(condition)
+    spec = COLUMNS.get(column)
+    if spec is None:
+        raise FilterError(f"unknown column {column!r} in {table}")
+    operator, value = _single(condition, f"operator for {column}")
+    return _condition(spec, column, operator, value, target)
+
+
+def _property(columns: Any, target: SqlFilter) -> str:
+    key, condition = _single(columns, "property key")
+    operator, value = _single(condition, f"operator for property {key}")
+    key_param = target.bind(key, "String")
+    spec = Column(f"properties[{key_param}]", "text")
+    expression = _condition(spec, f"property {key}", operator, value, target)
+    return f"(mapContains(properties, {key_param}) AND {expression})"
+
+
+def _cached(condition: Any) -> str:
+    operator, value = _single(condition, "operator for cached")
+    if operator != "equals" or not isinstance(value, bool):
+        raise FilterError("cached takes {\"equals\": true|false}")
+    zero = "toUUID('00000000-0000-0000-0000-000000000000')"
+    return f"(cache_reference_id {'!=' if value else '='} {zero})"
+
+
+def _condition(spec: Column, name: str, operator: str, value: Any, target: SqlFilter) -> str:
+    allowed = OPERATORS_BY_KIND[spec.kind]
+    if operator not in allowed:
+        raise FilterError(
+            f"operator {operator!r} is not valid for {name}; use one of {', '.join(allowed)}"
+        )
+    if spec.kind == "text":
+        return _text(spec.sql, name, operator, value, target)
+    bound = target.bind(_coerce(spec.kind, name, value), CLICKHOUSE_TYPES[spec.kind])
+    return f"{spec.sql} {COMPARISONS[operator]} {bound}"
+
+
+def _text(sql: str, name: str, operator: str, value: Any, target: SqlFilter) -> str:
+    if not isinstance(value, str):
+        raise FilterError(f"{name} {operator} takes a string, got {_show(value)}")
+    if value in ("null", "__empty__") and operator in ("equals", "not-equals"):
+        return f"{'' if operator == 'equals' else 'NOT '}empty({sql})"
+    if operator in ("contains", "not-contains"):
+        bound = target.bind(f"%{_escape_like(value)}%", "String")
+        return f"{sql} {'NOT ILIKE' if operator == 'not-contains' else 'ILIKE'} {bound}"
+    bound = target.bind(value, "String")
+    if operator in ("like", "ilike"):
+        return f"{sql} {operator.upper()} {bound}"
+    return f"{sql} {COMPARISONS[operator]} {bound}"
+
+
+def _coerce(kind: str, name: str, value: Any) -> Any:
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise FilterError(f"{name} takes true or false, got {_show(value)}")
+    if kind == "timestamp":
+        return _timestamp(name, value)
+    if kind == "uuid":
+        try:
+            return str(UUID(str(value)))
+        except ValueError:
+            raise FilterError(f"{name} takes a UUID, got {_show(value)}") from None
+    number = _number(name, value)
+    if kind == "cost":  # USD in the API, nano-USD in the store
+        return max(0, int(number * 1_000_000_000))
+    return float(number)
+
+
+def _number(name: str, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FilterError(f"{name} takes a number, got {_show(value)}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise FilterError(f"{name} takes a number, got {_show(value)}") from None
+    if not number.is_finite():
+        raise FilterError(f"{name} takes a finite number, got {_show(value)}")
+    return number
+
+
+def _timestamp(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise FilterError(f"{name} takes an ISO 8601 timestamp string, got {_show(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FilterError(f"{name} takes an ISO 8601 timestamp, got {_show(value)}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _single(mapping: Any, what: str) -> tuple[str, Any]:
+    if not isinstance(mapping, Mapping) or len(mapping) != 1:
+        raise FilterError(f"expected an object with exactly one {what}, got {_show(mapping)}")
+    ((key, value),) = mapping.items()
+    return str(key), value
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def compile_sort(sort: Any) -> str:
+    """Compile Helicone's `SortLeafRequest` (one key, asc|desc) into an ORDER BY clause."""
+    if sort is None or sort == {}:
+        return "request_created_at DESC, request_id DESC"
+    key, direction = _single(sort, "sort key")
+    column = SORT_KEYS.get(key)
+    if column is None:
+        raise FilterError(f"unknown sort key {key!r}; use one of {', '.join(SORT_KEYS)}")
+    if direction not in ("asc", "desc"):
+        raise FilterError(f"sort direction must be \"asc\" or \"desc\", got {_show(direction)}")
+    tie = "request_id DESC" if direction == "desc" else "request_id ASC"
+    return f"{column} {direction.upper()}, {tie}"

@@ -1,0 +1,46 @@
+"""What the gateway captures about one request, before any parsing.
+
+A `RequestRecord` carries raw bytes and timings only; turning it into a stored row (model, usage,
+cost) happens in ingest, off the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Statuses the gateway writes for outcomes that have no HTTP status of their own (Helicone's).
+STATUS_CLIENT_CANCELLED = -3
+STATUS_UPSTREAM_UNREACHABLE = 502
+STATUS_UPSTREAM_TIMEOUT = 504
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    request_id: str
+    organization_id: str
+    created_at: datetime
+    provider: str
+    target_url: str
+    path: str
+    method: str
+    request_body: bytes
+    status: int = 0
+    response_body: bytes = b""
+    response_encoding: str = ""
+    response_created_at: datetime | None = None
+    latency_ms: int = 0
+    time_to_first_token_ms: int | None = None
+    is_stream: bool = False
+    user_id: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+    session_id: str = ""
+    session_path: str = ""
+    session_name: str = ""
+    omit_request: bool = False
+    omit_response: bool = False
+    model_override: str = ""
+    api_key_id: str = ""
+    error: str = ""
+    # Set when the log comes from elsewhere (Helicone's log message) and already carries usage.
+    reported: dict[str, object] | None = None

@@ -1,0 +1,45 @@
+"""`build_gateway_app`: the aiohttp application serving the gateway port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from heliograph.gateway.proxy import Proxy
+
+CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
+
+
+def build_gateway_app(
+    proxy: Proxy,
+    *,
+    max_request_bytes: int,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+) -> web.Application:
+    app = web.Application(client_max_size=max_request_bytes)
+
+    async def client_session(app: web.Application) -> AsyncIterator[None]:
+        # One pooled session for every upstream; no total timeout, since streams run long.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        ) as session:
+            proxy.session = session
+            app[CLIENT_SESSION] = session
+            yield
+            proxy.session = None
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.cleanup_ctx.append(client_session)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/healthcheck", health)
+    app.router.add_route("*", "/{prefix}/{tail:.*}", proxy.handle)
+    return app

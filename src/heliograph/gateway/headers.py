@@ -1,0 +1,98 @@
+"""Which headers cross the proxy, and what the `Helicone-*` request headers ask for."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the HTTP client sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+PROPERTY_PREFIX = "helicone-property-"
+
+
+@dataclass(slots=True)
+class HeliconeOptions:
+    """What the caller asked of the gateway through `Helicone-*` headers."""
+
+    auth: str | None = None
+    request_id: str | None = None
+    user_id: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+    session_id: str = ""
+    session_path: str = ""
+    session_name: str = ""
+    omit_request: bool = False
+    omit_response: bool = False
+    model_override: str = ""
+    target_url: str | None = None
+
+
+def split_headers(items: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], HeliconeOptions]:
+    """Headers to forward upstream, and the Helicone options read from the rest, in one pass."""
+    forward: list[tuple[str, str]] = []
+    options = HeliconeOptions()
+    for name, value in items:
+        lower = name.lower()
+        if lower.startswith("helicone-"):
+            _read_option(options, lower, value)
+        elif lower not in HOP_BY_HOP:
+            forward.append((name, value))
+    return forward, options
+
+
+def _read_option(options: HeliconeOptions, name: str, value: str) -> None:
+    if name.startswith(PROPERTY_PREFIX):
+        # Helicone lower-cases custom property keys; kept so migrated queries still match.
+        options.properties[name[len(PROPERTY_PREFIX) :]] = value
+    elif name == "helicone-auth":
+        options.auth = value
+    elif name == "helicone-user-id":
+        options.user_id = value
+    elif name == "helicone-request-id":
+        options.request_id = valid_uuid(value)
+    elif name == "helicone-session-id":
+        options.session_id = value
+        options.properties["Helicone-Session-Id"] = value
+    elif name == "helicone-session-path":
+        options.session_path = value
+        options.properties["Helicone-Session-Path"] = value
+    elif name == "helicone-session-name":
+        options.session_name = value
+        options.properties["Helicone-Session-Name"] = value
+    elif name == "helicone-omit-request":
+        options.omit_request = value.strip().lower() == "true"
+    elif name == "helicone-omit-response":
+        options.omit_response = value.strip().lower() == "true"
+    elif name == "helicone-model-override":
+        options.model_override = value
+    elif name == "helicone-target-url":
+        options.target_url = value
+
+
+def valid_uuid(value: str) -> str | None:
+    """The canonical form of a caller-chosen request id, or None when it is not a UUID."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
+def response_headers(items: Iterable[tuple[str, str]], body_changed: bool) -> list[tuple[str, str]]:
+    """Upstream response headers to pass on; the length goes when the gateway edits the body."""
+    dropped = HOP_BY_HOP if body_changed else HOP_BY_HOP - {"content-length"}
+    return [(name, value) for name, value in items if name.lower() not in dropped]

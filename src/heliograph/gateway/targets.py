@@ -1,0 +1,63 @@
+"""Validation of `Helicone-Target-Url`: only known provider origins and origins the operator
+listed are reachable, so the gateway is never an open proxy (or a way into the private network)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+
+class TargetRejected(ValueError):
+    """The target URL is malformed or not allowed; the message says which."""
+
+
+class TargetPolicy:
+    def __init__(self, provider_origins: Iterable[str], extra_origins: Iterable[str]) -> None:
+        self._provider_origins = {origin.rstrip("/").lower() for origin in provider_origins}
+        self._extra_origins = {origin.rstrip("/").lower() for origin in extra_origins}
+
+    def check(self, target_url: str | None) -> str:
+        """The validated origin (`scheme://host[:port]`) of `target_url`."""
+        if not target_url:
+            raise TargetRejected("the /gateway route needs a Helicone-Target-Url header")
+        origin = origin_of(target_url)
+        if origin in self._extra_origins:
+            return origin  # listed by the operator: trusted even when private
+        if is_private_host(urlsplit(origin).hostname or ""):
+            raise TargetRejected(f"target {origin} is a private or link-local address")
+        if origin not in self._provider_origins:
+            raise TargetRejected(
+                f"target {origin} is not an allowed origin; "
+                "add it to HELIOGRAPH_ALLOWED_TARGET_ORIGINS"
+            )
+        return origin
+
+
+def origin_of(target_url: str) -> str:
+    try:
+        parts = urlsplit(target_url.strip())
+        port = parts.port
+    except ValueError:
+        raise TargetRejected(f"Helicone-Target-Url {target_url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRejected(f"Helicone-Target-Url {target_url!r} must be an http(s) origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise TargetRejected(
+            "Helicone-Target-Url must be an origin only (scheme://host[:port]); "
+            "put the path in the request URL"
+        )
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def is_private_host(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global

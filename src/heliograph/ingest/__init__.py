@@ -1,0 +1,1 @@
+"""From "request captured" to "row stored": beside the hot path, never in it."""

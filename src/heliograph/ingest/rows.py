@@ -1,0 +1,176 @@
+"""Turns a captured `RequestRecord` into a `request_response` row: parses bodies, reads model and
+usage with the provider's parser, prices the usage. Pure CPU work, run on the writer's thread."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import brotli
+import orjson
+import zstandard
+
+from heliograph.domain.pricing import PRICED, Price, price_usage, usd_to_nano
+from heliograph.domain.record import RequestRecord
+from heliograph.domain.usage import Usage
+from heliograph.providers import openai
+from heliograph.providers.base import Parsed, Provider, request_model
+from heliograph.providers.sse import load_json
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+PREVIEW_BYTES = 64 * 1024
+
+
+def decode_body(body: bytes, encoding: str) -> bytes:
+    """The body as the provider meant it, undoing any content encoding the gateway passed on."""
+    try:
+        for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+            if coding in ("gzip", "x-gzip"):
+                body = gzip.decompress(body)
+            elif coding == "deflate":
+                body = zlib.decompress(body)
+            elif coding == "br":
+                body = brotli.decompress(body)
+            elif coding == "zstd":
+                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    except (OSError, zlib.error, brotli.error, zstandard.ZstdError, EOFError):
+        return body  # keep what arrived rather than nothing
+    return body
+
+
+def timestamp(value: Any) -> str | None:
+    return None if value is None else value.strftime(TIMESTAMP_FORMAT)[:-3]
+
+
+class RowBuilder:
+    def __init__(self, providers: Mapping[str, Provider], body_dir: Path, max_body: int) -> None:
+        self._providers = providers
+        self._body_dir = body_dir
+        self._max_body = max_body
+
+    def build(self, record: RequestRecord) -> dict[str, Any]:
+        response_body = decode_body(record.response_body, record.response_encoding)
+        request_json = load_json(record.request_body) if record.request_body else None
+        parsed = self._parse(record, response_body)
+        model_from_request = request_model(record.path, request_json)
+        model = record.model_override or parsed.model or model_from_request
+        usage, price = self._usage_and_price(record, parsed, model)
+        user_id = record.user_id or _body_user(request_json)
+        row: dict[str, Any] = {
+            "request_id": record.request_id,
+            "organization_id": record.organization_id,
+            "request_created_at": timestamp(record.created_at),
+            "response_created_at": timestamp(record.response_created_at),
+            "provider": record.provider,
+            "model": model,
+            "request_model": model_from_request,
+            "response_model": parsed.model,
+            "model_override": record.model_override,
+            "target_url": record.target_url,
+            "request_path": record.path,
+            "method": record.method,
+            "status": record.status,
+            "latency": record.latency_ms,
+            "time_to_first_token": record.time_to_first_token_ms,
+            "is_stream": record.is_stream,
+            "user_id": user_id,
+            "properties": record.properties,
+            "session_id": record.session_id,
+            "session_path": record.session_path,
+            "session_name": record.session_name,
+            "prompt_tokens": usage.input_tokens,
+            "completion_tokens": usage.output_tokens,
+            "prompt_cache_read_tokens": usage.cache_read_tokens,
+            "prompt_cache_write_tokens": usage.cache_write_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "prompt_audio_tokens": usage.audio_input_tokens,
+            "completion_audio_tokens": usage.audio_output_tokens,
+            "cost": price.cost_nano_usd,
+            "pricing_status": price.status,
+            "request_body_omitted": record.omit_request,
+            "response_body_omitted": record.omit_response,
+            "api_key_id": record.api_key_id,
+            "error": record.error,
+        }
+        self._add_bodies(row, record, response_body)
+        return row
+
+    def _parse(self, record: RequestRecord, response_body: bytes) -> Parsed:
+        provider = self._providers.get(record.provider)
+        parse = provider.parse if provider else openai.parse
+        if not response_body:
+            return Parsed()
+        return parse(response_body, record.is_stream)
+
+    def _usage_and_price(
+        self, record: RequestRecord, parsed: Parsed, model: str
+    ) -> tuple[Usage, Price]:
+        usage = parsed.usage
+        if not usage.is_known and record.reported:
+            usage = _reported_usage(record.reported)
+        reported_cost = record.reported.get("cost") if record.reported else None
+        if isinstance(reported_cost, int | float) and not isinstance(reported_cost, bool):
+            return usage, Price(usd_to_nano(Decimal(str(reported_cost))), PRICED)
+        provider = self._providers.get(record.provider)
+        return usage, price_usage(usage, model, provider.price_id if provider else None)
+
+    def _add_bodies(self, row: dict[str, Any], record: RequestRecord, response: bytes) -> None:
+        request = b"" if record.omit_request else record.request_body
+        response = b"" if record.omit_response else response
+        row["storage_location"] = "clickhouse"
+        if len(request) + len(response) > self._max_body:
+            self._write_body_file(record, request, response)
+            row["storage_location"] = "file"
+            request, response = request[:PREVIEW_BYTES], response[:PREVIEW_BYTES]
+        row["request_body"] = request.decode("utf-8", "replace")
+        row["response_body"] = response.decode("utf-8", "replace")
+
+    def _write_body_file(self, record: RequestRecord, request: bytes, response: bytes) -> None:
+        path = body_path(self._body_dir, record.organization_id, record.request_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = orjson.dumps(
+            {
+                "request_body": request.decode("utf-8", "replace"),
+                "response_body": response.decode("utf-8", "replace"),
+            }
+        )
+        path.write_bytes(zstandard.ZstdCompressor(level=3).compress(document))
+
+
+def body_path(body_dir: Path, organization_id: str, request_id: str) -> Path:
+    """Where bodies too large for the row are kept; ids are UUIDs, so the path is safe."""
+    return body_dir / organization_id / f"{request_id}.json.zst"
+
+
+def read_body_file(body_dir: Path, organization_id: str, request_id: str) -> dict[str, str]:
+    path = body_path(body_dir, organization_id, request_id)
+    document = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
+    loaded: dict[str, str] = orjson.loads(document)
+    return loaded
+
+
+def _body_user(request_json: Any) -> str:
+    if isinstance(request_json, dict) and isinstance(request_json.get("user"), str):
+        return str(request_json["user"])
+    return ""
+
+
+def _reported_usage(reported: Mapping[str, object]) -> Usage:
+    def count(key: str) -> int | None:
+        value = reported.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return Usage(
+        input_tokens=count("promptTokens"),
+        output_tokens=count("completionTokens"),
+        cache_read_tokens=count("promptCacheReadTokens") or 0,
+        cache_write_tokens=count("promptCacheWriteTokens") or 0,
+        reasoning_tokens=count("reasoningTokens") or 0,
+        audio_input_tokens=count("promptAudioTokens") or 0,
+        audio_output_tokens=count("completionAudioTokens") or 0,
+    )
+

@@ -1,0 +1,1 @@
+"""One module per upstream API: where it lives and how to read model and usage from its bodies."""

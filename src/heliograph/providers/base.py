@@ -1,0 +1,45 @@
+"""What every provider module provides, and the parsed result of one response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from heliograph.domain.usage import UNKNOWN_USAGE, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """Model and usage read from one response; `model` is "" when the response does not say."""
+
+    model: str = ""
+    usage: Usage = UNKNOWN_USAGE
+
+
+class UsageParser(Protocol):
+    def __call__(self, body: bytes, is_stream: bool) -> Parsed: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """An upstream LLM API reachable under `/{prefix}/...` on the gateway."""
+
+    name: str  # Helicone's provider string, stored in the `provider` column
+    prefix: str
+    origin: str
+    parse: UsageParser
+    price_id: str | None  # genai-prices provider id
+    # OpenAI-style chat streams only report usage when asked; the gateway asks for them.
+    injects_stream_usage: bool = False
+    stream_in_path: tuple[str, ...] = ()
+
+
+def request_model(path: str, body: Any) -> str:
+    """The model named by the request: the body's `model`, else `models/<m>` in the path."""
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        return str(body["model"])
+    marker = "/models/"
+    if marker in path:
+        tail = path.split(marker, 1)[1]
+        return tail.split(":", 1)[0].split("/", 1)[0]
+    return ""

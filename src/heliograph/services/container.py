@@ -1,0 +1,83 @@
+"""`Services`: every long-lived object built from `Settings`, opened and closed in order.
+
+`server.py`, the CLI and the tests all start from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from heliograph.analytics.store import AnalyticsStore, open_store
+from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
+from heliograph.ingest.rows import RowBuilder
+from heliograph.ingest.spool import Spool
+from heliograph.ingest.writer import LogWriter
+from heliograph.providers.base import Provider
+from heliograph.providers.registry import build_registry
+from heliograph.services.keys import CachedKeyVerifier, KeyService
+from heliograph.services.requests import RequestService
+from heliograph.settings import Settings
+from heliograph.telemetry import Telemetry
+
+log = logging.getLogger("heliograph")
+
+
+def open_app_db(settings: Settings) -> tuple[Engine, KeyService]:
+    """The app DB engine, migrated to the newest schema, and the key service over it."""
+    engine = create_app_engine(settings.resolved_database_url)
+    upgrade(engine)
+    return engine, KeyService(session_factory(engine))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    telemetry: Telemetry
+    providers: dict[str, Provider]
+    engine: Engine
+    keys: KeyService
+    verifier: CachedKeyVerifier
+    store: AnalyticsStore
+    writer: LogWriter
+    requests: RequestService
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        telemetry = Telemetry()
+        providers = build_registry(settings.provider_base_urls)
+        engine, keys = open_app_db(settings)
+        store = open_store(settings.clickhouse_url, settings.data_dir / "analytics")
+        await store.migrate()
+        by_name = {provider.name: provider for provider in providers.values()}
+        rows = RowBuilder(by_name, settings.body_dir, settings.max_stored_body_bytes)
+        writer = LogWriter(
+            store.insert_requests_blocking,
+            rows.build,
+            Spool(settings.spool_dir),
+            telemetry,
+            flush_rows=settings.flush_rows,
+            flush_interval_ms=settings.flush_interval_ms,
+            queue_max=settings.queue_max,
+        )
+        await writer.start()
+        return cls(
+            settings=settings,
+            telemetry=telemetry,
+            providers=providers,
+            engine=engine,
+            keys=keys,
+            verifier=CachedKeyVerifier(keys, settings.key_cache_ttl_s),
+            store=store,
+            writer=writer,
+            requests=RequestService(store, settings.body_dir),
+        )
+
+    async def close(self) -> None:
+        """Flush pending logs first, then close the stores."""
+        await self.writer.stop()
+        await self.store.close()
+        self.engine.dispose()

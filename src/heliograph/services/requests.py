@@ -1,0 +1,139 @@
+"""Searching and reading logged requests, shaped as Helicone's `HeliconeRequest`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from heliograph.analytics.store import AnalyticsStore, RequestQuery
+from heliograph.domain.filters import compile_filter, compile_sort
+from heliograph.ingest.rows import read_body_file
+
+MAX_LIMIT = 1000
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class QueryError(ValueError):
+    """The query parameters are invalid; the message says what is wrong."""
+
+
+class RequestService:
+    def __init__(self, store: AnalyticsStore, body_dir: Path) -> None:
+        self._store = store
+        self._body_dir = body_dir
+
+    async def query(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
+        validate(query)
+        rows = await self._store.list_requests(organization_id, query)
+        return [to_helicone_request(row) for row in rows]
+
+    async def count(self, organization_id: str, filter_node: Any) -> int:
+        compile_filter(filter_node)
+        return await self._store.count_requests(organization_id, filter_node)
+
+    async def get(
+        self, organization_id: str, request_id: str, include_body: bool
+    ) -> dict[str, Any] | None:
+        row = await self._store.get_request(organization_id, request_id, include_body)
+        if row is None:
+            return None
+        if include_body and row.get("storage_location") == "file":
+            row.update(read_body_file(self._body_dir, organization_id, request_id))
+        return to_helicone_request(row)
+
+
+def validate(query: RequestQuery) -> None:
+    if not 0 <= query.limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be between 0 and {MAX_LIMIT}, got {query.limit}")
+    if query.offset < 0:
+        raise QueryError(f"offset must be 0 or more, got {query.offset}")
+    compile_filter(query.filter)
+    compile_sort(query.sort)
+
+
+def iso(value: str | None) -> str | None:
+    """ClickHouse's `YYYY-MM-DD hh:mm:ss.fff` (UTC) as ISO 8601 with a Z."""
+    if not value:
+        return None
+    moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _body(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row in the shape of Helicone's `HeliconeRequest` (plus a few extra fields)."""
+    prompt = row.get("prompt_tokens")
+    completion = row.get("completion_tokens")
+    cache_read = row.get("prompt_cache_read_tokens", 0)
+    cache_write = row.get("prompt_cache_write_tokens", 0)
+    reasoning = row.get("reasoning_tokens", 0)
+    known = prompt is not None or completion is not None
+    total = (prompt or 0) + (completion or 0) + cache_read + cache_write + reasoning
+    cost_usd = int(row.get("cost", 0)) / 1_000_000_000
+    request = {
+        "request_id": row["request_id"],
+        "request_created_at": iso(row["request_created_at"]),
+        "request_path": row["request_path"],
+        "request_user_id": row["user_id"] or None,
+        "request_properties": row["properties"],
+        "request_model": row["request_model"] or None,
+        "model_override": row["model_override"] or None,
+        "response_id": row["request_id"] if row.get("response_created_at") else None,
+        "response_created_at": iso(row.get("response_created_at")),
+        "response_status": row["status"],
+        "response_model": row["response_model"] or None,
+        "helicone_user": None,
+        "provider": row["provider"],
+        "target_url": row["target_url"],
+        "model": row["model"],
+        "delay_ms": row["latency"],
+        "time_to_first_token": row["time_to_first_token"],
+        "total_tokens": total if known else None,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "prompt_cache_read_tokens": cache_read,
+        "prompt_cache_write_tokens": cache_write,
+        "reasoning_tokens": reasoning,
+        "prompt_audio_tokens": row.get("prompt_audio_tokens", 0),
+        "completion_audio_tokens": row.get("completion_audio_tokens", 0),
+        "cost": cost_usd,
+        "costUSD": cost_usd,
+        "pricing_status": row["pricing_status"],
+        "properties": row["properties"],
+        "session_id": row["session_id"] or None,
+        "session_path": row["session_path"] or None,
+        "session_name": row["session_name"] or None,
+        "is_stream": row["is_stream"],
+        "cache_enabled": row["cache_enabled"],
+        "cache_reference_id": None if row["cache_reference_id"] == ZERO_UUID else row["cache_reference_id"],
+        "storage_location": row["storage_location"],
+        "error": row["error"] or None,
+        "scores": {},
+        "feedback_rating": None,
+        "prompt_id": None,
+        "prompt_version": None,
+        "country_code": None,
+        "asset_ids": None,
+        "asset_urls": None,
+        "signed_body_url": None,
+        "llmSchema": None,
+        "request_referrer": None,
+        "updated_at": iso(row["request_created_at"]),
+    }
+    if "request_body" in row:
+        request["request_body"] = None if row["request_body_omitted"] else _body(row["request_body"])
+        request["response_body"] = (
+            None if row["response_body_omitted"] else _body(row["response_body"])
+        )
+    return request

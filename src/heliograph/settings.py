@@ -1,0 +1,82 @@
+"""Every setting, read once from `HELIOGRAPH_*` environment variables and passed down.
+
+The README's configuration table lists the same names; `tests/test_docs.py` keeps them in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "HELIOGRAPH_"
+BASE_URL_SUFFIX = "_BASE_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./heliograph-data")
+    host: str = "127.0.0.1"
+    gateway_port: int = 8787
+    api_port: int = 8585
+    database_url: str = ""  # default: SQLite file in data_dir
+    clickhouse_url: str = ""  # default: embedded chDB in data_dir
+    flush_rows: int = 5000
+    flush_interval_ms: int = 500
+    queue_max: int = 100_000
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_stored_body_bytes: int = 8 * 1024 * 1024
+    upstream_timeout_s: float = 600.0
+    upstream_connect_timeout_s: float = 10.0
+    key_cache_ttl_s: float = 60.0
+    allowed_target_origins: tuple[str, ...] = ()
+    allow_private_targets: bool = False
+    log_level: str = "info"
+    provider_base_urls: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'app.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def body_dir(self) -> Path:
+        return self.data_dir / "bodies"
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (Path, "Path"):
+        return Path(raw)
+    if kind == "tuple[str, ...]":
+        return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with explicit `overrides` (CLI flags) winning."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        if spec.name == "provider_base_urls":
+            continue
+        raw = env.get(PREFIX + spec.name.upper())
+        if raw is not None and raw != "":
+            values[spec.name] = _convert(spec.type, raw)
+    values["provider_base_urls"] = {
+        name[len(PREFIX) : -len(BASE_URL_SUFFIX)].lower(): value
+        for name, value in env.items()
+        if name.startswith(PREFIX) and name.endswith(BASE_URL_SUFFIX) and value
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values)
