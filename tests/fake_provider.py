@@ -81,7 +81,7 @@ def build_app(seen: Seen | None = None) -> web.Application:
     async def remember(request: web.Request) -> dict[str, Any]:
         raw = await request.read()
         body = json.loads(raw) if raw else {}
-        seen.requests.append({"path": request.path_qs, "headers": dict(request.headers), "body": body})
+        seen.requests.append({"path": request.path_qs, "headers": {k.lower(): v for k, v in request.headers.items()}, "body": body})
         return body
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -173,8 +173,7 @@ def build_app(seen: Seen | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
-    app.router.add_post("/v1beta/models/{model_method}", gemini)
-    app["seen"] = seen
+    app.router.add_post("/{version:v1beta|v1}/models/{model_method}", gemini)
     return app
 
 

@@ -89,7 +89,7 @@ async def start(settings: Settings) -> Running:
     )
     api = _ApiServer(config)
     api_task = asyncio.create_task(api.serve(sockets=[api_socket]), name="api-server")
-    while not api.started and not api_task.done():
+    while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.01)
     return Running(
         services,
@@ -106,7 +106,11 @@ async def serve_forever(settings: Settings) -> None:
     running = await start(settings)
     log.info(
         "gateway on http://%s:%d, API on http://%s:%d, data in %s",
-        settings.host, running.gateway_port, settings.host, running.api_port, settings.data_dir,
+        settings.host,
+        running.gateway_port,
+        settings.host,
+        running.api_port,
+        settings.data_dir,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -22,7 +22,8 @@ class Settings:
     gateway_port: int = 8787
     api_port: int = 8585
     database_url: str = ""  # default: SQLite file in data_dir
-    clickhouse_url: str = ""  # default: embedded chDB in data_dir
+    clickhouse_url: str = ""  # default: embedded chDB in analytics_dir
+    analytics_dir: Path | None = None  # default: data_dir / "analytics"
     flush_rows: int = 5000
     flush_interval_ms: int = 500
     queue_max: int = 100_000
@@ -41,6 +42,10 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data_dir / 'app.db'}"
 
     @property
+    def resolved_analytics_dir(self) -> Path:
+        return self.analytics_dir or self.data_dir / "analytics"
+
+    @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 
@@ -56,7 +61,7 @@ def _convert(kind: Any, raw: str) -> Any:
         return float(raw)
     if kind in (bool, "bool"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind in (Path, "Path"):
+    if kind in (Path, "Path", "Path | None"):
         return Path(raw)
     if kind == "tuple[str, ...]":
         return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())

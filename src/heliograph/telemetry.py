@@ -1,4 +1,4 @@
-"""Prometheus metrics owned by one running server (a registry per instance, so tests can run many)."""
+"""Prometheus metrics of one running server (a registry per instance, so tests can run many)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ class Telemetry:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "heliograph_requests", "Proxied requests", ["provider", "status_class"],
+            "heliograph_requests",
+            "Proxied requests",
+            ["provider", "status_class"],
             registry=self.registry,
         )
         self.overhead = Histogram(

@@ -1,1 +1,1 @@
-"""The ClickHouse-family analytics store: one set of SQL files run by chDB or a ClickHouse server."""
+"""The ClickHouse-family analytics store: one set of SQL run by chDB or a ClickHouse server."""

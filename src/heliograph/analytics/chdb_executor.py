@@ -24,7 +24,7 @@ class ChdbExecutor:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = str(path.resolve())
-        self._connection = chdb.connect(self.path)
+        self._connection = chdb.connect(self.path)  # type: ignore[no-untyped-call]
         self._call_lock = threading.Lock()
 
     def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:

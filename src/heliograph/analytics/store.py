@@ -64,7 +64,9 @@ class AnalyticsStore:
         """For callers already on a worker thread (the ingest writer)."""
         self._executor.insert(REQUESTS, json_rows, dedup_token)
 
-    async def list_requests(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
+    async def list_requests(
+        self, organization_id: str, query: RequestQuery
+    ) -> list[dict[str, Any]]:
         where, params = self._scoped(organization_id, query.filter)
         columns = SUMMARY_COLUMNS + (", " + BODY_COLUMNS if query.include_bodies else "")
         sql = (
@@ -121,4 +123,3 @@ def open_store(clickhouse_url: str, embedded_path: Path) -> AnalyticsStore:
 
         return AnalyticsStore(ServerExecutor(clickhouse_url), threads=4)
     return AnalyticsStore(open_chdb(embedded_path), threads=1)
-

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 
-def ok(data: Any, status_code: int = 200) -> ORJSONResponse:
-    return ORJSONResponse({"data": data, "error": None}, status_code=status_code)
+class JsonResponse(Response):
+    """JSON rendered by orjson (fast, and exact for large integers)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
-def fail(status_code: int, message: str) -> ORJSONResponse:
-    return ORJSONResponse({"data": None, "error": message}, status_code=status_code)
+def ok(data: Any, status_code: int = 200) -> JsonResponse:
+    return JsonResponse({"data": data, "error": None}, status_code=status_code)
 
 
-async def on_validation_error(_request: Request, error: Exception) -> ORJSONResponse:
+def fail(status_code: int, message: str) -> JsonResponse:
+    return JsonResponse({"data": None, "error": message}, status_code=status_code)
+
+
+async def on_validation_error(_request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, RequestValidationError)
     problems = []
     for item in error.errors():
@@ -27,6 +37,6 @@ async def on_validation_error(_request: Request, error: Exception) -> ORJSONResp
     return fail(400, "invalid request: " + "; ".join(problems))
 
 
-async def on_http_error(_request: Request, error: Exception) -> ORJSONResponse:
+async def on_http_error(_request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, HTTPException)
     return fail(error.status_code, str(error.detail))

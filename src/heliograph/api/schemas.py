@@ -8,11 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class RequestQueryParams(BaseModel):
-    """Helicone's `RequestQueryParams`: a `FilterNode`, sort, limit (0–1000) and offset."""
+    """Helicone's `RequestQueryParams`: a `FilterNode`, sort, limit (0 to 1000) and offset."""
 
     model_config = ConfigDict(extra="ignore")
 
-    filter: Any = Field(default="all", description="FilterNode: leaf, {left, operator, right} or 'all'")
+    filter: Any = Field(
+        default="all", description="FilterNode: leaf, {left, operator, right} or 'all'"
+    )
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=10, ge=0, le=1000)
     sort: dict[str, Any] | None = Field(default=None, description="one key, 'asc' or 'desc'")

@@ -35,9 +35,7 @@ def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
 
 
 def list_api_keys(session: Session, org_id: str) -> list[ApiKey]:
-    statement = (
-        select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at)
-    )
+    statement = select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at)
     return list(session.scalars(statement))
 
 

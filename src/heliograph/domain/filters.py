@@ -36,7 +36,7 @@ class Column:
     kind: str  # text | number | timestamp | bool | uuid | cost
 
 
-TOKEN_SUM = (
+USAGE_TOTAL_SQL = (
     "(ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens"
     " + prompt_cache_write_tokens + reasoning_tokens)"
 )
@@ -66,7 +66,7 @@ COLUMNS: dict[str, Column] = {
     "prompt_cache_read_tokens": Column("prompt_cache_read_tokens", "number"),
     "prompt_cache_write_tokens": Column("prompt_cache_write_tokens", "number"),
     "reasoning_tokens": Column("reasoning_tokens", "number"),
-    "total_tokens": Column(TOKEN_SUM, "number"),
+    "total_tokens": Column(USAGE_TOTAL_SQL, "number"),
     "cache_enabled": Column("cache_enabled", "bool"),
     "cache_reference_id": Column("cache_reference_id", "uuid"),
     "is_stream": Column("is_stream", "bool"),
@@ -93,7 +93,7 @@ CLICKHOUSE_TYPES = {
 SORT_KEYS: dict[str, str] = {
     "created_at": "request_created_at",
     "latency": "latency",
-    "total_tokens": TOKEN_SUM,
+    "total_tokens": USAGE_TOTAL_SQL,
     "completion_tokens": "completion_tokens",
     "prompt_tokens": "prompt_tokens",
     "cost": "cost",
@@ -130,7 +130,7 @@ def _node(node: Any, target: SqlFilter, depth: int) -> str:
     if node == "all" or node == {}:
         return "1"
     if not isinstance(node, Mapping):
-        raise FilterError(f"a filter node must be an object or \"all\", got {_show(node)}")
+        raise FilterError(f'a filter node must be an object or "all", got {_show(node)}')
     if "left" in node or "right" in node or "operator" in node:
         return _branch(node, target, depth)
     return _leaf(node, target)
@@ -142,7 +142,7 @@ def _branch(node: Mapping[str, Any], target: SqlFilter, depth: int) -> str:
         raise FilterError("a filter branch needs exactly the keys left, operator and right")
     operator = node["operator"]
     if operator not in ("and", "or"):
-        raise FilterError(f"branch operator must be \"and\" or \"or\", got {_show(operator)}")
+        raise FilterError(f'branch operator must be "and" or "or", got {_show(operator)}')
     left = _node(node["left"], target, depth + 1)
     right = _node(node["right"], target, depth + 1)
     return f"({left} {operator.upper()} {right})"
@@ -178,7 +178,7 @@ def _property(columns: Any, target: SqlFilter) -> str:
 def _cached(condition: Any) -> str:
     operator, value = _single(condition, "operator for cached")
     if operator != "equals" or not isinstance(value, bool):
-        raise FilterError("cached takes {\"equals\": true|false}")
+        raise FilterError('cached takes {"equals": true|false}')
     zero = "toUUID('00000000-0000-0000-0000-000000000000')"
     return f"(cache_reference_id {'!=' if value else '='} {zero})"
 
@@ -278,6 +278,6 @@ def compile_sort(sort: Any) -> str:
     if column is None:
         raise FilterError(f"unknown sort key {key!r}; use one of {', '.join(SORT_KEYS)}")
     if direction not in ("asc", "desc"):
-        raise FilterError(f"sort direction must be \"asc\" or \"desc\", got {_show(direction)}")
+        raise FilterError(f'sort direction must be "asc" or "desc", got {_show(direction)}')
     tie = "request_id DESC" if direction == "desc" else "request_id ASC"
     return f"{column} {direction.upper()}, {tie}"

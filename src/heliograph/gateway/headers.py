@@ -42,7 +42,9 @@ class HeliconeOptions:
     target_url: str | None = None
 
 
-def split_headers(items: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], HeliconeOptions]:
+def split_headers(
+    items: Iterable[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], HeliconeOptions]:
     """Headers to forward upstream, and the Helicone options read from the rest, in one pass."""
     forward: list[tuple[str, str]] = []
     options = HeliconeOptions()

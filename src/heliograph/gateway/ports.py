@@ -1,4 +1,4 @@
-"""All the gateway knows of the outside: something that verifies keys, something that takes records."""
+"""All the gateway knows of the outside: a key verifier and a sink for request records."""
 
 from __future__ import annotations
 

@@ -77,7 +77,9 @@ class Proxy:
         identity = await self._keys.verify(options.auth)
         if identity is None:
             return error_response(
-                401, "missing or invalid Helicone-Auth header (Bearer <key>)", "unauthorized",
+                401,
+                "missing or invalid Helicone-Auth header (Bearer <key>)",
+                "unauthorized",
                 request_id,
             )
         try:
@@ -117,11 +119,17 @@ class Proxy:
         sent = time.perf_counter()
         try:
             upstream_response = await self.session.request(
-                request.method, upstream.url, headers=upstream.headers, data=upstream.body,
-                allow_redirects=False, auto_decompress=False,
+                request.method,
+                upstream.url,
+                headers=upstream.headers,
+                data=upstream.body,
+                allow_redirects=False,
+                auto_decompress=False,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-            return self._fail(record, started, STATUS_UPSTREAM_TIMEOUT, f"provider timed out: {error}")
+            return self._fail(
+                record, started, STATUS_UPSTREAM_TIMEOUT, f"provider timed out: {error}"
+            )
         except aiohttp.ClientError as error:
             return self._fail(
                 record, started, STATUS_UPSTREAM_UNREACHABLE, f"provider unreachable: {error}"

@@ -48,5 +48,7 @@ def _is_usage_only(event: bytes) -> bool:
                 value = orjson.loads(line[5:].strip())
             except orjson.JSONDecodeError:
                 return False
-            return isinstance(value, dict) and value.get("choices") == [] and bool(value.get("usage"))
+            return (
+                isinstance(value, dict) and value.get("choices") == [] and bool(value.get("usage"))
+            )
     return False

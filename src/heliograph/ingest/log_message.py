@@ -27,7 +27,8 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
     request, response = log.get("request"), log.get("response")
     if not isinstance(request, dict) or not isinstance(response, dict):
         raise InvalidLogMessage("log needs 'request' and 'response' objects")
-    meta = message.get("heliconeMeta") if isinstance(message.get("heliconeMeta"), dict) else {}
+    meta = message.get("heliconeMeta")
+    meta = meta if isinstance(meta, dict) else {}
     created_at = _moment(request.get("requestCreatedAt"), "log.request.requestCreatedAt")
     properties = request.get("properties") or {}
     if not isinstance(properties, dict):
@@ -43,7 +44,7 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
         request_body=_bytes(request.get("body")),
         status=_int(response.get("status"), "log.response.status"),
         response_body=_bytes(response.get("body")),
-        response_created_at=_moment(response.get("responseCreatedAt"), None) or created_at,
+        response_created_at=_optional_moment(response.get("responseCreatedAt")) or created_at,
         latency_ms=_int(response.get("delayMs", 0), "log.response.delayMs"),
         time_to_first_token_ms=_optional_int(response.get("timeToFirstToken")),
         is_stream=bool(request.get("isStream")),
@@ -68,15 +69,17 @@ def _uuid(value: Any, where: str) -> str:
         raise InvalidLogMessage(f"{where} must be a UUID") from None
 
 
-def _moment(value: Any, where: str | None) -> datetime:
-    if value is None and where is None:
-        return None  # type: ignore[return-value]
+def _optional_moment(value: Any) -> datetime | None:
+    return None if value is None else _moment(value, "log.response.responseCreatedAt")
+
+
+def _moment(value: Any, where: str) -> datetime:
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(value / 1000, UTC)
         moment = datetime.fromisoformat(str(value))
     except (ValueError, OverflowError):
-        raise InvalidLogMessage(f"{where or 'timestamp'} must be an ISO 8601 time") from None
+        raise InvalidLogMessage(f"{where} must be an ISO 8601 time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -173,4 +173,3 @@ def _reported_usage(reported: Mapping[str, object]) -> Usage:
         audio_input_tokens=count("promptAudioTokens") or 0,
         audio_output_tokens=count("completionAudioTokens") or 0,
     )
-

@@ -27,7 +27,7 @@ class Spool:
 
     def pending(self) -> list[Path]:
         """Spooled batches, oldest first."""
-        files = [path for path in self.directory.glob("*.jsonl")]
+        files = list(self.directory.glob("*.jsonl"))
         return sorted(files, key=lambda path: (path.stat().st_mtime, path.name))
 
     def size(self) -> int:

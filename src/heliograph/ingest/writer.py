@@ -164,7 +164,9 @@ class LogWriter:
             except FileNotFoundError:
                 continue
             except Exception as error:
-                log.info("store still unavailable (%s); %d batches spooled", error, self._spool.size())
+                log.info(
+                    "store still unavailable (%s); %d batches spooled", error, self._spool.size()
+                )
                 self.store_healthy = False
                 return False
             rows = path.read_bytes().count(b"\n") + 1

@@ -30,9 +30,7 @@ BUILT_IN: tuple[Provider, ...] = (
     Provider("DEEPSEEK", "deepseek", "https://api.deepseek.com", openai.parse, "deepseek", True),
     Provider("X", "xai", "https://api.x.ai", openai.parse, "x-ai", True),
     Provider("OPENROUTER", "openrouter", "https://openrouter.ai", openai.parse, "openrouter", True),
-    Provider(
-        "FIREWORKS", "fireworks", "https://api.fireworks.ai", openai.parse, "fireworks", True
-    ),
+    Provider("FIREWORKS", "fireworks", "https://api.fireworks.ai", openai.parse, "fireworks", True),
     Provider("PERPLEXITY", "perplexity", "https://api.perplexity.ai", openai.parse, "perplexity"),
     Provider("CEREBRAS", "cerebras", "https://api.cerebras.ai", openai.parse, "cerebras", True),
 )

@@ -10,13 +10,13 @@ import orjson
 
 def iter_events(body: bytes) -> Iterator[tuple[str, bytes]]:
     """Yield `(event name, data)` for each event; handles LF and CRLF framing."""
-    event, data_lines = "", []
+    event, data_lines = "", list[bytes]()
     for raw_line in body.splitlines():
         line = raw_line.rstrip(b"\r")
         if not line:
             if data_lines:
                 yield event, b"\n".join(data_lines)
-            event, data_lines = "", []
+            event, data_lines = "", list[bytes]()
         elif line.startswith(b"data:"):
             data_lines.append(line[5:].lstrip(b" "))
         elif line.startswith(b"event:"):

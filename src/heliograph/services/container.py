@@ -50,7 +50,7 @@ class Services:
         telemetry = Telemetry()
         providers = build_registry(settings.provider_base_urls)
         engine, keys = open_app_db(settings)
-        store = open_store(settings.clickhouse_url, settings.data_dir / "analytics")
+        store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
         rows = RowBuilder(by_name, settings.body_dir, settings.max_stored_body_bytes)

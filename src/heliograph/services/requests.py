@@ -116,7 +116,9 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
         "session_name": row["session_name"] or None,
         "is_stream": row["is_stream"],
         "cache_enabled": row["cache_enabled"],
-        "cache_reference_id": None if row["cache_reference_id"] == ZERO_UUID else row["cache_reference_id"],
+        "cache_reference_id": None
+        if row["cache_reference_id"] == ZERO_UUID
+        else row["cache_reference_id"],
         "storage_location": row["storage_location"],
         "error": row["error"] or None,
         "scores": {},
@@ -132,7 +134,9 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": iso(row["request_created_at"]),
     }
     if "request_body" in row:
-        request["request_body"] = None if row["request_body_omitted"] else _body(row["request_body"])
+        request["request_body"] = (
+            None if row["request_body_omitted"] else _body(row["request_body"])
+        )
         request["response_body"] = (
             None if row["response_body_omitted"] else _body(row["response_body"])
         )

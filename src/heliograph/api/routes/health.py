@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from heliograph.api.deps import ServicesDep
 from heliograph.analytics.executor import StoreUnavailable
+from heliograph.api.deps import ServicesDep
+from heliograph.api.envelope import JsonResponse
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", operation_id="health")
-async def health(services: ServicesDep) -> ORJSONResponse:
+async def health(services: ServicesDep) -> JsonResponse:
     try:
         store_ok = await services.store.ping()
     except StoreUnavailable:
@@ -23,7 +24,7 @@ async def health(services: ServicesDep) -> ORJSONResponse:
         "store": "ok" if store_ok else "unavailable",
         "queue_depth": services.writer.queue_depth,
     }
-    return ORJSONResponse(body, status_code=200 if store_ok else 503)
+    return JsonResponse(body, status_code=200 if store_ok else 503)
 
 
 @router.get("/metrics", operation_id="metrics")

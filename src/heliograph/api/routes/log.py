@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from fastapi.responses import ORJSONResponse
 
 from heliograph.api.deps import IdentityDep, ServicesDep
-from heliograph.api.envelope import fail, ok
+from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.ingest.log_message import InvalidLogMessage, record_from_message
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -16,8 +15,8 @@ router = APIRouter(prefix="/v1/log", tags=["log"])
 
 @router.post("/request", operation_id="logRequest")
 async def log_request(
-    identity: IdentityDep, services: ServicesDep, message: dict[str, Any] = Body(...)
-) -> ORJSONResponse:
+    identity: IdentityDep, services: ServicesDep, message: Annotated[dict[str, Any], Body()]
+) -> JsonResponse:
     try:
         record = record_from_message(message, identity.organization_id, identity.key_id)
     except InvalidLogMessage as error:

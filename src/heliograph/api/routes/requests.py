@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 
 from heliograph.analytics.store import RequestQuery
 from heliograph.api.deps import IdentityDep, ServicesDep
-from heliograph.api.envelope import fail, ok
+from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import CountQueryParams, RequestQueryParams
 from heliograph.domain.filters import FilterError
 from heliograph.services.requests import QueryError
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/v1/request", tags=["request"])
 
 async def _query(
     params: RequestQueryParams, identity: IdentityDep, services: ServicesDep
-) -> ORJSONResponse:
+) -> JsonResponse:
     query = RequestQuery(
         filter=params.filter,
         sort=params.sort,
@@ -43,7 +42,7 @@ router.add_api_route("/query", _query, methods=["POST"], operation_id="queryRequ
 @router.post("/count/query", operation_id="countRequests")
 async def count_requests(
     params: CountQueryParams, identity: IdentityDep, services: ServicesDep
-) -> ORJSONResponse:
+) -> JsonResponse:
     try:
         count = await services.requests.count(identity.organization_id, params.filter)
     except FilterError as error:
@@ -54,7 +53,7 @@ async def count_requests(
 @router.get("/{request_id}", operation_id="getRequest")
 async def get_request(
     request_id: str, identity: IdentityDep, services: ServicesDep, includeBody: bool = False
-) -> ORJSONResponse:
+) -> JsonResponse:
     try:
         canonical = str(uuid.UUID(request_id))
     except ValueError:

@@ -1,0 +1,137 @@
+"""Shared fixtures: a fake provider on loopback and a whole Heliograph (gateway, writer, API)
+started in-process on free ports, pointed at it.
+
+chDB allows one data path per process, so every Heliograph started by the tests shares one
+embedded analytics store; organizations keep their data apart, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from fake_provider import Seen, start_fake
+from heliograph import server
+from heliograph.analytics.chdb_executor import ChdbExecutor, open_chdb, release_chdb
+from heliograph.providers.registry import BUILT_IN
+from heliograph.settings import load_settings
+
+POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", "")
+CLICKHOUSE_URL = os.environ.get("HELIOGRAPH_TEST_CLICKHOUSE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def analytics_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("analytics")
+    keeper = open_chdb(path)  # held for the whole session so the store is opened once
+    yield path
+    release_chdb(keeper)
+
+
+@pytest.fixture
+def chdb_executor(analytics_dir: Path) -> Iterator[ChdbExecutor]:
+    executor = open_chdb(analytics_dir)
+    yield executor
+    release_chdb(executor)
+
+
+@dataclass
+class Fake:
+    port: int
+    seen: Seen
+    runner: web.AppRunner
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[Fake]:
+    runner, port, seen = await start_fake()
+    yield Fake(port, seen, runner)
+    await runner.cleanup()
+
+
+@dataclass
+class Heliograph:
+    running: server.Running
+    api_key: str
+    organization_id: str
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.running.gateway_port}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.running.api_port}"
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    def gateway_auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Helicone-Auth": f"Bearer {key or self.api_key}"}
+
+    def new_organization(self, name: str = "other") -> tuple[str, str]:
+        created = self.running.services.keys.create_organization(name)
+        return created.organization_id, created.api_key
+
+    async def api_post(self, path: str, body: Any, key: str | None = None) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.api + path, json=body, headers=self.auth(key)) as resp:
+                return resp.status, await resp.json()
+
+    async def api_get(self, path: str, key: str | None = None) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(self.api + path, headers=self.auth(key)) as resp:
+                return resp.status, await resp.json()
+
+    async def wait_for(self, request_id: str, timeout_s: float = 2.0, key: str | None = None) -> Any:
+        """The logged request, polled through the API as a user would; fails after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, body = await self.api_get(f"/v1/request/{request_id}?includeBody=true", key)
+            if status == 200:
+                return body["data"]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"request {request_id} not found within {timeout_s}s: {body}")
+            await asyncio.sleep(0.05)
+
+
+def heliograph_settings(tmp_path: Path, analytics_dir: Path, fake: Fake | None, **overrides: Any) -> Any:
+    env = {}
+    if fake is not None:
+        env = {f"HELIOGRAPH_{p.prefix.upper()}_BASE_URL": fake.origin for p in BUILT_IN}
+    defaults: dict[str, Any] = dict(
+        data_dir=tmp_path / "data",
+        analytics_dir=analytics_dir,
+        gateway_port=0,
+        api_port=0,
+        flush_interval_ms=50,
+        key_cache_ttl_s=60.0,
+    )
+    defaults.update(overrides)
+    return load_settings(env, **defaults)
+
+
+async def start_heliograph(settings: Any) -> Heliograph:
+    running = await server.start(settings)
+    created = running.services.keys.create_organization("test")
+    return Heliograph(running, created.api_key, created.organization_id)
+
+
+@pytest.fixture
+async def heliograph(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
+    instance = await start_heliograph(heliograph_settings(tmp_path, analytics_dir, fake))
+    yield instance
+    await instance.running.stop()
