@@ -96,7 +96,9 @@ class Heliograph:
             async with session.get(self.api + path, headers=self.auth(key)) as resp:
                 return resp.status, await resp.json()
 
-    async def wait_for(self, request_id: str, timeout_s: float = 2.0, key: str | None = None) -> Any:
+    async def wait_for(
+        self, request_id: str, timeout_s: float = 2.0, key: str | None = None
+    ) -> Any:
         """The logged request, polled through the API as a user would; fails after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -108,7 +110,9 @@ class Heliograph:
             await asyncio.sleep(0.05)
 
 
-def heliograph_settings(tmp_path: Path, analytics_dir: Path, fake: Fake | None, **overrides: Any) -> Any:
+def heliograph_settings(
+    tmp_path: Path, analytics_dir: Path, fake: Fake | None, **overrides: Any
+) -> Any:
     env = {}
     if fake is not None:
         env = {f"HELIOGRAPH_{p.prefix.upper()}_BASE_URL": fake.origin for p in BUILT_IN}

@@ -65,7 +65,9 @@ async def test_openai_chat_is_proxied_unchanged_and_logged(
     assert row["request_user_id"] == "alice"
     assert row["properties"]["environment"] == "test"
     assert (row["session_id"], row["session_path"], row["session_name"]) == (
-        "s-1", "/plan/step", "planner",
+        "s-1",
+        "/plan/step",
+        "planner",
     )
     assert row["response_status"] == 200
     assert row["delay_ms"] >= 0 and row["time_to_first_token"] is not None
@@ -123,7 +125,10 @@ async def anthropic_sdk(heliograph: Heliograph) -> AsyncIterator[anthropic.Async
     async with anthropic.AsyncAnthropic(
         api_key="sk-ant-provider",
         base_url=f"{heliograph.gateway}/anthropic",
-        default_headers={"Helicone-Auth": f"Bearer {heliograph.api_key}", "Helicone-User-Id": "bob"},
+        default_headers={
+            "Helicone-Auth": f"Bearer {heliograph.api_key}",
+            "Helicone-User-Id": "bob",
+        },
         max_retries=0,
     ) as client:
         yield client

@@ -81,7 +81,8 @@ async def start(settings: Settings) -> Running:
         connect_timeout_s=settings.upstream_connect_timeout_s,
         read_timeout_s=settings.upstream_timeout_s,
     )
-    runner = web.AppRunner(gateway, access_log=None, handle_signals=False)
+    # In-flight streams get this long to finish on shutdown before they are cut.
+    runner = web.AppRunner(gateway, access_log=None, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
     await web.SockSite(runner, gateway_socket).start()
     config = uvicorn.Config(

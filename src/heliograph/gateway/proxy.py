@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import aiohttp
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from heliograph.domain.keys import Identity
 from heliograph.domain.record import (
@@ -120,7 +121,7 @@ class Proxy:
         try:
             upstream_response = await self.session.request(
                 request.method,
-                upstream.url,
+                URL(upstream.url, encoded=True),  # as the client sent it, never re-quoted
                 headers=upstream.headers,
                 data=upstream.body,
                 allow_redirects=False,
