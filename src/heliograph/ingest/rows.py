@@ -96,7 +96,7 @@ class RowBuilder:
             "api_key_id": record.api_key_id,
             "error": record.error,
         }
-        self._add_bodies(row, record, response_body)
+        self._add_bodies(row, record, request_json, response_body)
         return row
 
     def _parse(self, record: RequestRecord, response_body: bytes) -> Parsed:
@@ -118,8 +118,10 @@ class RowBuilder:
         provider = self._providers.get(record.provider)
         return usage, price_usage(usage, model, provider.price_id if provider else None)
 
-    def _add_bodies(self, row: dict[str, Any], record: RequestRecord, response: bytes) -> None:
-        request = b"" if record.omit_request else record.request_body
+    def _add_bodies(
+        self, row: dict[str, Any], record: RequestRecord, request_json: Any, response: bytes
+    ) -> None:
+        request = b"" if record.omit_request else _searchable(record.request_body, request_json)
         response = b"" if record.omit_response else response
         row["storage_location"] = "clickhouse"
         if len(request) + len(response) > self._max_body:
@@ -151,6 +153,13 @@ def read_body_file(body_dir: Path, organization_id: str, request_id: str) -> dic
     document = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
     loaded: dict[str, str] = orjson.loads(document)
     return loaded
+
+
+def _searchable(body: bytes, parsed: Any) -> bytes:
+    """JSON re-encoded with real UTF-8 (not `\\u00fc` escapes) so body search finds any text."""
+    if parsed is None or b"\\u" not in body:
+        return body
+    return orjson.dumps(parsed)
 
 
 def _body_user(request_json: Any) -> str:

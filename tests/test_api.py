@@ -1,0 +1,261 @@
+"""The request API: filters, sorts, paging, reading one request, counting, log shipping, bad
+input (always a 400 that says what is wrong), and tenant isolation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from conftest import Heliograph
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "find the needle ü"}]}
+
+
+async def send(hg: Heliograph, key: str | None = None, **headers: str) -> str:
+    request_id = str(uuid.uuid4())
+    all_headers = {**hg.gateway_auth(key), "Helicone-Request-Id": request_id, **headers}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{hg.gateway}/openai/v1/chat/completions", json=CHAT, headers=all_headers
+        ) as response:
+            assert response.status == 200
+            await response.read()
+    return request_id
+
+
+async def query(hg: Heliograph, body: object, key: str | None = None) -> tuple[int, dict]:
+    return await hg.api_post("/v1/request/query-clickhouse", body, key)
+
+
+@pytest.fixture
+async def three_requests(heliograph: Heliograph) -> list[str]:
+    ids = [
+        await send(heliograph, **{"Helicone-User-Id": "u1", "Helicone-Property-Team": "red"}),
+        await send(heliograph, **{"Helicone-User-Id": "u2", "Helicone-Property-Team": "blue"}),
+        await send(heliograph, **{"Helicone-User-Id": "u2", "Helicone-Session-Id": "sess-9"}),
+    ]
+    for request_id in ids:
+        await heliograph.wait_for(request_id)
+    return ids
+
+
+def leaf(column: str, operator: str, value: object) -> dict:
+    return {"request_response_rmt": {column: {operator: value}}}
+
+
+async def test_filters_select_the_right_requests(
+    heliograph: Heliograph, three_requests: list[str]
+) -> None:
+    first, second, third = three_requests
+    cases = [
+        (leaf("user_id", "equals", "u2"), {second, third}),
+        ({"request_response_rmt": {"properties": {"team": {"equals": "red"}}}}, {first}),
+        ({"properties": {"team": {"equals": "blue"}}}, {second}),
+        (leaf("session_id", "equals", "sess-9"), {third}),
+        (
+            {"left": leaf("user_id", "equals", "u1"), "operator": "or",
+             "right": leaf("request_id", "equals", third)},
+            {first, third},
+        ),
+        (
+            {"left": leaf("user_id", "equals", "u2"), "operator": "and",
+             "right": leaf("prompt_tokens", "gte", 16)},
+            {second, third},
+        ),
+        (leaf("request_body", "contains", "NEEDLE Ü"), {first, second, third}),
+        (leaf("request_body", "contains", "haystack"), set()),
+        (leaf("cost", "gt", 0.000001), {first, second, third}),
+        (leaf("status", "equals", 200), {first, second, third}),
+        (leaf("model", "like", "gpt-4o-mini%"), {first, second, third}),
+        ({"request_response_rmt": {"cached": {"equals": False}}}, {first, second, third}),
+    ]
+    for node, expected in cases:
+        status, body = await query(heliograph, {"filter": node, "limit": 100})
+        assert status == 200, body
+        assert {row["request_id"] for row in body["data"]} == expected, node
+
+
+async def test_time_filter_sort_limit_and_offset(
+    heliograph: Heliograph, three_requests: list[str]
+) -> None:
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    node = leaf("request_created_at", "gte", since)
+    status, body = await query(heliograph, {"filter": node, "sort": {"created_at": "asc"}})
+    assert status == 200
+    assert [row["request_id"] for row in body["data"]] == three_requests
+    status, body = await query(
+        heliograph, {"filter": node, "sort": {"created_at": "desc"}, "limit": 1, "offset": 1}
+    )
+    assert [row["request_id"] for row in body["data"]] == [three_requests[1]]
+    status, body = await query(heliograph, {"filter": "all", "sort": {"latency": "desc"}})
+    latencies = [row["delay_ms"] for row in body["data"]]
+    assert latencies == sorted(latencies, reverse=True)
+
+
+async def test_query_alias_count_and_get(heliograph: Heliograph, three_requests: list[str]) -> None:
+    status, body = await heliograph.api_post("/v1/request/query", {"filter": "all"})
+    assert status == 200 and len(body["data"]) == 3
+    status, body = await heliograph.api_post(
+        "/v1/request/count/query", {"filter": leaf("user_id", "equals", "u2")}
+    )
+    assert (status, body) == (200, {"data": 2, "error": None})
+    status, body = await heliograph.api_get(f"/v1/request/{three_requests[0]}")
+    assert status == 200 and "request_body" not in body["data"]
+    status, body = await heliograph.api_get(f"/v1/request/{three_requests[0]}?includeBody=true")
+    assert body["data"]["request_body"]["model"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"filter": {"nope": {"x": {"equals": 1}}}}, "unknown table"),
+        ({"filter": leaf("colour", "equals", "x")}, "unknown column"),
+        ({"filter": leaf("latency", "contains", "x")}, "not valid for latency"),
+        ({"filter": leaf("latency", "gte", "fast")}, "takes a number"),
+        ({"filter": leaf("request_created_at", "gte", "yesterday")}, "ISO 8601"),
+        ({"filter": leaf("request_id", "equals", "not-a-uuid")}, "takes a UUID"),
+        ({"filter": leaf("user_id", "equals", 5)}, "takes a string"),
+        ({"filter": {"left": "all", "operator": "xor", "right": "all"}}, "\"and\" or \"or\""),
+        ({"filter": {"request_response_rmt": {"a": {}, "b": {}}}}, "exactly one"),
+        ({"filter": "all", "limit": 1001}, "limit"),
+        ({"filter": "all", "limit": -1}, "limit"),
+        ({"filter": "all", "offset": -5}, "offset"),
+        ({"filter": "all", "sort": {"shoe_size": "asc"}}, "unknown sort key"),
+        ({"filter": "all", "sort": {"latency": "sideways"}}, "asc"),
+        ({"filter": "all", "limit": "ten"}, "limit"),
+    ],
+)
+async def test_bad_queries_are_400_with_a_message(
+    heliograph: Heliograph, body: object, message: str
+) -> None:
+    status, response = await query(heliograph, body)
+    assert status == 400, response
+    assert response["data"] is None and message in response["error"]
+
+
+async def test_deeply_nested_filter_is_rejected(heliograph: Heliograph) -> None:
+    node: object = "all"
+    for _ in range(100):
+        node = {"left": node, "operator": "and", "right": "all"}
+    status, response = await query(heliograph, {"filter": node})
+    assert status == 400 and "nested deeper" in response["error"]
+
+
+async def test_malformed_json_and_oversized_body_are_rejected(heliograph: Heliograph) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{heliograph.api}/v1/request/query-clickhouse",
+            data=b'{"filter": ',
+            headers={**heliograph.auth(), "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+            assert "JSON" in (await response.json())["error"]
+        async with session.post(
+            f"{heliograph.api}/v1/request/query-clickhouse",
+            data=b"x" * (9 * 1024 * 1024),
+            headers={**heliograph.auth(), "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 413
+
+
+async def test_api_needs_a_valid_key(heliograph: Heliograph) -> None:
+    for key in ("sk-helicone-wrong", ""):
+        status, body = await query(heliograph, {"filter": "all"}, key=key or " ")
+        assert status == 401 and body["data"] is None
+    status, body = await heliograph.api_get("/v1/request/not-a-uuid")
+    assert status == 400
+    status, body = await heliograph.api_get(f"/v1/request/{uuid.uuid4()}")
+    assert status == 404
+
+
+async def test_one_organization_never_sees_another(
+    heliograph: Heliograph, three_requests: list[str]
+) -> None:
+    _, other_key = heliograph.new_organization("rival")
+    theirs = await send(heliograph, key=other_key)
+    await heliograph.wait_for(theirs, key=other_key)
+    status, body = await query(heliograph, {"filter": "all", "limit": 1000}, key=other_key)
+    assert [row["request_id"] for row in body["data"]] == [theirs]
+    status, body = await heliograph.api_get(f"/v1/request/{three_requests[0]}", key=other_key)
+    assert status == 404
+    status, body = await heliograph.api_post(
+        "/v1/request/count/query", {"filter": "all"}, key=other_key
+    )
+    assert body["data"] == 1
+    status, body = await query(heliograph, {"filter": leaf("request_id", "equals", theirs)})
+    assert body["data"] == []
+
+
+def log_message(request_id: str, **response: object) -> dict:
+    now = datetime.now(UTC)
+    return {
+        "authorization": "ignored: the API key decides the organization",
+        "heliconeMeta": {"modelOverride": None},
+        "log": {
+            "request": {
+                "id": request_id,
+                "userId": "shipper",
+                "properties": {"source": "remote"},
+                "targetUrl": "https://api.openai.com",
+                "provider": "OPENAI",
+                "path": "/v1/chat/completions",
+                "requestCreatedAt": now.isoformat(),
+                "isStream": False,
+                "body": {"model": "gpt-4o-mini", "messages": []},
+            },
+            "response": {
+                "id": request_id,
+                "status": 200,
+                "delayMs": 321,
+                "timeToFirstToken": 100,
+                "responseCreatedAt": (now + timedelta(milliseconds=321)).isoformat(),
+                "promptTokens": 100,
+                "completionTokens": 50,
+                "model": "gpt-4o-mini",
+                **response,
+            },
+        },
+    }
+
+
+async def test_log_endpoint_accepts_heliconess_message(heliograph: Heliograph) -> None:
+    request_id = str(uuid.uuid4())
+    status, body = await heliograph.api_post("/v1/log/request", log_message(request_id))
+    assert status == 202, body
+    row = await heliograph.wait_for(request_id)
+    assert row["request_user_id"] == "shipper" and row["delay_ms"] == 321
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (100, 50)
+    assert row["model"] == "gpt-4o-mini" and row["properties"] == {"source": "remote"}
+    assert round(row["cost"] * 1e9) == 100 * 150 + 50 * 600
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({}, "'log'"),
+        ({"log": {"request": {}}}, "'request' and 'response'"),
+        (log_message("not-a-uuid"), "must be a UUID"),
+        (log_message(str(uuid.uuid4()), status="ok"), "must be a number"),
+    ],
+)
+async def test_log_endpoint_rejects_bad_messages(
+    heliograph: Heliograph, message: dict, error: str
+) -> None:
+    status, body = await heliograph.api_post("/v1/log/request", message)
+    assert status == 400 and error in body["error"]
+
+
+async def test_healthz_and_metrics(heliograph: Heliograph, three_requests: list[str]) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{heliograph.api}/healthz") as response:
+            assert response.status == 200 and (await response.json())["store"] == "ok"
+        async with session.get(f"{heliograph.api}/metrics") as response:
+            text = await response.text()
+    assert 'heliograph_requests_total{provider="OPENAI",status_class="2xx"} 3.0' in text
+    assert "heliograph_gateway_overhead_seconds_bucket" in text
+    assert "heliograph_ingest_queue_depth" in text
+    assert "heliograph_ingest_flush_seconds_count" in text
+    assert "heliograph_ingest_spool_files" in text
