@@ -250,6 +250,8 @@ def _timestamp(name: str, value: Any) -> str:
         raise FilterError(f"{name} takes an ISO 8601 timestamp, got {_show(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if not 1900 < moment.year < 2299:  # inside ClickHouse's DateTime64 range
+        raise FilterError(f"{name} must be between the years 1901 and 2298, got {value!r}")
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 

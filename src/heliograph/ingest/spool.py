@@ -1,12 +1,13 @@
 """The on-disk spool: batches the store could not take wait here, one file each, until it can.
 
 A file is written to a temporary name and renamed, so a crash never leaves half a batch behind;
-its name is the batch's deduplication token, so replaying it twice stores it once.
+its name carries the batch's deduplication token, so replaying it twice stores it once.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -16,7 +17,7 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, token: str, json_rows: bytes) -> Path:
-        final = self.directory / f"{token}.jsonl"
+        final = self.directory / f"{time.time_ns():020d}-{token}.jsonl"
         temporary = self.directory / f".{token}.tmp"
         with open(temporary, "wb") as handle:
             handle.write(json_rows)
@@ -27,8 +28,12 @@ class Spool:
 
     def pending(self) -> list[Path]:
         """Spooled batches, oldest first."""
-        files = list(self.directory.glob("*.jsonl"))
-        return sorted(files, key=lambda path: (path.stat().st_mtime, path.name))
+        # Names start with a time stamp, so name order is write order.
+        return sorted(self.directory.glob("*.jsonl"))
+
+    @staticmethod
+    def token(path: Path) -> str:
+        return path.stem.split("-", 1)[1]
 
     def size(self) -> int:
         return len(list(self.directory.glob("*.jsonl")))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +61,9 @@ class LogWriter:
         self._flush_interval_s = flush_interval_ms / 1000
         self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(maxsize=queue_max)
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
+        self._replay_lock = threading.Lock()
+        self._batch_ready = asyncio.Event()
+        self._writing: asyncio.Future[None] | None = None
         self.store_healthy = True
 
     def put(self, record: RequestRecord) -> None:
@@ -69,7 +72,8 @@ class LogWriter:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
             self._spool_rows([self._safe_build(record)])
-        self._telemetry.queue_depth.set(self._queue.qsize())
+        if self._queue.qsize() >= self._flush_rows:
+            self._batch_ready.set()
 
     async def start(self) -> None:
         self._tasks = [
@@ -78,44 +82,33 @@ class LogWriter:
         ]
 
     async def stop(self) -> None:
-        """Write everything still queued (or spool it), then stop the background tasks."""
-        self._stopping.set()
+        """Finish the batch being written, write everything still queued (or spool it)."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        while not self._queue.empty():
-            await self._flush(self._take_batch())
+        if self._writing is not None:
+            await self._writing  # a cancelled await does not stop the thread; wait for it
+        await self._flush_queue()
         await asyncio.to_thread(self._replay_once)
 
     async def _write_loop(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            deadline = time.monotonic() + self._flush_interval_s
-            while len(batch) < self._flush_rows:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            batch.extend(self._take_batch(self._flush_rows - len(batch)))
-            await self._flush(batch)
+            # Waiting on the event holds no records, so cancelling here can lose nothing.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_ready.wait(), self._flush_interval_s)
+            self._batch_ready.clear()
+            await self._flush_queue()
 
-    def _take_batch(self, limit: int | None = None) -> list[RequestRecord]:
-        batch: list[RequestRecord] = []
-        while not self._queue.empty() and (limit is None or len(batch) < limit):
-            batch.append(self._queue.get_nowait())
-            if limit is None and len(batch) >= self._flush_rows:
-                break
-        return batch
-
-    async def _flush(self, batch: list[RequestRecord]) -> None:
-        if batch:
-            await asyncio.to_thread(self._write_batch, batch)
-        self._telemetry.queue_depth.set(self._queue.qsize())
+    async def _flush_queue(self) -> None:
+        while not self._queue.empty():
+            batch = [
+                self._queue.get_nowait() for _ in range(min(self._flush_rows, self._queue.qsize()))
+            ]
+            self._telemetry.queue_depth.set(self._queue.qsize())
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
+            await asyncio.shield(self._writing)
+            self._writing = None
 
     def _write_batch(self, batch: list[RequestRecord]) -> None:
         rows = [self._safe_build(record) for record in batch]
@@ -158,20 +151,21 @@ class LogWriter:
 
     def _replay_once(self) -> bool:
         """Write spooled batches, oldest first; True when the spool is empty afterwards."""
+        with self._replay_lock:  # the loop's thread may still run while `stop` replays
+            return self._replay_pending()
+
+    def _replay_pending(self) -> bool:
         for path in self._spool.pending():
+            data = path.read_bytes()
             try:
-                self._insert(path.read_bytes(), path.stem)
-            except FileNotFoundError:
-                continue
+                self._insert(data, Spool.token(path))
             except Exception as error:
-                log.info(
-                    "store still unavailable (%s); %d batches spooled", error, self._spool.size()
-                )
+                pending = self._spool.size()
+                log.info("store still unavailable (%s); %d batches spooled", error, pending)
                 self.store_healthy = False
                 return False
-            rows = path.read_bytes().count(b"\n") + 1
-            path.unlink(missing_ok=True)
-            self._telemetry.rows_written.inc(rows)
+            path.unlink()
+            self._telemetry.rows_written.inc(data.count(b"\n") + 1)
         self.store_healthy = True
         self._telemetry.spool_files.set(0)
         return True
