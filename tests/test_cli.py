@@ -1,0 +1,126 @@
+"""The command line: `init`, `keys`, and `serve` as a real process (the README's run command),
+which starts on embedded stores, proxies, and flushes its logs when told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from conftest import Fake
+from heliograph.cli.main import cli
+
+
+def test_init_prints_the_key_once_and_json_last(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--org", "acme", "--json"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["api_key"].startswith("sk-helicone-")
+    assert uuid.UUID(last["organization_id"])
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    org = json.loads(runner.invoke(cli, ["init", *data, "--json"]).output.splitlines()[-1])
+    created = runner.invoke(cli, ["keys", "create", *data, "--org", org["organization_id"], "--name", "ci"])
+    assert created.exit_code == 0, created.output
+    key_id, key = created.output.split()
+    listing = runner.invoke(cli, ["keys", "list", *data]).output
+    assert "ci" in listing and key_id in listing and key not in listing, "keys are never listed"
+    revoked = runner.invoke(cli, ["keys", "revoke", *data, "--org", org["organization_id"], key_id])
+    assert revoked.exit_code == 0 and "revoked" in runner.invoke(cli, ["keys", "list", *data]).output
+    again = runner.invoke(cli, ["keys", "revoke", *data, "--org", org["organization_id"], key_id])
+    assert again.exit_code != 0 and "no active key" in again.output
+    missing = runner.invoke(cli, ["keys", "create", *data, "--org", str(uuid.uuid4())])
+    assert missing.exit_code != 0 and "no organization" in missing.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, None
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while call(url)[0] != 200:
+        assert process.poll() is None, process.communicate()[0].decode()
+        assert time.monotonic() < deadline, "heliograph serve did not start within 30 s"
+        time.sleep(0.1)
+
+
+async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: Fake) -> None:
+    gateway_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HELIOGRAPH_DATA_DIR": str(tmp_path / "data"),
+        "HELIOGRAPH_OPENAI_BASE_URL": fake.origin,
+        "HELIOGRAPH_FLUSH_INTERVAL_MS": "600000",  # only the shutdown flush can store the log
+    }
+    init = subprocess.run(
+        [sys.executable, "-m", "heliograph", "init", "--json"], env=env, capture_output=True, check=True
+    )
+    key = json.loads(init.stdout.decode().splitlines()[-1])["api_key"]
+    serve = [sys.executable, "-m", "heliograph", "serve", "--gateway-port", str(gateway_port),
+             "--api-port", str(api_port)]
+    process = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        started = time.monotonic()
+        wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz", process)
+        wait_until_up(f"http://127.0.0.1:{api_port}/healthz", process)
+        startup_s = time.monotonic() - started
+        request_id = str(uuid.uuid4())
+        status, body = await asyncio.to_thread(  # the fake provider runs on this event loop
+            call,
+            f"http://127.0.0.1:{gateway_port}/openai/v1/chat/completions",
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            {"Helicone-Auth": f"Bearer {key}", "Helicone-Request-Id": request_id},
+        )
+        assert status == 200 and body["usage"]["total_tokens"] == 30
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+        assert process.returncode == 0, output
+        assert "flushing pending logs" in output and "stopped" in output
+        assert startup_s < 15
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    # Started again, the log written at shutdown is there.
+    process = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(f"http://127.0.0.1:{api_port}/healthz", process)
+        status, body = call(
+            f"http://127.0.0.1:{api_port}/v1/request/{request_id}", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert status == 200 and body["data"]["prompt_tokens"] == 16
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+        assert process.returncode == 0

@@ -1,0 +1,101 @@
+"""The analytics store's contract, run on every engine: embedded chDB always, a ClickHouse server
+when HELIOGRAPH_TEST_CLICKHOUSE_URL is set. Same SQL, same answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import CLICKHOUSE_URL
+from heliograph.analytics.store import AnalyticsStore, RequestQuery, open_store
+
+ENGINES = [
+    "chdb",
+    pytest.param(
+        "server",
+        marks=[
+            pytest.mark.clickhouse_server,
+            pytest.mark.skipif(
+                not CLICKHOUSE_URL, reason="set HELIOGRAPH_TEST_CLICKHOUSE_URL to run on a server"
+            ),
+        ],
+    ),
+]
+
+
+@pytest.fixture(params=ENGINES)
+async def store(request: pytest.FixtureRequest, analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
+    store = open_store(CLICKHOUSE_URL if request.param == "server" else "", analytics_dir)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+def row(org: str, minutes_ago: int, **values: object) -> dict[str, object]:
+    created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {
+        "request_id": str(uuid.uuid4()),
+        "organization_id": org,
+        "request_created_at": created.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "provider": "OPENAI",
+        "model": "gpt-4o-mini",
+        "status": 200,
+        "latency": 100,
+        "is_stream": False,
+        "user_id": "u",
+        "properties": {"team": "red"},
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost": 1234,
+        "pricing_status": "priced",
+        "request_body": '{"q": "héllo"}',
+        **values,
+    }
+
+
+async def insert(store: AnalyticsStore, rows: list[dict[str, object]]) -> None:
+    data = b"\n".join(orjson.dumps(r) for r in rows)
+    await store.insert_requests(data, uuid.uuid4().hex)
+
+
+async def test_migrations_are_idempotent(store: AnalyticsStore) -> None:
+    assert await store.migrate() == []
+    assert await store.ping()
+
+
+async def test_insert_list_count_and_get_are_scoped_to_the_organization(
+    store: AnalyticsStore,
+) -> None:
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [row(mine, 3, latency=300), row(mine, 2, user_id="v"), row(mine, 1), row(theirs, 1)]
+    await insert(store, rows)
+
+    listed = await store.list_requests(mine, RequestQuery(limit=10))
+    assert [r["request_id"] for r in listed] == [rows[2]["request_id"], rows[1]["request_id"], rows[0]["request_id"]]
+    assert listed[0]["cost"] == 1234 and listed[0]["properties"] == {"team": "red"}
+    assert await store.count_requests(mine, "all") == 3
+    assert await store.count_requests(mine, {"request_response_rmt": {"user_id": {"equals": "v"}}}) == 1
+    assert await store.count_requests(theirs, "all") == 1
+
+    found = await store.get_request(mine, str(rows[0]["request_id"]), include_body=True)
+    assert found is not None and found["request_body"] == '{"q": "héllo"}'
+    assert await store.get_request(theirs, str(rows[0]["request_id"]), include_body=False) is None
+
+    by_latency = await store.list_requests(mine, RequestQuery(sort={"latency": "desc"}, limit=1))
+    assert by_latency[0]["latency"] == 300
+    assert await store.existing_ids(mine, [str(r["request_id"]) for r in rows]) == {
+        str(r["request_id"]) for r in rows[:3]
+    }
+
+
+async def test_same_token_inserts_once(store: AnalyticsStore) -> None:
+    org = str(uuid.uuid4())
+    data = orjson.dumps(row(org, 1))
+    await store.insert_requests(data, "contract-token-" + org)
+    await store.insert_requests(data, "contract-token-" + org)
+    assert await store.count_requests(org, "all") == 1
