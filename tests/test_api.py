@@ -56,13 +56,19 @@ async def test_filters_select_the_right_requests(
         ({"properties": {"team": {"equals": "blue"}}}, {second}),
         (leaf("session_id", "equals", "sess-9"), {third}),
         (
-            {"left": leaf("user_id", "equals", "u1"), "operator": "or",
-             "right": leaf("request_id", "equals", third)},
+            {
+                "left": leaf("user_id", "equals", "u1"),
+                "operator": "or",
+                "right": leaf("request_id", "equals", third),
+            },
             {first, third},
         ),
         (
-            {"left": leaf("user_id", "equals", "u2"), "operator": "and",
-             "right": leaf("prompt_tokens", "gte", 16)},
+            {
+                "left": leaf("user_id", "equals", "u2"),
+                "operator": "and",
+                "right": leaf("prompt_tokens", "gte", 16),
+            },
             {second, third},
         ),
         (leaf("request_body", "contains", "NEEDLE Ü"), {first, second, third}),
@@ -118,7 +124,7 @@ async def test_query_alias_count_and_get(heliograph: Heliograph, three_requests:
         ({"filter": leaf("request_created_at", "gte", "yesterday")}, "ISO 8601"),
         ({"filter": leaf("request_id", "equals", "not-a-uuid")}, "takes a UUID"),
         ({"filter": leaf("user_id", "equals", 5)}, "takes a string"),
-        ({"filter": {"left": "all", "operator": "xor", "right": "all"}}, "\"and\" or \"or\""),
+        ({"filter": {"left": "all", "operator": "xor", "right": "all"}}, '"and" or "or"'),
         ({"filter": {"request_response_rmt": {"a": {}, "b": {}}}}, "exactly one"),
         ({"filter": "all", "limit": 1001}, "limit"),
         ({"filter": "all", "limit": -1}, "limit"),

@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from conftest import POSTGRES_URL
-from heliograph.appdb.engine import create_app_engine, downgrade_all, normalise_url, session_factory, upgrade
+from heliograph.appdb.engine import (
+    create_app_engine,
+    downgrade_all,
+    normalise_url,
+    session_factory,
+    upgrade,
+)
 from heliograph.domain.keys import KEY_PREFIX, bearer_token, hash_key
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 
@@ -68,7 +74,9 @@ def test_keys_are_stored_hashed_as_helicone_does(engine: Engine) -> None:
     assert created.api_key.startswith(KEY_PREFIX) and len(created.api_key) == len(KEY_PREFIX) + 31
     expected = hashlib.sha256(f"Bearer {created.api_key}".encode()).hexdigest()
     with engine.connect() as connection:
-        stored = connection.execute(text("SELECT api_key_hash FROM helicone_api_keys")).scalars().all()
+        stored = (
+            connection.execute(text("SELECT api_key_hash FROM helicone_api_keys")).scalars().all()
+        )
     assert stored == [expected] == [hash_key(created.api_key)]
     assert created.api_key not in str(stored)
 

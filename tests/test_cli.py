@@ -24,7 +24,9 @@ from heliograph.cli.main import cli
 
 
 def test_init_prints_the_key_once_and_json_last(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--org", "acme", "--json"])
+    result = CliRunner().invoke(
+        cli, ["init", "--data-dir", str(tmp_path), "--org", "acme", "--json"]
+    )
     assert result.exit_code == 0, result.output
     last = json.loads(result.output.strip().splitlines()[-1])
     assert last["api_key"].startswith("sk-helicone-")
@@ -35,13 +37,17 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path)]
     org = json.loads(runner.invoke(cli, ["init", *data, "--json"]).output.splitlines()[-1])
-    created = runner.invoke(cli, ["keys", "create", *data, "--org", org["organization_id"], "--name", "ci"])
+    created = runner.invoke(
+        cli, ["keys", "create", *data, "--org", org["organization_id"], "--name", "ci"]
+    )
     assert created.exit_code == 0, created.output
     key_id, key = created.output.split()
     listing = runner.invoke(cli, ["keys", "list", *data]).output
     assert "ci" in listing and key_id in listing and key not in listing, "keys are never listed"
     revoked = runner.invoke(cli, ["keys", "revoke", *data, "--org", org["organization_id"], key_id])
-    assert revoked.exit_code == 0 and "revoked" in runner.invoke(cli, ["keys", "list", *data]).output
+    assert (
+        revoked.exit_code == 0 and "revoked" in runner.invoke(cli, ["keys", "list", *data]).output
+    )
     again = runner.invoke(cli, ["keys", "revoke", *data, "--org", org["organization_id"], key_id])
     assert again.exit_code != 0 and "no active key" in again.output
     missing = runner.invoke(cli, ["keys", "create", *data, "--org", str(uuid.uuid4())])
@@ -56,7 +62,9 @@ def free_port() -> int:
 
 def call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -83,11 +91,22 @@ async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: F
         "HELIOGRAPH_FLUSH_INTERVAL_MS": "600000",  # only the shutdown flush can store the log
     }
     init = subprocess.run(
-        [sys.executable, "-m", "heliograph", "init", "--json"], env=env, capture_output=True, check=True
+        [sys.executable, "-m", "heliograph", "init", "--json"],
+        env=env,
+        capture_output=True,
+        check=True,
     )
     key = json.loads(init.stdout.decode().splitlines()[-1])["api_key"]
-    serve = [sys.executable, "-m", "heliograph", "serve", "--gateway-port", str(gateway_port),
-             "--api-port", str(api_port)]
+    serve = [
+        sys.executable,
+        "-m",
+        "heliograph",
+        "serve",
+        "--gateway-port",
+        str(gateway_port),
+        "--api-port",
+        str(api_port),
+    ]
     process = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         started = time.monotonic()
@@ -117,7 +136,8 @@ async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: F
     try:
         wait_until_up(f"http://127.0.0.1:{api_port}/healthz", process)
         status, body = call(
-            f"http://127.0.0.1:{api_port}/v1/request/{request_id}", headers={"Authorization": f"Bearer {key}"}
+            f"http://127.0.0.1:{api_port}/v1/request/{request_id}",
+            headers={"Authorization": f"Bearer {key}"},
         )
         assert status == 200 and body["data"]["prompt_tokens"] == 16
     finally:

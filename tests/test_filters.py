@@ -108,7 +108,9 @@ filters = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(node=filters)
 def test_every_valid_filter_runs_on_the_engine(chdb_executor: ChdbExecutor, node: Any) -> None:
     apply_migrations(chdb_executor)
@@ -125,14 +127,16 @@ def test_every_valid_filter_runs_on_the_engine(chdb_executor: ChdbExecutor, node
 
 
 @settings(max_examples=200, deadline=None)
-@given(node=st.recursive(
-    st.one_of(st.none(), st.integers(), st.text(max_size=10), st.booleans()),
-    lambda children: st.one_of(
-        st.lists(children, max_size=3),
-        st.dictionaries(st.text(max_size=25), children, max_size=3),
-    ),
-    max_leaves=10,
-))
+@given(
+    node=st.recursive(
+        st.one_of(st.none(), st.integers(), st.text(max_size=10), st.booleans()),
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.dictionaries(st.text(max_size=25), children, max_size=3),
+        ),
+        max_leaves=10,
+    )
+)
 def test_arbitrary_json_is_either_compiled_or_rejected_cleanly(node: Any) -> None:
     try:
         compile_filter(node)

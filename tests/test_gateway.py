@@ -26,7 +26,10 @@ async def post(
         target = URL(url, encoded=True)
         async with session.post(target, data=orjson.dumps(body), headers=headers) as response:
             raw = await response.read()
-            if response.headers.get("Content-Encoding") == "gzip" and "Accept-Encoding" not in headers:
+            if (
+                response.headers.get("Content-Encoding") == "gzip"
+                and "Accept-Encoding" not in headers
+            ):
                 raw = gzip.decompress(raw)  # only tests that ask for gzip see it as sent
             return response.status, dict(response.headers), raw
 

@@ -117,7 +117,9 @@ async def test_shutdown_drains_the_queue(
     tmp_path: Path, analytics_dir: Path, fake: Fake, chdb_executor: ChdbExecutor
 ) -> None:
     hg = await start_heliograph(
-        heliograph_settings(tmp_path, analytics_dir, fake, flush_interval_ms=60_000, flush_rows=10**6)
+        heliograph_settings(
+            tmp_path, analytics_dir, fake, flush_interval_ms=60_000, flush_rows=10**6
+        )
     )
     ids = await send_traffic(hg, seconds=0.3, rate=100)
     assert stored(chdb_executor, hg.organization_id) == {}, "nothing flushed yet"
@@ -126,7 +128,10 @@ async def test_shutdown_drains_the_queue(
 
 
 async def test_spooled_batches_survive_a_restart(
-    tmp_path: Path, analytics_dir: Path, fake: Fake, chdb_executor: ChdbExecutor,
+    tmp_path: Path,
+    analytics_dir: Path,
+    fake: Fake,
+    chdb_executor: ChdbExecutor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = heliograph_settings(tmp_path, analytics_dir, fake)

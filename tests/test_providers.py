@@ -12,7 +12,9 @@ from heliograph.providers import anthropic, gemini, openai
 
 def sse(*events: object, crlf: bool = False) -> bytes:
     end = b"\r\n\r\n" if crlf else b"\n\n"
-    return b"".join(b"data: " + json.dumps(e).encode() + end for e in events) + b"data: [DONE]" + end
+    return (
+        b"".join(b"data: " + json.dumps(e).encode() + end for e in events) + b"data: [DONE]" + end
+    )
 
 
 def test_openai_chat_json() -> None:
@@ -102,4 +104,9 @@ def test_usage_filter_drops_only_the_usage_chunk_even_when_split() -> None:
         chunk_filter = UsageChunkFilter()
         out = b"".join(chunk_filter.feed(stream[i : i + size]) for i in range(0, len(stream), size))
         out += chunk_filter.flush()
-        assert out == b"data: " + json.dumps(content, ensure_ascii=False).encode() + b"\n\ndata: [DONE]\n\n"
+        assert (
+            out
+            == b"data: "
+            + json.dumps(content, ensure_ascii=False).encode()
+            + b"\n\ndata: [DONE]\n\n"
+        )

@@ -29,7 +29,9 @@ ENGINES = [
 
 
 @pytest.fixture(params=ENGINES)
-async def store(request: pytest.FixtureRequest, analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
+async def store(
+    request: pytest.FixtureRequest, analytics_dir: Path
+) -> AsyncIterator[AnalyticsStore]:
     store = open_store(CLICKHOUSE_URL if request.param == "server" else "", analytics_dir)
     await store.migrate()
     yield store
@@ -76,10 +78,17 @@ async def test_insert_list_count_and_get_are_scoped_to_the_organization(
     await insert(store, rows)
 
     listed = await store.list_requests(mine, RequestQuery(limit=10))
-    assert [r["request_id"] for r in listed] == [rows[2]["request_id"], rows[1]["request_id"], rows[0]["request_id"]]
+    assert [r["request_id"] for r in listed] == [
+        rows[2]["request_id"],
+        rows[1]["request_id"],
+        rows[0]["request_id"],
+    ]
     assert listed[0]["cost"] == 1234 and listed[0]["properties"] == {"team": "red"}
     assert await store.count_requests(mine, "all") == 3
-    assert await store.count_requests(mine, {"request_response_rmt": {"user_id": {"equals": "v"}}}) == 1
+    assert (
+        await store.count_requests(mine, {"request_response_rmt": {"user_id": {"equals": "v"}}})
+        == 1
+    )
     assert await store.count_requests(theirs, "all") == 1
 
     found = await store.get_request(mine, str(rows[0]["request_id"]), include_body=True)

@@ -24,8 +24,8 @@ class Settings:
     database_url: str = ""  # default: SQLite file in data_dir
     clickhouse_url: str = ""  # default: embedded chDB in analytics_dir
     analytics_dir: Path | None = None  # default: data_dir / "analytics"
-    flush_rows: int = 5000
-    flush_interval_ms: int = 500
+    flush_rows: int = 20_000
+    flush_interval_ms: int = 1000
     queue_max: int = 100_000
     max_request_bytes: int = 32 * 1024 * 1024
     max_stored_body_bytes: int = 8 * 1024 * 1024

@@ -2,18 +2,28 @@
 
 Cost is kept as an integer number of nano-dollars (Helicone's `cost` column, USD x 1e9), computed
 from Decimal prices so nothing is lost to floats. Unknown models are flagged, never priced at 0.
+
+`genai_prices.calc_price` takes about 200 us a call, too slow for every logged request. Below a
+model's first price tier cost is linear in each kind of token, so the per-token rates are learnt
+once per model, provider and hour from `calc_price` itself and applied with exact Decimal sums;
+usage that reaches a tier goes through `calc_price` whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 import genai_prices
+from genai_prices import data_snapshot
+from genai_prices.types import TieredPrices
 
 from heliograph.domain.usage import Usage
 
 NANO_USD = Decimal(1_000_000_000)
+PROBE_TOKENS = 1000
 
 PRICED = "priced"
 UNKNOWN_MODEL = "unknown_model"
@@ -26,6 +36,38 @@ class Price:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Counts as genai-prices takes them: `input` includes cache reads and writes."""
+
+    input: int
+    cache_read: int
+    cache_write: int
+    output: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinearRates:
+    """USD per token of each kind, valid while every count stays below `valid_below`."""
+
+    fixed: Decimal
+    uncached_input: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    output: Decimal
+    valid_below: int
+
+    def total(self, counts: TokenCounts) -> Decimal:
+        uncached = counts.input - counts.cache_read - counts.cache_write
+        return (
+            self.fixed
+            + uncached * self.uncached_input
+            + counts.cache_read * self.cache_read
+            + counts.cache_write * self.cache_write
+            + counts.output * self.output
+        )
+
+
 def usd_to_nano(usd: Decimal) -> int:
     return int((usd * NANO_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
 
@@ -36,35 +78,72 @@ def price_usage(usage: Usage, model: str, price_provider: str | None) -> Price:
         return Price(0, NO_USAGE)
     if not model:
         return Price(0, UNKNOWN_MODEL)
-    total = _price(
-        model,
-        price_provider,
-        (usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        (usage.output_tokens or 0) + usage.reasoning_tokens,
+    counts = TokenCounts(
+        input=(usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
+        cache_read=usage.cache_read_tokens,
+        cache_write=usage.cache_write_tokens,
+        output=(usage.output_tokens or 0) + usage.reasoning_tokens,
     )
+    total = price_counts(counts, model, price_provider)
     if total is None:
         return Price(0, UNKNOWN_MODEL)
     return Price(usd_to_nano(total), PRICED)
 
 
-def _price(
-    model: str,
-    provider: str | None,
-    input_tokens: int,
-    cache_read: int,
-    cache_write: int,
-    output_tokens: int,
-) -> Decimal | None:
+def price_counts(counts: TokenCounts, model: str, provider: str | None) -> Decimal | None:
+    """USD for `counts`, or None when genai-prices does not know the model."""
+    hour = datetime.now(UTC).strftime("%Y-%m-%d %H")  # prices may change on a date
+    rates = linear_rates(model, provider, hour)
+    if rates is not None and max(counts.input, counts.output) < rates.valid_below:
+        return rates.total(counts)
+    return calc_price(counts, model, provider)
+
+
+def calc_price(counts: TokenCounts, model: str, provider: str | None) -> Decimal | None:
     usage = genai_prices.Usage(
-        input_tokens=input_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        output_tokens=output_tokens,
+        input_tokens=counts.input,
+        cache_read_tokens=counts.cache_read,
+        cache_write_tokens=counts.cache_write,
+        output_tokens=counts.output,
     )
     try:
         calculation = genai_prices.calc_price(usage, model_ref=model, provider_id=provider)
     except LookupError:
         return None
     return Decimal(calculation.total_price)
+
+
+@lru_cache(maxsize=2048)
+def linear_rates(model: str, provider: str | None, hour: str) -> LinearRates | None:
+    """Per-token rates learnt from `calc_price`; None for unknown models (the slow path says so)."""
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+    except LookupError:
+        return None
+    prices = info.get_prices(datetime.now(UTC))
+    tier_starts = [
+        tier.start
+        for value in vars(prices).values()
+        if isinstance(value, TieredPrices)
+        for tier in value.tiers
+    ]
+    valid_below = min(tier_starts, default=10**12)
+    if valid_below <= PROBE_TOKENS:
+        return None
+    n = PROBE_TOKENS
+
+    def probe(**kinds: int) -> Decimal:
+        counts = TokenCounts(
+            **{"input": 0, "cache_read": 0, "cache_write": 0, "output": 0, **kinds}
+        )
+        return calc_price(counts, model, provider) or Decimal(0)
+
+    fixed = probe()
+    return LinearRates(
+        fixed=fixed,
+        uncached_input=(probe(input=n) - fixed) / n,
+        cache_read=(probe(input=n, cache_read=n) - fixed) / n,
+        cache_write=(probe(input=n, cache_write=n) - fixed) / n,
+        output=(probe(output=n) - fixed) / n,
+        valid_below=valid_below,
+    )

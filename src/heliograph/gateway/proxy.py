@@ -157,11 +157,11 @@ class Proxy:
         for name, value in response_headers(upstream_response.headers.items(), strip):
             response.headers.add(name, value)
         response.headers["Helicone-Id"] = record.request_id
-        await response.prepare(request)
         chunk_filter = UsageChunkFilter() if strip else None
         captured: list[bytes] = []
         captured_bytes = 0
         try:
+            await response.prepare(request)
             while True:
                 before = time.perf_counter()
                 chunk = await upstream_response.content.readany()

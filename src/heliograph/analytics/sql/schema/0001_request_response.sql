@@ -1,5 +1,7 @@
 -- One immutable row per proxied request. ReplacingMergeTree on the full key only collapses exact
 -- re-deliveries of the same request; rows are never rewritten to change them.
+-- Bodies carry no n-gram index: case-insensitive search (ILIKE) cannot use one, and building it
+-- doubled the insert cost. Body search indexes come with the search work, as a new migration.
 CREATE TABLE IF NOT EXISTS request_response
 (
     request_id UUID,
@@ -34,8 +36,8 @@ CREATE TABLE IF NOT EXISTS request_response
     pricing_status LowCardinality(String),
     cache_enabled Bool DEFAULT false,
     cache_reference_id UUID DEFAULT toUUID('00000000-0000-0000-0000-000000000000'),
-    request_body String CODEC(ZSTD(3)),
-    response_body String CODEC(ZSTD(3)),
+    request_body String CODEC(ZSTD(1)),
+    response_body String CODEC(ZSTD(1)),
     request_body_omitted Bool DEFAULT false,
     response_body_omitted Bool DEFAULT false,
     storage_location LowCardinality(String) DEFAULT 'clickhouse',
@@ -45,9 +47,7 @@ CREATE TABLE IF NOT EXISTS request_response
     INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_session_id session_id TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_property_keys mapKeys(properties) TYPE bloom_filter(0.01) GRANULARITY 4,
-    INDEX idx_property_values mapValues(properties) TYPE bloom_filter(0.01) GRANULARITY 4,
-    INDEX idx_request_body request_body TYPE ngrambf_v1(4, 1024, 1, 0) GRANULARITY 1,
-    INDEX idx_response_body response_body TYPE ngrambf_v1(4, 1024, 1, 0) GRANULARITY 1
+    INDEX idx_property_values mapValues(properties) TYPE bloom_filter(0.01) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(request_created_at)

@@ -1,0 +1,326 @@
+"""Gateway benchmark: the same load sent straight to a fake provider and through Heliograph
+(`heliograph serve`, logging on), in the same run, so the difference is the gateway's cost.
+
+Scenarios: one connection (latency p50/p99), fixed rates of 200 and 500 req/s (latency under
+load), 64 connections (throughput; wrk when installed), each non-streaming and streaming.
+Prints a table and writes `bench/results/gateway.json`.
+
+    python bench/gateway.py [--seconds 10] [--out bench/results/gateway.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hi"}]}
+STREAM_BODY = {**BODY, "stream": True}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def one_request(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def sequential(
+    url: str, body: bytes, headers: dict[str, str], seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(50):  # warm up
+            await one_request(session, url, body, headers)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            latencies.append(await one_request(session, url, body, headers))
+    return summarise(latencies, seconds)
+
+
+async def fixed_rate(
+    url: str, body: bytes, headers: dict[str, str], rate: int, seconds: float
+) -> dict[str, Any]:
+    """Open loop: requests start on schedule whether or not earlier ones finished."""
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(50):
+            await one_request(session, url, body, headers)
+
+        async def fire() -> None:
+            nonlocal errors
+            try:
+                latencies.append(await one_request(session, url, body, headers))
+            except (RuntimeError, aiohttp.ClientError):
+                errors += 1
+
+        tasks = []
+        start = time.perf_counter()
+        total = int(rate * seconds)
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(fire()))
+        await asyncio.gather(*tasks)
+    result = summarise(latencies, seconds)
+    result["errors"] = errors
+    return result
+
+
+def summarise(latencies: list[float], seconds: float) -> dict[str, Any]:
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(percentile(latencies, 0.99), 3),
+        "mean_ms": round(statistics.fmean(latencies), 3),
+        "req_per_s": round(len(latencies) / seconds, 1),
+    }
+
+
+def wrk_throughput(
+    url: str, body: dict[str, Any], headers: dict[str, str], seconds: float
+) -> dict[str, Any]:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    script.write_text("\n".join(lines))
+    output = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script.unlink()
+    figures: dict[str, Any] = {"tool": "wrk -t2 -c64"}
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            figures["req_per_s"] = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            figures["p50_ms"] = _ms(parts[1])
+        elif parts[:1] == ["99%"]:
+            figures["p99_ms"] = _ms(parts[1])
+        elif "Non-2xx" in line:
+            figures["non_2xx"] = int(parts[-1])
+    return figures
+
+
+def _ms(text: str) -> float:
+    for suffix, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(suffix):
+            return round(float(text[: -len(suffix)]) * factor, 3)
+    return float(text)
+
+
+async def python_throughput(
+    url: str, body: bytes, headers: dict[str, str], seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.monotonic() + seconds
+
+        async def worker() -> None:
+            while time.monotonic() < deadline:
+                latencies.append(await one_request(session, url, body, headers))
+
+        await asyncio.gather(*(worker() for _ in range(64)))
+    result = summarise(latencies, seconds)
+    result["tool"] = "python aiohttp, 64 connections"
+    return result
+
+
+def start_processes(workdir: Path) -> tuple[list[subprocess.Popen[bytes]], dict[str, Any]]:
+    upstream_port, gateway_port, api_port = free_port(), free_port(), free_port()
+    upstream = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), str(upstream_port)])
+    env = {
+        **os.environ,
+        "HELIOGRAPH_DATA_DIR": str(workdir),
+        "HELIOGRAPH_LOG_LEVEL": "warning",
+        "HELIOGRAPH_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}",
+    }
+    init = subprocess.run(
+        [sys.executable, "-m", "heliograph", "init", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = json.loads(init.stdout.splitlines()[-1])["api_key"]
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "heliograph",
+            "serve",
+            "--gateway-port",
+            str(gateway_port),
+            "--api-port",
+            str(api_port),
+        ],
+        env=env,
+    )
+    wait_for(f"http://127.0.0.1:{gateway_port}/healthz")
+    wait_for(f"http://127.0.0.1:{api_port}/healthz")
+    wait_for_post(f"http://127.0.0.1:{upstream_port}/v1/chat/completions")
+    return [upstream, gateway], {
+        "direct": f"http://127.0.0.1:{upstream_port}/v1/chat/completions",
+        "gateway": f"http://127.0.0.1:{gateway_port}/openai/v1/chat/completions",
+        "api": f"http://127.0.0.1:{api_port}",
+        "key": key,
+    }
+
+
+def wait_for_post(url: str) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(BODY).encode(), headers={"Content-Type": "application/json"}
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def logged_count(api: str, key: str) -> int:
+    request = urllib.request.Request(
+        f"{api}/v1/request/count/query",
+        data=b'{"filter": "all"}',
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(json.loads(response.read())["data"])
+
+
+async def run_scenarios(urls: dict[str, Any], seconds: float) -> dict[str, Any]:
+    gateway_headers = {
+        "Helicone-Auth": f"Bearer {urls['key']}",
+        "Authorization": "Bearer sk-bench",
+        "Content-Type": "application/json",
+    }
+    direct_headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    results: dict[str, Any] = {}
+    for mode, body in (("non-streaming", BODY), ("streaming", STREAM_BODY)):
+        encoded = json.dumps(body).encode()
+        for target in ("direct", "gateway"):
+            url = urls[target]
+            headers = gateway_headers if target == "gateway" else direct_headers
+            prefix = f"{mode}/{target}"
+            results[f"{prefix}/1 connection"] = await sequential(url, encoded, headers, seconds)
+            for rate in (200, 500):
+                results[f"{prefix}/{rate} req/s"] = await fixed_rate(
+                    url, encoded, headers, rate, seconds
+                )
+            if shutil.which("wrk"):
+                results[f"{prefix}/64 connections"] = wrk_throughput(url, body, headers, seconds)
+            else:
+                results[f"{prefix}/64 connections"] = await python_throughput(
+                    url, encoded, headers, seconds
+                )
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"{'scenario':<36} {'direct p50':>10} {'gw p50':>8} {'+p50':>7} {'direct p99':>10} "
+        f"{'gw p99':>8} {'+p99':>7} {'direct rps':>10} {'gw rps':>8} {'ratio':>6}"
+    ]
+    for key, gateway in results.items():
+        if "/gateway/" not in key:
+            continue
+        direct = results[key.replace("/gateway/", "/direct/")]
+        name = key.replace("/gateway", "")
+        lines.append(
+            f"{name:<36} {direct['p50_ms']:>10.3f} {gateway['p50_ms']:>8.3f} "
+            f"{gateway['p50_ms'] - direct['p50_ms']:>7.3f} {direct['p99_ms']:>10.3f} "
+            f"{gateway['p99_ms']:>8.3f} {gateway['p99_ms'] - direct['p99_ms']:>7.3f} "
+            f"{direct['req_per_s']:>10.0f} {gateway['req_per_s']:>8.0f} "
+            f"{gateway['req_per_s'] / direct['req_per_s']:>6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "gateway.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        processes, urls = start_processes(Path(workdir))
+        try:
+            import uvloop
+
+            results = uvloop.run(run_scenarios(urls, args.seconds))
+            time.sleep(2)  # let the last batch flush
+            logged = logged_count(urls["api"], urls["key"])
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                process.wait(timeout=60)
+    summary = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "seconds_per_scenario": args.seconds,
+        "requests_logged_through_gateway": logged,
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2))
+    print(table(results))
+    print(f"\nrequests logged through the gateway: {logged}")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
