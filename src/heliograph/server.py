@@ -1,33 +1,49 @@
-"""Composition: one process running the gateway (aiohttp), the API (FastAPI on uvicorn) and the
-ingest writer on one event loop, over the services built from `Settings`."""
+"""Composition. `heliograph serve` runs the API and the ingest writer in this process and the
+gateway in `gateway_workers` child processes that share one listening socket and ship their logs
+to the API's ingest endpoint, so the hot path never shares a GIL with parsing and storage.
+`start` runs everything in one process instead (tests, and `gateway_workers = 0`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import socket
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import uvicorn
 from aiohttp import web
 
 from heliograph.api.app import build_api_app
 from heliograph.gateway.app import build_gateway_app
+from heliograph.gateway.ports import KeyVerifier, RecordSink
 from heliograph.gateway.proxy import Proxy
 from heliograph.gateway.targets import TargetPolicy
-from heliograph.services.container import Services
+from heliograph.ingest.shipper import LogShipper
+from heliograph.ingest.spool import Spool
+from heliograph.providers.base import Provider
+from heliograph.providers.registry import build_registry
+from heliograph.services.container import Services, open_app_db
+from heliograph.services.keys import CachedKeyVerifier
 from heliograph.settings import Settings
+from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph")
+GATEWAY_SOCKET_FD_ENV = "HELIOGRAPH_GATEWAY_SOCKET_FD"
+SHUTDOWN_GRACE_S = 10  # in-flight streams get this long to finish before they are cut
+CHILD_STOP_TIMEOUT_S = 30
 
 
 class _ApiServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        yield  # signals belong to `run`, which stops both servers and flushes the logs
+        yield  # signals belong to `serve_forever`, which stops everything in order
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -40,93 +56,230 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_proxy(services: Services) -> Proxy:
-    settings = services.settings
-    origins = [provider.origin for provider in services.providers.values()]
+def build_proxy(
+    settings: Settings,
+    providers: dict[str, Provider],
+    keys: KeyVerifier,
+    sink: RecordSink,
+    telemetry: Telemetry,
+) -> Proxy:
+    origins = [provider.origin for provider in providers.values()]
     return Proxy(
-        services.providers,
+        providers,
         TargetPolicy(origins, settings.allowed_target_origins),
-        services.verifier,
-        services.writer,
-        services.telemetry,
+        keys,
+        sink,
+        telemetry,
         max_capture_bytes=settings.max_request_bytes,
     )
 
 
+async def serve_gateway(
+    settings: Settings, proxy: Proxy, telemetry: Telemetry, sock: socket.socket
+) -> web.AppRunner:
+    app = build_gateway_app(
+        proxy,
+        telemetry,
+        max_request_bytes=settings.max_request_bytes,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_timeout_s,
+    )
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+async def serve_api(
+    services: Services, sock: socket.socket
+) -> tuple[_ApiServer, asyncio.Task[None]]:
+    config = uvicorn.Config(
+        build_api_app(services), lifespan="off", log_level="warning", access_log=False
+    )
+    api = _ApiServer(config)
+    task = asyncio.create_task(api.serve(sockets=[sock]), name="api-server")
+    while not api.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.01)
+    return api, task
+
+
 @dataclass
 class Running:
+    """Everything in one process: gateway, API and writer."""
+
     services: Services
     gateway_port: int
     api_port: int
-    _runner: web.AppRunner
+    _gateway: web.AppRunner | None
     _api: _ApiServer
     _api_task: asyncio.Task[None]
 
     async def stop(self) -> None:
         """Stop taking traffic, then flush every pending log before closing the stores."""
+        if self._gateway is not None:
+            await self._gateway.cleanup()
         self._api.should_exit = True
-        await self._runner.cleanup()
         with contextlib.suppress(asyncio.CancelledError):
             await self._api_task
         await self.services.close()
 
 
-async def start(settings: Settings) -> Running:
+async def start(settings: Settings, gateway_socket: socket.socket | None = None) -> Running:
+    """Start the API and writer, and the gateway in-process unless a socket is kept for children."""
     services = await Services.open(settings)
-    gateway_socket = bind(settings.host, settings.gateway_port)
     api_socket = bind(settings.host, settings.api_port)
-    gateway = build_gateway_app(
-        build_proxy(services),
-        max_request_bytes=settings.max_request_bytes,
-        connect_timeout_s=settings.upstream_connect_timeout_s,
-        read_timeout_s=settings.upstream_timeout_s,
-    )
-    # In-flight streams get this long to finish on shutdown before they are cut.
-    runner = web.AppRunner(gateway, access_log=None, handle_signals=False, shutdown_timeout=10)
-    await runner.setup()
-    await web.SockSite(runner, gateway_socket).start()
-    config = uvicorn.Config(
-        build_api_app(services), lifespan="off", log_level="warning", access_log=False
-    )
-    api = _ApiServer(config)
-    api_task = asyncio.create_task(api.serve(sockets=[api_socket]), name="api-server")
-    while not api.started and not api_task.done():  # noqa: ASYNC110 - uvicorn has no event
-        await asyncio.sleep(0.01)
-    return Running(
-        services,
-        gateway_socket.getsockname()[1],
-        api_socket.getsockname()[1],
-        runner,
-        api,
-        api_task,
-    )
+    runner = None
+    gateway_port = 0
+    if gateway_socket is None:
+        gateway_socket = bind(settings.host, settings.gateway_port)
+        proxy = build_proxy(
+            settings, services.providers, services.verifier, services.writer, services.telemetry
+        )
+        runner = await serve_gateway(settings, proxy, services.telemetry, gateway_socket)
+    gateway_port = gateway_socket.getsockname()[1]
+    api, api_task = await serve_api(services, api_socket)
+    return Running(services, gateway_port, api_socket.getsockname()[1], runner, api, api_task)
 
 
-async def serve_forever(settings: Settings) -> None:
-    """Run until SIGINT or SIGTERM, then stop cleanly."""
-    running = await start(settings)
-    log.info(
-        "gateway on http://%s:%d, API on http://%s:%d, data in %s",
-        settings.host,
-        running.gateway_port,
-        settings.host,
-        running.api_port,
-        settings.data_dir,
+async def run_gateway_process(settings: Settings) -> None:
+    """A gateway child (or a standalone `heliograph gateway`): proxy, verify keys, ship logs."""
+    telemetry = Telemetry()
+    engine, keys = open_app_db(settings, migrate=False)
+    shipper = LogShipper(
+        settings.resolved_ingest_url,
+        settings.ingest_token,
+        Spool(settings.gateway_spool_dir),
+        flush_rows=settings.flush_rows,
+        flush_interval_ms=min(settings.flush_interval_ms, 200),
     )
+    await shipper.start()
+    verifier = CachedKeyVerifier(keys, settings.key_cache_ttl_s)
+    providers = build_registry(settings.provider_base_urls)
+    proxy = build_proxy(settings, providers, verifier, shipper, telemetry)
+    inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
+    if inherited:
+        sock = socket.socket(fileno=int(inherited))
+    else:
+        sock = bind(settings.host, settings.gateway_port)
+    runner = await serve_gateway(settings, proxy, telemetry, sock)
+    await _wait_for_signal()
+    await runner.cleanup()
+    await shipper.stop()
+    engine.dispose()
+
+
+async def _wait_for_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+
+
+class GatewayChildren:
+    """Starts the gateway processes on a socket bound here, restarts any that dies, stops them."""
+
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        self._settings = settings
+        self._socket = sock
+        self._children: dict[int, asyncio.subprocess.Process] = {}
+        self._stopping = False
+        self._watchers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for index in range(self._settings.gateway_workers):
+            self._watchers.append(asyncio.create_task(self._keep_running(index)))
+
+    async def _keep_running(self, index: int) -> None:
+        while not self._stopping:
+            child = await self._spawn(index)
+            self._children[index] = child
+            code = await child.wait()
+            if not self._stopping:
+                log.error("gateway process %d exited with %s; restarting it", index, code)
+                await asyncio.sleep(1)
+
+    async def _spawn(self, index: int) -> asyncio.subprocess.Process:
+        settings = self._settings
+        env: dict[str, Any] = {
+            **os.environ,
+            GATEWAY_SOCKET_FD_ENV: str(self._socket.fileno()),
+            "HELIOGRAPH_DATA_DIR": str(settings.data_dir),
+            "HELIOGRAPH_DATABASE_URL": settings.resolved_database_url,
+            "HELIOGRAPH_INGEST_URL": settings.resolved_ingest_url,
+            "HELIOGRAPH_INGEST_TOKEN": settings.ingest_token,
+            "HELIOGRAPH_GATEWAY_WORKER": str(index),
+            "HELIOGRAPH_LOG_LEVEL": settings.log_level,
+        }
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "heliograph",
+            "gateway",
+            env=env,
+            pass_fds=(self._socket.fileno(),),
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM every child and wait: each finishes its streams and ships its last logs."""
+        self._stopping = True
+        for child in self._children.values():
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self._children.values():
+            try:
+                await asyncio.wait_for(child.wait(), CHILD_STOP_TIMEOUT_S)
+            except TimeoutError:
+                child.kill()
+        for watcher in self._watchers:
+            watcher.cancel()
+
+
+async def serve_forever(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then stop in order: gateways, API, writer (flushing logs)."""
+    children = None
+    if settings.gateway_workers > 0:
+        settings = replace(
+            settings, ingest_token=settings.ingest_token or secrets.token_urlsafe(32)
+        )
+        gateway_socket = bind(settings.host, settings.gateway_port)
+        running = await start(settings, gateway_socket)
+        settings = replace(settings, api_port=running.api_port)
+        children = GatewayChildren(settings, gateway_socket)
+        await children.start()
+    else:
+        running = await start(settings)
+    log.info(
+        "gateway on http://%s:%d (%d processes), API on http://%s:%d, data in %s",
+        settings.host,
+        running.gateway_port,
+        max(settings.gateway_workers, 1),
+        settings.host,
+        running.api_port,
+        settings.data_dir,
+    )
+    await _wait_for_signal()
     log.info("stopping: flushing pending logs")
+    if children is not None:
+        await children.stop()
     await running.stop()
     log.info("stopped")
 
 
-def run(settings: Settings) -> None:
+def run_async(main: Any) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is not available on Windows
-        asyncio.run(serve_forever(settings))
+        asyncio.run(main)
         return
-    uvloop.run(serve_forever(settings))
+    uvloop.run(main)
+
+
+def run(settings: Settings) -> None:
+    run_async(serve_forever(settings))
+
+
+def run_gateway(settings: Settings) -> None:
+    run_async(run_gateway_process(settings))

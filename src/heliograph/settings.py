@@ -33,8 +33,11 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     key_cache_ttl_s: float = 60.0
     allowed_target_origins: tuple[str, ...] = ()
-    allow_private_targets: bool = False
     log_level: str = "info"
+    gateway_workers: int = 1  # gateway processes `serve` starts; 0 runs the gateway in-process
+    ingest_url: str = ""  # where a gateway process ships logs (default: this host's API)
+    ingest_token: str = ""  # shared secret between gateway processes and the ingest endpoint
+    gateway_worker: int = 0  # index of this gateway process (names its spool)
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -48,6 +51,14 @@ class Settings:
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def gateway_spool_dir(self) -> Path:
+        return self.data_dir / "gateway-spool" / str(self.gateway_worker)
+
+    @property
+    def resolved_ingest_url(self) -> str:
+        return self.ingest_url or f"http://{self.host}:{self.api_port}/v1/log/batch"
 
     @property
     def body_dir(self) -> Path:

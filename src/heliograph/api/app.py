@@ -14,6 +14,7 @@ from heliograph.api.routes import health, log, requests
 from heliograph.services.container import Services
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
+MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # shipped log batches carry whole bodies
 
 
 def build_api_app(services: Services) -> FastAPI:
@@ -30,9 +31,10 @@ def build_api_app(services: Services) -> FastAPI:
     async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        limit = MAX_BATCH_BODY_BYTES if request.url.path == "/v1/log/batch" else MAX_API_BODY_BYTES
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY_BYTES):
-            return fail(413, f"request body larger than {MAX_API_BODY_BYTES} bytes")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
     for module in (requests, log, health):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from heliograph import __version__
-from heliograph.cli import init, keys, serve
+from heliograph.cli import gateway, init, keys, serve
 
 
 @click.group()
@@ -17,3 +17,4 @@ def cli() -> None:
 cli.add_command(serve.serve)
 cli.add_command(init.init)
 cli.add_command(keys.keys)
+cli.add_command(gateway.gateway)

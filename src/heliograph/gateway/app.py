@@ -8,12 +8,14 @@ import aiohttp
 from aiohttp import web
 
 from heliograph.gateway.proxy import Proxy
+from heliograph.telemetry import Telemetry
 
 CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
 
 
 def build_gateway_app(
     proxy: Proxy,
+    telemetry: Telemetry,
     *,
     max_request_bytes: int,
     connect_timeout_s: float,
@@ -41,7 +43,11 @@ def build_gateway_app(
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=telemetry.exposition(), content_type="text/plain")
+
     app.cleanup_ctx.append(client_session)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
     app.router.add_get("/healthcheck", health)
     app.router.add_route("*", "/{prefix}/{tail:.*}", proxy.handle)

@@ -25,10 +25,11 @@ from heliograph.telemetry import Telemetry
 log = logging.getLogger("heliograph")
 
 
-def open_app_db(settings: Settings) -> tuple[Engine, KeyService]:
+def open_app_db(settings: Settings, migrate: bool = True) -> tuple[Engine, KeyService]:
     """The app DB engine, migrated to the newest schema, and the key service over it."""
     engine = create_app_engine(settings.resolved_database_url)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     return engine, KeyService(session_factory(engine))
 
 

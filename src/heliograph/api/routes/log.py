@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.ingest.log_message import InvalidLogMessage, record_from_message
+from heliograph.ingest.wire import InvalidBatch, decode_records
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
 
@@ -23,3 +25,19 @@ async def log_request(
         return fail(400, str(error))
     services.writer.put(record)
     return ok({"request_id": record.request_id}, status_code=202)
+
+
+@router.post("/batch", operation_id="logBatch", include_in_schema=False)
+async def log_batch(request: Request, services: ServicesDep) -> JsonResponse:
+    """Batches shipped by Heliograph's own gateway processes, authenticated by the ingest token."""
+    expected = services.settings.ingest_token
+    given = request.headers.get("Authorization", "")
+    if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return fail(401, "this endpoint takes the ingest token of Heliograph's gateway processes")
+    try:
+        records = decode_records(await request.body())
+    except InvalidBatch as error:
+        return fail(400, f"invalid batch: {error}")
+    for record in records:
+        services.writer.put(record)
+    return ok({"accepted": len(records)}, status_code=202)

@@ -1,0 +1,58 @@
+"""The wire form of captured records, from a gateway process to the ingest process.
+
+JSON lines, one record each, bodies base64-encoded because they are raw bytes (possibly
+compressed). Encoding is cheap on purpose: the gateway does it, and parsing waits for ingest.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from heliograph.domain.record import RequestRecord
+
+BYTES_FIELDS = ("request_body", "response_body")
+TIME_FIELDS = ("created_at", "response_created_at")
+FIELD_NAMES = frozenset(spec.name for spec in fields(RequestRecord))
+
+
+class InvalidBatch(ValueError):
+    """A shipped batch that cannot be decoded; the message says where."""
+
+
+def encode_records(records: list[RequestRecord]) -> bytes:
+    return b"\n".join(orjson.dumps(_to_dict(record)) for record in records)
+
+
+def _to_dict(record: RequestRecord) -> dict[str, Any]:
+    document = {name: getattr(record, name) for name in FIELD_NAMES}
+    for name in BYTES_FIELDS:
+        document[name] = base64.b64encode(document[name]).decode()
+    return document
+
+
+def decode_records(data: bytes) -> list[RequestRecord]:
+    records = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(_from_dict(orjson.loads(line)))
+        except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
+            raise InvalidBatch(f"record {number}: {error}") from None
+    return records
+
+
+def _from_dict(document: Any) -> RequestRecord:
+    if not isinstance(document, dict) or not set(document) <= FIELD_NAMES:
+        raise ValueError("not a record object")
+    for name in BYTES_FIELDS:
+        document[name] = base64.b64decode(document.get(name, ""), validate=True)
+    for name in TIME_FIELDS:
+        if document.get(name) is not None:
+            document[name] = datetime.fromisoformat(document[name])
+    return RequestRecord(**document)
