@@ -116,14 +116,14 @@ def heliograph_settings(
     env = {}
     if fake is not None:
         env = {f"HELIOGRAPH_{p.prefix.upper()}_BASE_URL": fake.origin for p in BUILT_IN}
-    defaults: dict[str, Any] = dict(
-        data_dir=tmp_path / "data",
-        analytics_dir=analytics_dir,
-        gateway_port=0,
-        api_port=0,
-        flush_interval_ms=50,
-        key_cache_ttl_s=60.0,
-    )
+    defaults: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "analytics_dir": analytics_dir,
+        "gateway_port": 0,
+        "api_port": 0,
+        "flush_interval_ms": 50,
+        "key_cache_ttl_s": 60.0,
+    }
     defaults.update(overrides)
     return load_settings(env, **defaults)
 

@@ -17,12 +17,14 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "find t
 async def send(hg: Heliograph, key: str | None = None, **headers: str) -> str:
     request_id = str(uuid.uuid4())
     all_headers = {**hg.gateway_auth(key), "Helicone-Request-Id": request_id, **headers}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"{hg.gateway}/openai/v1/chat/completions", json=CHAT, headers=all_headers
-        ) as response:
-            assert response.status == 200
-            await response.read()
+        ) as response,
+    ):
+        assert response.status == 200
+        await response.read()
     return request_id
 
 
@@ -103,13 +105,15 @@ async def test_time_filter_sort_limit_and_offset(
 
 async def test_query_alias_count_and_get(heliograph: Heliograph, three_requests: list[str]) -> None:
     status, body = await heliograph.api_post("/v1/request/query", {"filter": "all"})
-    assert status == 200 and len(body["data"]) == 3
+    assert status == 200
+    assert len(body["data"]) == 3
     status, body = await heliograph.api_post(
         "/v1/request/count/query", {"filter": leaf("user_id", "equals", "u2")}
     )
     assert (status, body) == (200, {"data": 2, "error": None})
     status, body = await heliograph.api_get(f"/v1/request/{three_requests[0]}")
-    assert status == 200 and "request_body" not in body["data"]
+    assert status == 200
+    assert "request_body" not in body["data"]
     status, body = await heliograph.api_get(f"/v1/request/{three_requests[0]}?includeBody=true")
     assert body["data"]["request_body"]["model"] == "gpt-4o-mini"
 
@@ -139,7 +143,8 @@ async def test_bad_queries_are_400_with_a_message(
 ) -> None:
     status, response = await query(heliograph, body)
     assert status == 400, response
-    assert response["data"] is None and message in response["error"]
+    assert response["data"] is None
+    assert message in response["error"]
 
 
 async def test_deeply_nested_filter_is_rejected(heliograph: Heliograph) -> None:
@@ -147,7 +152,8 @@ async def test_deeply_nested_filter_is_rejected(heliograph: Heliograph) -> None:
     for _ in range(100):
         node = {"left": node, "operator": "and", "right": "all"}
     status, response = await query(heliograph, {"filter": node})
-    assert status == 400 and "nested deeper" in response["error"]
+    assert status == 400
+    assert "nested deeper" in response["error"]
 
 
 async def test_malformed_json_and_oversized_body_are_rejected(heliograph: Heliograph) -> None:
@@ -170,7 +176,8 @@ async def test_malformed_json_and_oversized_body_are_rejected(heliograph: Heliog
 async def test_api_needs_a_valid_key(heliograph: Heliograph) -> None:
     for key in ("sk-helicone-wrong", ""):
         status, body = await query(heliograph, {"filter": "all"}, key=key or " ")
-        assert status == 401 and body["data"] is None
+        assert status == 401
+        assert body["data"] is None
     status, body = await heliograph.api_get("/v1/request/not-a-uuid")
     assert status == 400
     status, body = await heliograph.api_get(f"/v1/request/{uuid.uuid4()}")
@@ -232,9 +239,11 @@ async def test_log_endpoint_accepts_heliconess_message(heliograph: Heliograph) -
     status, body = await heliograph.api_post("/v1/log/request", log_message(request_id))
     assert status == 202, body
     row = await heliograph.wait_for(request_id)
-    assert row["request_user_id"] == "shipper" and row["delay_ms"] == 321
+    assert row["request_user_id"] == "shipper"
+    assert row["delay_ms"] == 321
     assert (row["prompt_tokens"], row["completion_tokens"]) == (100, 50)
-    assert row["model"] == "gpt-4o-mini" and row["properties"] == {"source": "remote"}
+    assert row["model"] == "gpt-4o-mini"
+    assert row["properties"] == {"source": "remote"}
     assert round(row["cost"] * 1e9) == 100 * 150 + 50 * 600
 
 
@@ -251,13 +260,15 @@ async def test_log_endpoint_rejects_bad_messages(
     heliograph: Heliograph, message: dict, error: str
 ) -> None:
     status, body = await heliograph.api_post("/v1/log/request", message)
-    assert status == 400 and error in body["error"]
+    assert status == 400
+    assert error in body["error"]
 
 
 async def test_healthz_and_metrics(heliograph: Heliograph, three_requests: list[str]) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{heliograph.api}/healthz") as response:
-            assert response.status == 200 and (await response.json())["store"] == "ok"
+            assert response.status == 200
+            assert (await response.json())["store"] == "ok"
         async with session.get(f"{heliograph.api}/metrics") as response:
             text = await response.text()
     assert 'heliograph_requests_total{provider="OPENAI",status_class="2xx"} 3.0' in text

@@ -71,7 +71,8 @@ def test_keys_are_stored_hashed_as_helicone_does(engine: Engine) -> None:
     upgrade(engine)
     keys = KeyService(session_factory(engine))
     created = keys.create_organization("acme")
-    assert created.api_key.startswith(KEY_PREFIX) and len(created.api_key) == len(KEY_PREFIX) + 31
+    assert created.api_key.startswith(KEY_PREFIX)
+    assert len(created.api_key) == len(KEY_PREFIX) + 31
     expected = hashlib.sha256(f"Bearer {created.api_key}".encode()).hexdigest()
     with engine.connect() as connection:
         stored = (
@@ -88,7 +89,8 @@ def test_create_list_revoke_and_lookup(engine: Engine) -> None:
     second = keys.create_key(first.organization_id, "ci")
     assert [k.name for k in keys.list_keys(first.organization_id)] == ["default", "ci"]
     identity = keys.lookup(second.api_key)
-    assert identity is not None and identity.organization_id == first.organization_id
+    assert identity is not None
+    assert identity.organization_id == first.organization_id
     assert keys.revoke_key(first.organization_id, second.key_id)
     assert keys.lookup(second.api_key) is None
     assert not keys.revoke_key(first.organization_id, second.key_id), "already revoked"
@@ -113,10 +115,12 @@ async def test_verifier_caches_hits_and_misses(engine: Engine) -> None:
     verifier = CachedKeyVerifier(keys, ttl_s=60)
     for _ in range(3):
         identity = await verifier.verify(f"Bearer {created.api_key}")
-        assert identity is not None and identity.organization_id == created.organization_id
+        assert identity is not None
+        assert identity.organization_id == created.organization_id
         assert await verifier.verify("Bearer sk-helicone-unknown") is None
     assert len(calls) == 2, "a warm key must not touch the database"
-    assert await verifier.verify(None) is None and await verifier.verify("Basic abc") is None
+    assert await verifier.verify(None) is None
+    assert await verifier.verify("Basic abc") is None
 
 
 def test_bearer_parsing() -> None:

@@ -3,7 +3,6 @@ around the provider, client disconnects, and the Helicone options that shape the
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import uuid
 from pathlib import Path
@@ -46,7 +45,8 @@ async def test_unknown_provider_route_is_404(heliograph: Heliograph) -> None:
     status, _, body = await post(
         f"{heliograph.gateway}/nowhere/v1/x", CHAT, heliograph.gateway_auth()
     )
-    assert status == 404 and b"unknown provider" in body
+    assert status == 404
+    assert b"unknown provider" in body
 
 
 async def test_path_and_query_are_forwarded_unchanged(heliograph: Heliograph, fake: Fake) -> None:
@@ -77,7 +77,8 @@ async def test_gzip_upstream_body_reaches_client_valid_and_log_parsed(
     url = f"{heliograph.gateway}/openai/v1/chat/completions"
     headers = {**heliograph.gateway_auth(), "Accept-Encoding": "gzip"}
     status, response_headers, body = await post(url, CHAT, headers)
-    assert status == 200 and response_headers["Content-Encoding"] == "gzip"
+    assert status == 200
+    assert response_headers["Content-Encoding"] == "gzip"
     assert orjson.loads(gzip.decompress(body))["choices"][0]["message"]["content"] == TEXT
     row = await heliograph.wait_for(response_headers["Helicone-Id"])
     assert row["response_body"]["choices"][0]["message"]["content"] == TEXT
@@ -94,7 +95,8 @@ async def test_provider_errors_pass_through_and_are_logged(heliograph: Heliograp
             assert headers["Retry-After"] == "1"
         row = await heliograph.wait_for(headers["Helicone-Id"])
         assert row["response_status"] == expected
-        assert row["pricing_status"] == "no_usage" and row["cost"] == 0
+        assert row["pricing_status"] == "no_usage"
+        assert row["cost"] == 0
 
 
 async def test_unreachable_provider_is_502_and_logged(tmp_path: Path, analytics_dir: Path) -> None:
@@ -107,9 +109,11 @@ async def test_unreachable_provider_is_502_and_logged(tmp_path: Path, analytics_
         status, headers, body = await post(
             f"{hg.gateway}/openai/v1/chat/completions", CHAT, hg.gateway_auth()
         )
-        assert status == 502 and orjson.loads(body)["error"]["code"] == "upstream_unreachable"
+        assert status == 502
+        assert orjson.loads(body)["error"]["code"] == "upstream_unreachable"
         row = await hg.wait_for(headers["Helicone-Id"])
-        assert row["response_status"] == 502 and "unreachable" in row["error"]
+        assert row["response_status"] == 502
+        assert "unreachable" in row["error"]
     finally:
         await hg.running.stop()
 
@@ -124,7 +128,8 @@ async def test_provider_timeout_is_504_and_logged(
         status, headers, body = await post(
             f"{hg.gateway}/openai/v1/chat/completions", {**CHAT, "model": "hang"}, hg.gateway_auth()
         )
-        assert status == 504 and orjson.loads(body)["error"]["code"] == "upstream_timeout"
+        assert status == 504
+        assert orjson.loads(body)["error"]["code"] == "upstream_timeout"
         row = await hg.wait_for(headers["Helicone-Id"])
         assert row["response_status"] == 504
     finally:
@@ -161,8 +166,10 @@ async def test_omit_headers_keep_metadata_but_not_bodies(heliograph: Heliograph)
         f"{heliograph.gateway}/openai/v1/chat/completions", CHAT, headers
     )
     row = await heliograph.wait_for(response_headers["Helicone-Id"])
-    assert row["request_body"] is None and row["response_body"] is None
-    assert row["prompt_tokens"] == 16 and row["cost"] > 0
+    assert row["request_body"] is None
+    assert row["response_body"] is None
+    assert row["prompt_tokens"] == 16
+    assert row["cost"] > 0
 
 
 async def test_model_override_sets_the_logged_model(heliograph: Heliograph) -> None:
@@ -171,7 +178,8 @@ async def test_model_override_sets_the_logged_model(heliograph: Heliograph) -> N
         f"{heliograph.gateway}/openai/v1/chat/completions", CHAT, headers
     )
     row = await heliograph.wait_for(response_headers["Helicone-Id"])
-    assert row["model"] == "gpt-4o" and row["model_override"] == "gpt-4o"
+    assert row["model"] == "gpt-4o"
+    assert row["model_override"] == "gpt-4o"
     # gpt-4o: $2.50 in, $1.25 cached, $10 out per million tokens.
     assert round(row["cost"] * 1e9) == 16 * 2500 + 5 * 1250 + 9 * 10000
 
@@ -220,7 +228,8 @@ async def test_gateway_route_rejects_targets_not_allowed(
     if target:
         headers["Helicone-Target-Url"] = target
     status, _, body = await post(f"{heliograph.gateway}/gateway/v1/chat/completions", CHAT, headers)
-    assert status == 400 and reason in body
+    assert status == 400
+    assert reason in body
 
 
 async def test_gateway_route_reaches_an_explicitly_allowed_origin(
@@ -236,7 +245,8 @@ async def test_gateway_route_reaches_an_explicitly_allowed_origin(
         )
         assert status == 200
         row = await hg.wait_for(response_headers["Helicone-Id"])
-        assert row["target_url"] == fake.origin and row["prompt_tokens"] == 16
+        assert row["target_url"] == fake.origin
+        assert row["prompt_tokens"] == 16
     finally:
         await hg.running.stop()
 

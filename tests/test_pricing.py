@@ -51,6 +51,7 @@ def test_fast_path_equals_genai_prices(model: tuple[str, str], usage: TokenCount
 
 def test_known_unknown_and_missing_usage_are_told_apart() -> None:
     priced = price_usage(Usage(input_tokens=1000, output_tokens=100), "gpt-4o-mini", "openai")
-    assert priced.status == PRICED and priced.cost_nano_usd == 1000 * 150 + 100 * 600
+    assert priced.status == PRICED
+    assert priced.cost_nano_usd == 1000 * 150 + 100 * 600
     assert price_usage(Usage(input_tokens=5), "no-such-model", "openai").status == UNKNOWN_MODEL
     assert price_usage(Usage(), "gpt-4o-mini", "openai").status == NO_USAGE

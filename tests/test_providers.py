@@ -27,7 +27,8 @@ def test_openai_chat_json() -> None:
 def test_openai_stream_without_usage_is_unknown_not_zero() -> None:
     parsed = openai.parse(sse({"model": "gpt-4o", "choices": [{"delta": {"content": "x"}}]}), True)
     assert parsed.model == "gpt-4o"
-    assert parsed.usage.input_tokens is None and not parsed.usage.is_known
+    assert parsed.usage.input_tokens is None
+    assert not parsed.usage.is_known
 
 
 def test_openai_responses_api_stream() -> None:

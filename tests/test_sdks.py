@@ -46,7 +46,8 @@ async def test_openai_chat_is_proxied_unchanged_and_logged(
     )
     completion = raw.parse()
     assert completion.choices[0].message.content == TEXT
-    assert completion.usage is not None and completion.usage.prompt_tokens == 21
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 21
     request_id = raw.headers["helicone-id"]
 
     upstream = fake.seen.requests[-1]
@@ -70,7 +71,8 @@ async def test_openai_chat_is_proxied_unchanged_and_logged(
         "planner",
     )
     assert row["response_status"] == 200
-    assert row["delay_ms"] >= 0 and row["time_to_first_token"] is not None
+    assert row["delay_ms"] >= 0
+    assert row["time_to_first_token"] is not None
     assert row["request_body"]["messages"][0]["content"] == "hi"
     assert row["response_body"]["choices"][0]["message"]["content"] == TEXT
 
@@ -104,7 +106,8 @@ async def test_openai_stream_keeps_usage_chunk_when_the_client_asked(
         stream_options={"include_usage": True},
     )
     chunks = [chunk async for chunk in stream]
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == 30
 
 
@@ -117,7 +120,8 @@ async def test_openai_embeddings_are_logged_with_usage(
     assert raw.parse().data[0].embedding == [0.1, 0.2]
     row = await heliograph.wait_for(raw.headers["helicone-id"])
     assert (row["prompt_tokens"], row["completion_tokens"]) == (4, 0)
-    assert row["pricing_status"] == "priced" and row["cost"] > 0
+    assert row["pricing_status"] == "priced"
+    assert row["cost"] > 0
 
 
 @pytest.fixture
@@ -146,7 +150,8 @@ async def test_anthropic_messages_non_streaming(
     provider_auth = headers.get("x-api-key") or headers.get("authorization", "")
     assert provider_auth.endswith("sk-ant-provider"), sorted(headers)
     row = await heliograph.wait_for(raw.headers["helicone-id"])
-    assert row["provider"] == "ANTHROPIC" and row["model"] == "claude-sonnet-4-5"
+    assert row["provider"] == "ANTHROPIC"
+    assert row["model"] == "claude-sonnet-4-5"
     assert (row["prompt_tokens"], row["completion_tokens"]) == (12, 7)
     assert (row["prompt_cache_read_tokens"], row["prompt_cache_write_tokens"]) == (3, 2)
     # $3 in, $15 out, $0.30 cache read, $3.75 cache write per million tokens.
@@ -205,7 +210,8 @@ async def test_gemini_generate_content(
     assert response.text == TEXT
     assert fake.seen.requests[-1]["headers"]["x-goog-api-key"] == "goog-provider-key"
     row = await latest_row(heliograph, "gemini-2.5-flash")
-    assert row["provider"] == "GOOGLE" and row["is_stream"] is False
+    assert row["provider"] == "GOOGLE"
+    assert row["is_stream"] is False
     assert (row["prompt_tokens"], row["completion_tokens"]) == (8, 6)
     assert round(float(row["cost"]) * 1e9) == 8 * 300 + 6 * 2500  # type: ignore[arg-type]
     assert row["properties"] == {"team": "g"}

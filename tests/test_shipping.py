@@ -23,22 +23,22 @@ COMPLETION = b'{"model": "gpt-4o-mini", "usage": {"prompt_tokens": 10, "completi
 
 def record(organization_id: str, **changes: object) -> RequestRecord:
     now = datetime.now(UTC)
-    values: dict[str, object] = dict(
-        request_id=str(uuid.uuid4()),
-        organization_id=organization_id,
-        created_at=now,
-        provider="OPENAI",
-        target_url="https://api.openai.com",
-        path="/v1/chat/completions",
-        method="POST",
-        request_body=b'{"model": "gpt-4o-mini"}',
-        status=200,
-        response_body=gzip.compress(COMPLETION),
-        response_encoding="gzip",
-        response_created_at=now,
-        latency_ms=12,
-        properties={"k": "v"},
-    )
+    values: dict[str, object] = {
+        "request_id": str(uuid.uuid4()),
+        "organization_id": organization_id,
+        "created_at": now,
+        "provider": "OPENAI",
+        "target_url": "https://api.openai.com",
+        "path": "/v1/chat/completions",
+        "method": "POST",
+        "request_body": b'{"model": "gpt-4o-mini"}',
+        "status": 200,
+        "response_body": gzip.compress(COMPLETION),
+        "response_encoding": "gzip",
+        "response_created_at": now,
+        "latency_ms": 12,
+        "properties": {"k": "v"},
+    }
     values.update(changes)
     return RequestRecord(**values)  # type: ignore[arg-type]
 
@@ -72,11 +72,13 @@ async def test_batch_endpoint_needs_the_ingest_token(api) -> None:  # type: igno
                 assert r.status == 401
         good = {"Authorization": f"Bearer {TOKEN}"}
         async with session.post(f"{api.api}/v1/log/batch", data=b"junk", headers=good) as r:
-            assert r.status == 400 and "invalid batch" in (await r.json())["error"]
+            assert r.status == 400
+            assert "invalid batch" in (await r.json())["error"]
 
 
 async def test_shipper_delivers_and_spools_while_the_api_is_away(
-    api, tmp_path: Path  # type: ignore[no-untyped-def]
+    api,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     spool = Spool(tmp_path / "gateway-spool")
     away = LogShipper(
@@ -96,6 +98,7 @@ async def test_shipper_delivers_and_spools_while_the_api_is_away(
     shipper.put(second)
     for shipped in (first, second):
         row = await api.wait_for(shipped.request_id, timeout_s=5)
-        assert row["completion_tokens"] == 2 and row["properties"] == {"k": "v"}
+        assert row["completion_tokens"] == 2
+        assert row["properties"] == {"k": "v"}
     await shipper.stop()
     assert spool.pending() == []

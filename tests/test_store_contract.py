@@ -83,7 +83,8 @@ async def test_insert_list_count_and_get_are_scoped_to_the_organization(
         rows[1]["request_id"],
         rows[0]["request_id"],
     ]
-    assert listed[0]["cost"] == 1234 and listed[0]["properties"] == {"team": "red"}
+    assert listed[0]["cost"] == 1234
+    assert listed[0]["properties"] == {"team": "red"}
     assert await store.count_requests(mine, "all") == 3
     assert (
         await store.count_requests(mine, {"request_response_rmt": {"user_id": {"equals": "v"}}})
@@ -92,7 +93,8 @@ async def test_insert_list_count_and_get_are_scoped_to_the_organization(
     assert await store.count_requests(theirs, "all") == 1
 
     found = await store.get_request(mine, str(rows[0]["request_id"]), include_body=True)
-    assert found is not None and found["request_body"] == '{"q": "héllo"}'
+    assert found is not None
+    assert found["request_body"] == '{"q": "héllo"}'
     assert await store.get_request(theirs, str(rows[0]["request_id"]), include_body=False) is None
 
     by_latency = await store.list_requests(mine, RequestQuery(sort={"latency": "desc"}, limit=1))
