@@ -1,5 +1,6 @@
-"""Gateway benchmark: the same load sent straight to a fake provider and through Heliograph
-(`heliograph serve`, logging on), in the same run, so the difference is the gateway's cost.
+"""Gateway benchmark: the same load sent straight to a fake provider, through a bare aiohttp
+proxy (the floor any Python proxy pays) and through Heliograph (`heliograph serve`, logging on),
+in the same run, so the differences are the gateway's cost.
 
 Scenarios: one connection (latency p50/p99), fixed rates of 200 and 500 req/s (latency under
 load), 64 connections (throughput; wrk when installed), each non-streaming and streaming.
@@ -208,11 +209,22 @@ def start_processes(workdir: Path) -> tuple[list[subprocess.Popen[bytes]], dict[
         ],
         env=env,
     )
+    floor_port = free_port()
+    floor = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "floor_proxy.py"),
+            str(floor_port),
+            f"http://127.0.0.1:{upstream_port}",
+        ]
+    )
     wait_for(f"http://127.0.0.1:{gateway_port}/healthz")
     wait_for(f"http://127.0.0.1:{api_port}/healthz")
     wait_for_post(f"http://127.0.0.1:{upstream_port}/v1/chat/completions")
-    return [upstream, gateway], {
+    wait_for_post(f"http://127.0.0.1:{floor_port}/v1/chat/completions")
+    return [upstream, floor, gateway], {
         "direct": f"http://127.0.0.1:{upstream_port}/v1/chat/completions",
+        "floor": f"http://127.0.0.1:{floor_port}/v1/chat/completions",
         "gateway": f"http://127.0.0.1:{gateway_port}/openai/v1/chat/completions",
         "api": f"http://127.0.0.1:{api_port}",
         "key": key,
@@ -254,7 +266,7 @@ async def run_scenarios(urls: dict[str, Any], seconds: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for mode, body in (("non-streaming", BODY), ("streaming", STREAM_BODY)):
         encoded = json.dumps(body).encode()
-        for target in ("direct", "gateway"):
+        for target in ("direct", "floor", "gateway"):
             url = urls[target]
             headers = gateway_headers if target == "gateway" else direct_headers
             prefix = f"{mode}/{target}"
@@ -273,23 +285,31 @@ async def run_scenarios(urls: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
+    """Latency added over direct (p50/p99, ms) and throughput: the floor proxy and Heliograph."""
     lines = [
-        f"{'scenario':<36} {'direct p50':>10} {'gw p50':>8} {'+p50':>7} {'direct p99':>10} "
-        f"{'gw p99':>8} {'+p99':>7} {'direct rps':>10} {'gw rps':>8} {'ratio':>6}"
+        f"{'scenario':<30} {'direct p50/p99':>15} {'floor +p50/+p99':>16} "
+        f"{'heliograph +p50/+p99':>21} {'direct rps':>10} {'floor rps':>9} {'helio rps':>9}"
     ]
     for key, gateway in results.items():
         if "/gateway/" not in key:
             continue
         direct = results[key.replace("/gateway/", "/direct/")]
+        floor = results[key.replace("/gateway/", "/floor/")]
         name = key.replace("/gateway", "")
         lines.append(
-            f"{name:<36} {direct['p50_ms']:>10.3f} {gateway['p50_ms']:>8.3f} "
-            f"{gateway['p50_ms'] - direct['p50_ms']:>7.3f} {direct['p99_ms']:>10.3f} "
-            f"{gateway['p99_ms']:>8.3f} {gateway['p99_ms'] - direct['p99_ms']:>7.3f} "
-            f"{direct['req_per_s']:>10.0f} {gateway['req_per_s']:>8.0f} "
-            f"{gateway['req_per_s'] / direct['req_per_s']:>6.2f}"
+            f"{name:<30} {_pair(direct, None):>15} {_pair(floor, direct):>16} "
+            f"{_pair(gateway, direct):>21} "
+            f"{direct['req_per_s']:>10.0f} {floor['req_per_s']:>9.0f} {gateway['req_per_s']:>9.0f}"
         )
     return "\n".join(lines)
+
+
+def _pair(figures: dict[str, Any], base: dict[str, Any] | None) -> str:
+    """`p50/p99` of `figures`, less those of `base` when given."""
+    p50, p99 = figures["p50_ms"], figures["p99_ms"]
+    if base is not None:
+        p50, p99 = p50 - base["p50_ms"], p99 - base["p99_ms"]
+    return f"{p50:.2f}/{p99:.2f}"
 
 
 def main() -> None:
