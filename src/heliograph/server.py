@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -164,10 +165,19 @@ async def run_gateway_process(settings: Settings) -> None:
     else:
         sock = bind(settings.host, settings.gateway_port)
     runner = await serve_gateway(settings, proxy, telemetry, sock)
+    quiet_garbage_collector()
     await _wait_for_signal()
     await runner.cleanup()
     await shipper.stop()
     engine.dispose()
+
+
+def quiet_garbage_collector() -> None:
+    """Move everything alive after start-up out of the collector's sight and collect less often:
+    a proxy allocates many short-lived objects, and full collections showed up as p99 spikes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _wait_for_signal() -> None:
