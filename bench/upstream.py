@@ -52,13 +52,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if b'"stream":true' not in body.replace(b" ", b""):
         return web.Response(body=COMPLETION, content_type="application/json")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    for piece in STREAM:
-        await response.write(piece)
-    if b"include_usage" in body:
-        await response.write(USAGE_CHUNK)
-    await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        for piece in STREAM:
+            await response.write(piece)
+        if b"include_usage" in body:
+            await response.write(USAGE_CHUNK)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the load generator hung up at the end of a run
     return response
 
 

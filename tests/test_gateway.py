@@ -202,10 +202,11 @@ async def test_oversized_body_is_413(tmp_path: Path, analytics_dir: Path, fake: 
     )
     try:
         big = {**CHAT, "messages": [{"role": "user", "content": "x" * 4096}]}
-        status, _, _ = await post(
+        status, _, body = await post(
             f"{hg.gateway}/openai/v1/chat/completions", big, hg.gateway_auth()
         )
         assert status == 413
+        assert orjson.loads(body)["error"]["code"] == "too_large"
     finally:
         await hg.running.stop()
 

@@ -89,7 +89,12 @@ class Proxy:
             return error_response(400, str(rejected), "invalid_target", request_id)
         except KeyError:
             return error_response(404, "unknown provider route", "unknown_provider", request_id)
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as too_large:
+            return error_response(
+                413, too_large.text or "request too large", "too_large", request_id
+            )
         upstream = _prepare(provider, origin, request, body, forward_headers)
         record = RequestRecord(
             request_id=request_id,
