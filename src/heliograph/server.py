@@ -23,8 +23,9 @@ from aiohttp import web
 
 from heliograph.api.app import build_api_app
 from heliograph.gateway.app import build_gateway_app
-from heliograph.gateway.ports import KeyVerifier, RecordSink
+from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink
 from heliograph.gateway.proxy import Proxy
+from heliograph.gateway.ratelimit import RateLimiter
 from heliograph.gateway.targets import TargetPolicy
 from heliograph.ingest.shipper import LogShipper
 from heliograph.ingest.spool import Spool
@@ -33,6 +34,8 @@ from heliograph.providers.registry import build_registry
 from heliograph.services.container import Services, open_app_db
 from heliograph.services.keys import CachedKeyVerifier
 from heliograph.settings import Settings
+from heliograph.state.buckets import MemoryBuckets
+from heliograph.state.redis_buckets import RedisBuckets
 from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph")
@@ -57,12 +60,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def open_buckets(settings: Settings) -> Buckets:
+    """Rate-limit buckets in Redis when `HELIOGRAPH_REDIS_URL` is set, else in this process."""
+    if settings.redis_url:
+        return RedisBuckets(settings.redis_url)
+    return MemoryBuckets()
+
+
 def build_proxy(
     settings: Settings,
     providers: dict[str, Provider],
     keys: KeyVerifier,
     sink: RecordSink,
     telemetry: Telemetry,
+    buckets: Buckets,
 ) -> Proxy:
     origins = [provider.origin for provider in providers.values()]
     return Proxy(
@@ -72,6 +83,7 @@ def build_proxy(
         sink,
         telemetry,
         max_capture_bytes=settings.max_request_bytes,
+        limiter=RateLimiter(buckets),
     )
 
 
@@ -136,7 +148,12 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
     if gateway_socket is None:
         gateway_socket = bind(settings.host, settings.gateway_port)
         proxy = build_proxy(
-            settings, services.providers, services.verifier, services.writer, services.telemetry
+            settings,
+            services.providers,
+            services.verifier,
+            services.writer,
+            services.telemetry,
+            open_buckets(settings),
         )
         runner = await serve_gateway(settings, proxy, services.telemetry, gateway_socket)
     gateway_port = gateway_socket.getsockname()[1]
@@ -158,7 +175,7 @@ async def run_gateway_process(settings: Settings) -> None:
     await shipper.start()
     verifier = CachedKeyVerifier(keys, settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
-    proxy = build_proxy(settings, providers, verifier, shipper, telemetry)
+    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, open_buckets(settings))
     inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
     if inherited:
         sock = socket.socket(fileno=int(inherited))

@@ -23,6 +23,7 @@ class Settings:
     api_port: int = 8585
     database_url: str = ""  # default: SQLite file in data_dir
     clickhouse_url: str = ""  # default: embedded chDB in analytics_dir
+    redis_url: str = ""  # default: rate limits kept in each gateway process
     analytics_dir: Path | None = None  # default: data_dir / "analytics"
     flush_rows: int = 20_000
     flush_interval_ms: int = 1000

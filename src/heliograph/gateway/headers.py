@@ -40,6 +40,7 @@ class HeliconeOptions:
     omit_response: bool = False
     model_override: str = ""
     target_url: str | None = None
+    rate_limit_policy: str = ""
 
 
 def split_headers(
@@ -57,33 +58,36 @@ def split_headers(
     return forward, options
 
 
+TEXT_OPTIONS = {
+    "helicone-auth": "auth",
+    "helicone-user-id": "user_id",
+    "helicone-model-override": "model_override",
+    "helicone-target-url": "target_url",
+    "helicone-ratelimit-policy": "rate_limit_policy",
+}
+FLAG_OPTIONS = {"helicone-omit-request": "omit_request", "helicone-omit-response": "omit_response"}
+# Session headers are columns of their own and, as in Helicone, properties too.
+SESSION_OPTIONS = {
+    "helicone-session-id": ("session_id", "Helicone-Session-Id"),
+    "helicone-session-path": ("session_path", "Helicone-Session-Path"),
+    "helicone-session-name": ("session_name", "Helicone-Session-Name"),
+}
+
+
 def _read_option(options: HeliconeOptions, name: str, value: str) -> None:
     if name.startswith(PROPERTY_PREFIX):
         # Helicone lower-cases custom property keys; kept so migrated queries still match.
         options.properties[name[len(PROPERTY_PREFIX) :]] = value
-    elif name == "helicone-auth":
-        options.auth = value
-    elif name == "helicone-user-id":
-        options.user_id = value
+    elif name in TEXT_OPTIONS:
+        setattr(options, TEXT_OPTIONS[name], value)
+    elif name in FLAG_OPTIONS:
+        setattr(options, FLAG_OPTIONS[name], value.strip().lower() == "true")
+    elif name in SESSION_OPTIONS:
+        attribute, property_name = SESSION_OPTIONS[name]
+        setattr(options, attribute, value)
+        options.properties[property_name] = value
     elif name == "helicone-request-id":
         options.request_id = valid_uuid(value)
-    elif name == "helicone-session-id":
-        options.session_id = value
-        options.properties["Helicone-Session-Id"] = value
-    elif name == "helicone-session-path":
-        options.session_path = value
-        options.properties["Helicone-Session-Path"] = value
-    elif name == "helicone-session-name":
-        options.session_name = value
-        options.properties["Helicone-Session-Name"] = value
-    elif name == "helicone-omit-request":
-        options.omit_request = value.strip().lower() == "true"
-    elif name == "helicone-omit-response":
-        options.omit_response = value.strip().lower() == "true"
-    elif name == "helicone-model-override":
-        options.model_override = value
-    elif name == "helicone-target-url":
-        options.target_url = value
 
 
 def valid_uuid(value: str) -> str | None:

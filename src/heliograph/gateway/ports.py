@@ -1,10 +1,11 @@
-"""All the gateway knows of the outside: a key verifier and a sink for request records."""
+"""All the gateway knows of the outside: a key verifier, a sink for records, token buckets."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from heliograph.domain.keys import Identity
+from heliograph.domain.ratelimit import BucketState
 from heliograph.domain.record import RequestRecord
 
 
@@ -16,3 +17,17 @@ class KeyVerifier(Protocol):
 class RecordSink(Protocol):
     def put(self, record: RequestRecord) -> None:
         """Take a record without waiting; it must never raise or block the request."""
+
+
+class Buckets(Protocol):
+    """Token buckets (in this process or shared in Redis); every call is atomic."""
+
+    async def take(
+        self, key: str, capacity: float, refill_per_s: float, amount: float
+    ) -> BucketState: ...
+
+    async def check(self, key: str, capacity: float, refill_per_s: float) -> BucketState: ...
+
+    async def charge(
+        self, key: str, capacity: float, refill_per_s: float, amount: float
+    ) -> BucketState: ...

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import orjson
@@ -24,6 +25,7 @@ from heliograph.domain.record import (
 )
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
 from heliograph.gateway.ports import KeyVerifier, RecordSink
+from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy, TargetRejected
 from heliograph.providers.base import Provider
@@ -61,6 +63,7 @@ class Proxy:
         sink: RecordSink,
         telemetry: Telemetry,
         max_capture_bytes: int,
+        limiter: RateLimiter,
     ) -> None:
         self._providers = providers
         self._targets = targets
@@ -68,6 +71,8 @@ class Proxy:
         self._sink = sink
         self._telemetry = telemetry
         self._max_capture = max_capture_bytes
+        self._limiter = limiter
+        self._background: set[asyncio.Task[None]] = set()
         self.session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -108,7 +113,17 @@ class Proxy:
             is_stream=upstream.is_stream,
         )
         _apply_options(record, options, identity)
-        return await self._forward(request, upstream, record, started)
+        limit = None
+        if options.rate_limit_policy:
+            limit = await self._limiter.check(
+                identity.organization_id,
+                options.rate_limit_policy,
+                record.user_id,
+                record.properties,
+            )
+            if not limit.allowed:
+                return self._limited(record, limit, started)
+        return await self._forward(request, upstream, record, started, limit)
 
     def _resolve(self, prefix: str, options: HeliconeOptions) -> tuple[Provider, str]:
         if prefix == "gateway":
@@ -118,7 +133,12 @@ class Proxy:
         return provider, provider.origin
 
     async def _forward(
-        self, request: web.Request, upstream: Upstream, record: RequestRecord, started: float
+        self,
+        request: web.Request,
+        upstream: Upstream,
+        record: RequestRecord,
+        started: float,
+        limit: Limit | None,
     ) -> web.StreamResponse:
         assert self.session is not None, "the gateway's client session is not started"
         waited = 0.0
@@ -142,7 +162,12 @@ class Proxy:
             )
         waited += time.perf_counter() - sent
         async with upstream_response:
-            return await self._relay(request, upstream, upstream_response, record, started, waited)
+            response = await self._relay(
+                request, upstream, upstream_response, record, started, waited, limit
+            )
+        if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
+            self._in_background(self._limiter.charge(limit, upstream.provider, record))
+        return response
 
     async def _relay(
         self,
@@ -152,6 +177,7 @@ class Proxy:
         record: RequestRecord,
         started: float,
         waited: float,
+        limit: Limit | None,
     ) -> web.StreamResponse:
         record.status = upstream_response.status
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
@@ -162,6 +188,8 @@ class Proxy:
         for name, value in response_headers(upstream_response.headers.items(), strip):
             response.headers.add(name, value)
         response.headers["Helicone-Id"] = record.request_id
+        if limit is not None:
+            response.headers.update(limit.headers)
         chunk_filter = UsageChunkFilter() if strip else None
         captured: list[bytes] = []
         captured_bytes = 0
@@ -209,6 +237,21 @@ class Proxy:
         self._telemetry.overhead.observe(max(elapsed - waited, 0.0))
         self._telemetry.requests.labels(record.provider, f"{record.status // 100}xx").inc()
         self._sink.put(record)
+
+    def _limited(self, record: RequestRecord, limit: Limit, started: float) -> web.Response:
+        """A request over its limit: answered here, never forwarded, still logged."""
+        record.status = 429
+        record.error = "rate limited by Helicone-RateLimit-Policy"
+        record.properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
+        self._finish(record, [], started, 0.0)
+        headers = {**limit.headers, "Helicone-Id": record.request_id}
+        headers["X-Helicone-Error"] = "rate_limited"
+        return web.json_response(LIMITED_BODY, status=429, headers=headers, dumps=_dumps)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._background.discard)
 
     def _fail(
         self, record: RequestRecord, started: float, status: int, message: str

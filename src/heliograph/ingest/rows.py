@@ -3,14 +3,11 @@ usage with the provider's parser, prices the usage. Pure CPU work, run on the wr
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import brotli
 import orjson
 import zstandard
 
@@ -19,27 +16,11 @@ from heliograph.domain.record import RequestRecord
 from heliograph.domain.usage import Usage
 from heliograph.providers import openai
 from heliograph.providers.base import Parsed, Provider, request_model
+from heliograph.providers.encoding import decode_body
 from heliograph.providers.sse import load_json
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 PREVIEW_BYTES = 64 * 1024
-
-
-def decode_body(body: bytes, encoding: str) -> bytes:
-    """The body as the provider meant it, undoing any content encoding the gateway passed on."""
-    try:
-        for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
-            if coding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
-            elif coding == "deflate":
-                body = zlib.decompress(body)
-            elif coding == "br":
-                body = brotli.decompress(body)
-            elif coding == "zstd":
-                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-    except (OSError, zlib.error, brotli.error, zstandard.ZstdError, EOFError):
-        return body  # keep what arrived rather than nothing
-    return body
 
 
 def timestamp(value: Any) -> str | None:
