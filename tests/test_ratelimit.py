@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
@@ -173,16 +175,12 @@ async def test_invalid_policy_fails_open_with_a_warning(limited: Heliograph) -> 
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 async def wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    import aiohttp
-
     async with aiohttp.ClientSession() as session:
         for _ in range(300):
             assert process.returncode is None, "gateway process died"
@@ -250,3 +248,53 @@ async def test_two_gateway_processes_share_one_redis_limit(
                 process.terminate()
                 await process.wait()
         await hg.running.stop()
+
+
+async def test_organization_rules_apply_without_a_header(limited: Heliograph) -> None:
+    rule = {"name": "per user", "quota": 2, "window_seconds": 60, "segment": "user"}
+    status, body = await limited.api_post("/v1/rate-limits", rule)
+    assert status == 201, body
+    assert body["data"]["policy"] == "2;w=60;u=request;s=user"
+    rule_id = body["data"]["id"]
+    async with sdk(limited) as client:
+        carol = [await call(client, **{"Helicone-User-Id": "carol"}) for _ in range(3)]
+        anonymous = [await call(client) for _ in range(3)]  # no user: the rule does not apply
+        header_wins = await call(
+            client, **{"Helicone-User-Id": "carol", "Helicone-RateLimit-Policy": "10;w=60"}
+        )
+    assert [status for status, _ in carol] == [200, 200, 429]
+    assert [status for status, _ in anonymous] == [200, 200, 200]
+    assert header_wins[0] == 200
+
+    _, other_key = limited.new_organization("other")
+    status, body = await limited.api_get("/v1/rate-limits", key=other_key)
+    assert body["data"] == [], "rules belong to one organization"
+    async with aiohttp.ClientSession() as session:
+        async with session.delete(
+            f"{limited.api}/v1/rate-limits/{rule_id}", headers=limited.auth(other_key)
+        ) as response:
+            assert response.status == 404
+        async with session.delete(
+            f"{limited.api}/v1/rate-limits/{rule_id}", headers=limited.auth()
+        ) as response:
+            assert response.status == 200
+    status, body = await limited.api_get("/v1/rate-limits")
+    assert body["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"name": "x", "quota": 1, "window_seconds": 10}, "between 60"),
+        ({"name": "x", "quota": 0, "window_seconds": 60}, "quota"),
+        ({"name": "x", "quota": 1, "window_seconds": 60, "unit": "tokens"}, "unit"),
+        ({"name": "x", "quota": 1, "window_seconds": 60, "segment": "a:b"}, "not a rate-limit"),
+        ({"name": "", "quota": 1, "window_seconds": 60}, "name"),
+    ],
+)
+async def test_invalid_rules_are_400(
+    limited: Heliograph, rule: dict[str, Any], message: str
+) -> None:
+    status, body = await limited.api_post("/v1/rate-limits", rule)
+    assert status == 400
+    assert message in body["error"]

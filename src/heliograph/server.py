@@ -23,7 +23,7 @@ from aiohttp import web
 
 from heliograph.api.app import build_api_app
 from heliograph.gateway.app import build_gateway_app
-from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink
+from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, RuleSource
 from heliograph.gateway.proxy import Proxy
 from heliograph.gateway.ratelimit import RateLimiter
 from heliograph.gateway.targets import TargetPolicy
@@ -33,6 +33,7 @@ from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.services.container import Services, open_app_db
 from heliograph.services.keys import CachedKeyVerifier
+from heliograph.services.ratelimits import CachedRuleSource
 from heliograph.settings import Settings
 from heliograph.state.buckets import MemoryBuckets
 from heliograph.state.redis_buckets import RedisBuckets
@@ -74,6 +75,7 @@ def build_proxy(
     sink: RecordSink,
     telemetry: Telemetry,
     buckets: Buckets,
+    rules: RuleSource,
 ) -> Proxy:
     origins = [provider.origin for provider in providers.values()]
     return Proxy(
@@ -83,7 +85,7 @@ def build_proxy(
         sink,
         telemetry,
         max_capture_bytes=settings.max_request_bytes,
-        limiter=RateLimiter(buckets),
+        limiter=RateLimiter(buckets, rules),
     )
 
 
@@ -126,6 +128,7 @@ class Running:
     gateway_port: int
     api_port: int
     _gateway: web.AppRunner | None
+    _buckets: Buckets | None
     _api: _ApiServer
     _api_task: asyncio.Task[None]
 
@@ -133,6 +136,8 @@ class Running:
         """Stop taking traffic, then flush every pending log before closing the stores."""
         if self._gateway is not None:
             await self._gateway.cleanup()
+        if self._buckets is not None:
+            await self._buckets.close()
         self._api.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._api_task
@@ -144,27 +149,30 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
     services = await Services.open(settings)
     api_socket = bind(settings.host, settings.api_port)
     runner = None
-    gateway_port = 0
+    buckets = None
     if gateway_socket is None:
         gateway_socket = bind(settings.host, settings.gateway_port)
+        buckets = open_buckets(settings)
         proxy = build_proxy(
             settings,
             services.providers,
             services.verifier,
             services.writer,
             services.telemetry,
-            open_buckets(settings),
+            buckets,
+            services.rule_source,
         )
         runner = await serve_gateway(settings, proxy, services.telemetry, gateway_socket)
     gateway_port = gateway_socket.getsockname()[1]
     api, api_task = await serve_api(services, api_socket)
-    return Running(services, gateway_port, api_socket.getsockname()[1], runner, api, api_task)
+    api_port = api_socket.getsockname()[1]
+    return Running(services, gateway_port, api_port, runner, buckets, api, api_task)
 
 
 async def run_gateway_process(settings: Settings) -> None:
     """A gateway child (or a standalone `heliograph gateway`): proxy, verify keys, ship logs."""
     telemetry = Telemetry()
-    engine, keys = open_app_db(settings, migrate=False)
+    app_db = open_app_db(settings, migrate=False)
     shipper = LogShipper(
         settings.resolved_ingest_url,
         settings.ingest_token,
@@ -173,9 +181,11 @@ async def run_gateway_process(settings: Settings) -> None:
         flush_interval_ms=min(settings.flush_interval_ms, 200),
     )
     await shipper.start()
-    verifier = CachedKeyVerifier(keys, settings.key_cache_ttl_s)
+    verifier = CachedKeyVerifier(app_db.keys, settings.key_cache_ttl_s)
+    rules = CachedRuleSource(app_db.rules, settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
-    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, open_buckets(settings))
+    buckets = open_buckets(settings)
+    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules)
     inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
     if inherited:
         sock = socket.socket(fileno=int(inherited))
@@ -186,7 +196,8 @@ async def run_gateway_process(settings: Settings) -> None:
     await _wait_for_signal()
     await runner.cleanup()
     await shipper.stop()
-    engine.dispose()
+    await buckets.close()
+    app_db.engine.dispose()
 
 
 def quiet_garbage_collector() -> None:

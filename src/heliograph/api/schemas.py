@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +25,15 @@ class CountQueryParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     filter: Any = "all"
+
+
+class RateLimitRuleBody(BaseModel):
+    """An organization rule: applies to requests that send no `Helicone-RateLimit-Policy`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    quota: float = Field(gt=0)
+    window_seconds: int
+    unit: Literal["request", "cents"] = "request"
+    segment: str | None = Field(default=None, description="'user', a property name, or none")

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from heliograph.appdb.models import ApiKey, Organization
+from heliograph.appdb.models import ApiKey, Organization, OrgRateLimit
 
 
 def add_organization(session: Session, org_id: str, name: str, now: datetime) -> Organization:
@@ -45,3 +45,24 @@ def revoke_api_key(session: Session, org_id: str, key_id: str, now: datetime) ->
         return False
     key.revoked_at = now
     return True
+
+
+def add_rate_limit(session: Session, rule: OrgRateLimit) -> OrgRateLimit:
+    session.add(rule)
+    return rule
+
+
+def list_rate_limits(session: Session, org_id: str) -> list[OrgRateLimit]:
+    statement = (
+        select(OrgRateLimit)
+        .where(OrgRateLimit.organization_id == org_id, OrgRateLimit.deleted_at.is_(None))
+        .order_by(OrgRateLimit.created_at)
+    )
+    return list(session.scalars(statement))
+
+
+def get_rate_limit(session: Session, org_id: str, rule_id: str) -> OrgRateLimit | None:
+    rule = session.get(OrgRateLimit, rule_id)
+    if rule is None or rule.organization_id != org_id or rule.deleted_at is not None:
+        return None
+    return rule

@@ -25,5 +25,4 @@ def data_dir_option(function: Callable[..., Any]) -> Callable[..., Any]:
 def key_service(data_dir: Path | None) -> KeyService:
     settings = load_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _engine, keys = open_app_db(settings)
-    return keys
+    return open_app_db(settings).keys

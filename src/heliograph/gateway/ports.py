@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from heliograph.domain.keys import Identity
-from heliograph.domain.ratelimit import BucketState
+from heliograph.domain.ratelimit import BucketState, RateLimitPolicy
 from heliograph.domain.record import RequestRecord
 
 
@@ -31,3 +31,10 @@ class Buckets(Protocol):
     async def charge(
         self, key: str, capacity: float, refill_per_s: float, amount: float
     ) -> BucketState: ...
+
+    async def close(self) -> None: ...
+
+
+class RuleSource(Protocol):
+    async def policies(self, organization_id: str) -> tuple[RateLimitPolicy, ...]:
+        """The organization's rate-limit rules, in the order they are tried."""

@@ -113,16 +113,11 @@ class Proxy:
             is_stream=upstream.is_stream,
         )
         _apply_options(record, options, identity)
-        limit = None
-        if options.rate_limit_policy:
-            limit = await self._limiter.check(
-                identity.organization_id,
-                options.rate_limit_policy,
-                record.user_id,
-                record.properties,
-            )
-            if not limit.allowed:
-                return self._limited(record, limit, started)
+        limit = await self._limiter.check(
+            identity.organization_id, options.rate_limit_policy, record.user_id, record.properties
+        )
+        if limit is not None and not limit.allowed:
+            return self._limited(record, limit, started)
         return await self._forward(request, upstream, record, started, limit)
 
     def _resolve(self, prefix: str, options: HeliconeOptions) -> tuple[Provider, str]:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from heliograph.domain.pricing import price_usage
 from heliograph.domain.ratelimit import InvalidPolicy, RateLimitPolicy, bucket_key, parse_policy
 from heliograph.domain.record import RequestRecord
-from heliograph.gateway.ports import Buckets
+from heliograph.gateway.ports import Buckets, RuleSource
 from heliograph.providers.base import Provider, request_model
 from heliograph.providers.encoding import decode_body
 from heliograph.providers.sse import load_json
@@ -34,12 +34,16 @@ class Limit:
 
 
 class RateLimiter:
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: Buckets, rules: RuleSource | None = None) -> None:
         self._buckets = buckets
+        self._rules = rules
 
     async def check(
         self, organization_id: str, policy_text: str, user_id: str, properties: dict[str, str]
-    ) -> Limit:
+    ) -> Limit | None:
+        """The header's policy or, without one, the organization's first applicable rule."""
+        if not policy_text:
+            return await self._check_rules(organization_id, user_id, properties)
         try:
             policy = parse_policy(policy_text)
         except InvalidPolicy as invalid:
@@ -47,6 +51,27 @@ class RateLimiter:
         segment_value = _segment_value(policy, user_id, properties)
         if segment_value is None:
             return _fail_open(policy_text, f"no value for segment {policy.segment!r}")
+        return await self._take(organization_id, policy, segment_value)
+
+    async def _check_rules(
+        self, organization_id: str, user_id: str, properties: dict[str, str]
+    ) -> Limit | None:
+        if self._rules is None:
+            return None
+        try:
+            policies = await self._rules.policies(organization_id)
+        except Exception as error:
+            log.warning("rate-limit rules unavailable, failing open: %s", error)
+            return None
+        for policy in policies:
+            segment_value = _segment_value(policy, user_id, properties)
+            if segment_value is not None:
+                return await self._take(organization_id, policy, segment_value)
+        return None
+
+    async def _take(
+        self, organization_id: str, policy: RateLimitPolicy, segment_value: str
+    ) -> Limit:
         bucket = bucket_key(organization_id, policy, segment_value)
         try:
             if policy.unit == "request":
@@ -55,7 +80,7 @@ class RateLimiter:
                 state = await self._buckets.check(bucket, policy.quota, policy.refill_per_s)
         except Exception as error:  # a limiter outage must not stop traffic
             log.warning("rate limiter unavailable, failing open: %s", error)
-            return _fail_open(policy_text, "rate limiter unavailable")
+            return _fail_open(policy.header(), "rate limiter unavailable")
         headers = {
             "Helicone-RateLimit-Limit": f"{policy.quota:g}",
             "Helicone-RateLimit-Remaining": str(max(math.floor(state.remaining), 0)),

@@ -18,6 +18,7 @@ from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.services.keys import CachedKeyVerifier, KeyService
+from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
 from heliograph.telemetry import Telemetry
@@ -25,12 +26,22 @@ from heliograph.telemetry import Telemetry
 log = logging.getLogger("heliograph")
 
 
-def open_app_db(settings: Settings, migrate: bool = True) -> tuple[Engine, KeyService]:
-    """The app DB engine, migrated to the newest schema, and the key service over it."""
+@dataclass
+class AppDb:
+    """The app DB engine and the services over it."""
+
+    engine: Engine
+    keys: KeyService
+    rules: RateLimitRuleService
+
+
+def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
+    """The app DB, migrated to the newest schema unless `migrate` is false."""
     engine = create_app_engine(settings.resolved_database_url)
     if migrate:
         upgrade(engine)
-    return engine, KeyService(session_factory(engine))
+    sessions = session_factory(engine)
+    return AppDb(engine, KeyService(sessions), RateLimitRuleService(sessions))
 
 
 @dataclass
@@ -41,6 +52,8 @@ class Services:
     engine: Engine
     keys: KeyService
     verifier: CachedKeyVerifier
+    rules: RateLimitRuleService
+    rule_source: CachedRuleSource
     store: AnalyticsStore
     writer: LogWriter
     requests: RequestService
@@ -50,7 +63,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         telemetry = Telemetry()
         providers = build_registry(settings.provider_base_urls)
-        engine, keys = open_app_db(settings)
+        app_db = open_app_db(settings)
         store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
@@ -69,9 +82,11 @@ class Services:
             settings=settings,
             telemetry=telemetry,
             providers=providers,
-            engine=engine,
-            keys=keys,
-            verifier=CachedKeyVerifier(keys, settings.key_cache_ttl_s),
+            engine=app_db.engine,
+            keys=app_db.keys,
+            verifier=CachedKeyVerifier(app_db.keys, settings.key_cache_ttl_s),
+            rules=app_db.rules,
+            rule_source=CachedRuleSource(app_db.rules, settings.key_cache_ttl_s),
             store=store,
             writer=writer,
             requests=RequestService(store, settings.body_dir),

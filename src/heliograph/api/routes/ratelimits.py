@@ -1,0 +1,72 @@
+"""`/v1/rate-limits`: an organization's rate-limit rules. Plain `def` routes: FastAPI runs them
+on its thread pool, so app DB calls never block the event loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.envelope import JsonResponse, fail, ok
+from heliograph.api.schemas import RateLimitRuleBody
+from heliograph.domain.ratelimit import InvalidPolicy
+from heliograph.services.ratelimits import RateLimitRule, RuleInput
+
+router = APIRouter(prefix="/v1/rate-limits", tags=["rate-limits"])
+
+
+def _shape(rule: RateLimitRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "quota": rule.quota,
+        "window_seconds": rule.window_seconds,
+        "unit": rule.unit,
+        "segment": rule.segment,
+        "policy": rule.policy.header(),
+        "created_at": rule.created_at.isoformat(),
+    }
+
+
+def _input(body: RateLimitRuleBody) -> RuleInput:
+    return RuleInput(body.name, body.quota, body.window_seconds, body.unit, body.segment)
+
+
+@router.get("", operation_id="listRateLimits")
+def list_rules(identity: IdentityDep, services: ServicesDep) -> JsonResponse:
+    return ok([_shape(rule) for rule in services.rules.list(identity.organization_id)])
+
+
+@router.post("", operation_id="createRateLimit")
+def create_rule(
+    body: RateLimitRuleBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    try:
+        rule = services.rules.create(identity.organization_id, _input(body))
+    except InvalidPolicy as invalid:
+        return fail(400, str(invalid))
+    services.rule_source.forget(identity.organization_id)
+    return ok(_shape(rule), status_code=201)
+
+
+@router.put("/{rule_id}", operation_id="updateRateLimit")
+def update_rule(
+    rule_id: str, body: RateLimitRuleBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    try:
+        rule = services.rules.update(identity.organization_id, rule_id, _input(body))
+    except InvalidPolicy as invalid:
+        return fail(400, str(invalid))
+    if rule is None:
+        return fail(404, f"no rate limit {rule_id}")
+    services.rule_source.forget(identity.organization_id)
+    return ok(_shape(rule))
+
+
+@router.delete("/{rule_id}", operation_id="deleteRateLimit")
+def delete_rule(rule_id: str, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
+    if not services.rules.delete(identity.organization_id, rule_id):
+        return fail(404, f"no rate limit {rule_id}")
+    services.rule_source.forget(identity.organization_id)
+    return ok({"deleted": rule_id})
