@@ -30,6 +30,7 @@ USAGE = {
 class Seen:
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: int = 0
+    attempts: dict[str, int] = field(default_factory=dict)
 
 
 def _split_awkwardly(data: bytes) -> list[bytes]:
@@ -104,6 +105,13 @@ def build_app(seen: Seen | None = None) -> web.Application:
         model = body.get("model", "gpt-4o-mini")
         if model == "slow-stream":
             return await slow_stream(request)
+        if model.startswith("flaky-"):  # fails N times per conversation, then answers
+            key = json.dumps(body.get("messages"))
+            seen.attempts[key] = seen.attempts.get(key, 0) + 1
+            if seen.attempts[key] <= int(model.split("-")[1]):
+                failure = "error-429" if model.endswith("-429") else "error-500"
+                return await _steer(request, failure)  # type: ignore[return-value]
+            model = "gpt-4o-mini"
         steered = await _steer(request, model)
         if steered is not None:
             return steered

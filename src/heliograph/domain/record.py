@@ -42,5 +42,6 @@ class RequestRecord:
     model_override: str = ""
     api_key_id: str = ""
     error: str = ""
+    attempts: int = 1
     # Set when the log comes from elsewhere (Helicone's log message) and already carries usage.
     reported: dict[str, object] | None = None

@@ -41,6 +41,12 @@ class HeliconeOptions:
     model_override: str = ""
     target_url: str | None = None
     rate_limit_policy: str = ""
+    retry_enabled: str = ""
+    retry_num: str = ""
+    retry_factor: str = ""
+    retry_min_timeout: str = ""
+    retry_max_timeout: str = ""
+    fallbacks: str = ""
 
 
 def split_headers(
@@ -64,6 +70,12 @@ TEXT_OPTIONS = {
     "helicone-model-override": "model_override",
     "helicone-target-url": "target_url",
     "helicone-ratelimit-policy": "rate_limit_policy",
+    "helicone-retry-enabled": "retry_enabled",
+    "helicone-retry-num": "retry_num",
+    "helicone-retry-factor": "retry_factor",
+    "helicone-retry-min-timeout": "retry_min_timeout",
+    "helicone-retry-max-timeout": "retry_max_timeout",
+    "helicone-fallbacks": "fallbacks",
 }
 FLAG_OPTIONS = {"helicone-omit-request": "omit_request", "helicone-omit-response": "omit_response"}
 # Session headers are columns of their own and, as in Helicone, properties too.

@@ -1,5 +1,5 @@
-"""`Proxy.handle`: authenticate, resolve the upstream, forward, stream the answer back untouched,
-then hand one `RequestRecord` to the sink. Nothing here waits on storage."""
+"""`Proxy.handle`: authenticate, plan the upstream call, forward it, stream the answer back
+untouched, then hand one `RequestRecord` to the sink. Nothing here waits on storage."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
-from yarl import URL
 
 from heliograph.domain.keys import Identity
 from heliograph.domain.record import (
@@ -23,35 +21,31 @@ from heliograph.domain.record import (
     STATUS_UPSTREAM_UNREACHABLE,
     RequestRecord,
 )
+from heliograph.gateway.attempts import InvalidFallbacks, Outcome, retry_policy, send
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
+from heliograph.gateway.plan import Plan, plan_request
 from heliograph.gateway.ports import KeyVerifier, RecordSink
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy, TargetRejected
 from heliograph.providers.base import Provider
-from heliograph.providers.registry import provider_for_origin
 from heliograph.telemetry import Telemetry
 
 
-def error_response(status: int, message: str, code: str, request_id: str = "") -> web.Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    request_id: str = "",
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = {"error": {"message": message, "type": "heliograph_error", "code": code}}
-    headers = {"Helicone-Id": request_id} if request_id else None
-    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+    all_headers = {**(headers or {}), **({"Helicone-Id": request_id} if request_id else {})}
+    return web.json_response(body, status=status, headers=all_headers, dumps=_dumps)
 
 
 def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
-
-
-@dataclass(slots=True)
-class Upstream:
-    provider: Provider
-    url: str
-    path: str
-    body: bytes
-    headers: list[tuple[str, str]]
-    is_stream: bool
-    strip_usage: bool
 
 
 class Proxy:
@@ -82,109 +76,77 @@ class Proxy:
         request_id = options.request_id or str(uuid.uuid4())
         identity = await self._keys.verify(options.auth)
         if identity is None:
-            return error_response(
-                401,
-                "missing or invalid Helicone-Auth header (Bearer <key>)",
-                "unauthorized",
-                request_id,
-            )
-        try:
-            provider, origin = self._resolve(request.match_info["prefix"], options)
-        except TargetRejected as rejected:
-            return error_response(400, str(rejected), "invalid_target", request_id)
-        except KeyError:
-            return error_response(404, "unknown provider route", "unknown_provider", request_id)
+            message = "missing or invalid Helicone-Auth header (Bearer <key>)"
+            return error_response(401, message, "unauthorized", request_id)
         try:
             body = await request.read()
+            plan = plan_request(
+                request, options, body, forward_headers, self._providers, self._targets
+            )
         except web.HTTPRequestEntityTooLarge as too_large:
             return error_response(
                 413, too_large.text or "request too large", "too_large", request_id
             )
-        upstream = _prepare(provider, origin, request, body, forward_headers)
-        record = RequestRecord(
-            request_id=request_id,
-            organization_id=identity.organization_id,
-            created_at=created_at,
-            provider=provider.name,
-            target_url=origin,
-            path=upstream.path,
-            method=request.method,
-            request_body=body,
-            is_stream=upstream.is_stream,
-        )
-        _apply_options(record, options, identity)
+        except TargetRejected as rejected:
+            return error_response(400, str(rejected), "invalid_target", request_id)
+        except InvalidFallbacks as invalid:
+            return error_response(400, str(invalid), "invalid_fallbacks", request_id)
+        except KeyError:
+            return error_response(404, "unknown provider route", "unknown_provider", request_id)
+        record = _new_record(request_id, identity, created_at, plan, request.method, body, options)
         limit = await self._limiter.check(
             identity.organization_id, options.rate_limit_policy, record.user_id, record.properties
         )
         if limit is not None and not limit.allowed:
             return self._limited(record, limit, started)
-        return await self._forward(request, upstream, record, started, limit)
-
-    def _resolve(self, prefix: str, options: HeliconeOptions) -> tuple[Provider, str]:
-        if prefix == "gateway":
-            origin = self._targets.check(options.target_url)
-            return provider_for_origin(self._providers, origin), origin
-        provider = self._providers[prefix]
-        return provider, provider.origin
-
-    async def _forward(
-        self,
-        request: web.Request,
-        upstream: Upstream,
-        record: RequestRecord,
-        started: float,
-        limit: Limit | None,
-    ) -> web.StreamResponse:
+        headers = dict(limit.headers) if limit is not None else {}
         assert self.session is not None, "the gateway's client session is not started"
-        waited = 0.0
         sent = time.perf_counter()
-        try:
-            upstream_response = await self.session.request(
-                request.method,
-                URL(upstream.url, encoded=True),  # as the client sent it, never re-quoted
-                headers=upstream.headers,
-                data=upstream.body,
-                allow_redirects=False,
-                auto_decompress=False,
-            )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-            return self._fail(
-                record, started, STATUS_UPSTREAM_TIMEOUT, f"provider timed out: {error}"
-            )
-        except aiohttp.ClientError as error:
-            return self._fail(
-                record, started, STATUS_UPSTREAM_UNREACHABLE, f"provider unreachable: {error}"
-            )
-        waited += time.perf_counter() - sent
-        async with upstream_response:
+        outcome = await send(self.session, request.method, plan.targets, retry_policy(options))
+        waited = time.perf_counter() - sent
+        provider = self._settle(record, plan, outcome, headers)
+        if outcome.response is None:
+            return self._unreachable(record, outcome, started, headers)
+        async with outcome.response as upstream_response:
             response = await self._relay(
-                request, upstream, upstream_response, record, started, waited, limit
+                request, upstream_response, record, started, waited, plan.strip_usage, headers
             )
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
-            self._in_background(self._limiter.charge(limit, upstream.provider, record))
+            self._in_background(self._limiter.charge(limit, provider, record))
         return response
+
+    def _settle(
+        self, record: RequestRecord, plan: Plan, outcome: Outcome, headers: dict[str, str]
+    ) -> Provider:
+        """Record which target answered, after how many attempts."""
+        provider = plan.provider_of(outcome.target_index, self._providers)
+        record.provider, record.target_url = provider.name, outcome.target.origin
+        record.attempts = outcome.attempts
+        if len(plan.targets) > 1:
+            headers["helicone-fallback-index"] = str(outcome.target_index)
+            record.properties["Helicone-Fallback-Index"] = str(outcome.target_index)
+        return provider
 
     async def _relay(
         self,
         request: web.Request,
-        upstream: Upstream,
         upstream_response: aiohttp.ClientResponse,
         record: RequestRecord,
         started: float,
         waited: float,
-        limit: Limit | None,
+        strip_usage: bool,
+        headers: dict[str, str],
     ) -> web.StreamResponse:
         record.status = upstream_response.status
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
         content_type = upstream_response.headers.get("Content-Type", "")
         record.is_stream = record.is_stream or content_type.startswith("text/event-stream")
-        strip = upstream.strip_usage and upstream_response.status == 200
+        strip = strip_usage and upstream_response.status == 200
         response = web.StreamResponse(status=upstream_response.status)
         for name, value in response_headers(upstream_response.headers.items(), strip):
             response.headers.add(name, value)
+        response.headers.update(headers)
         response.headers["Helicone-Id"] = record.request_id
-        if limit is not None:
-            response.headers.update(limit.headers)
         chunk_filter = UsageChunkFilter() if strip else None
         captured: list[bytes] = []
         captured_bytes = 0
@@ -236,6 +198,7 @@ class Proxy:
     def _limited(self, record: RequestRecord, limit: Limit, started: float) -> web.Response:
         """A request over its limit: answered here, never forwarded, still logged."""
         record.status = 429
+        record.attempts = 0
         record.error = "rate limited by Helicone-RateLimit-Policy"
         record.properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
         self._finish(record, [], started, 0.0)
@@ -243,72 +206,53 @@ class Proxy:
         headers["X-Helicone-Error"] = "rate_limited"
         return web.json_response(LIMITED_BODY, status=429, headers=headers, dumps=_dumps)
 
+    def _unreachable(
+        self, record: RequestRecord, outcome: Outcome, started: float, headers: dict[str, str]
+    ) -> web.Response:
+        timed_out = isinstance(outcome.error, TimeoutError | aiohttp.ServerTimeoutError)
+        status = STATUS_UPSTREAM_TIMEOUT if timed_out else STATUS_UPSTREAM_UNREACHABLE
+        reason = "timed out" if timed_out else "unreachable"
+        message = f"provider {reason}: {'; '.join(outcome.errors)}"
+        record.status, record.error = status, message
+        self._finish(record, [], started, time.perf_counter() - started)
+        code = "upstream_timeout" if timed_out else "upstream_unreachable"
+        return error_response(status, message, code, record.request_id, headers)
+
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._background.discard)
 
-    def _fail(
-        self, record: RequestRecord, started: float, status: int, message: str
-    ) -> web.Response:
-        record.status = status
-        record.error = message
-        self._finish(record, [], started, time.perf_counter() - started)
-        code = "upstream_timeout" if status == STATUS_UPSTREAM_TIMEOUT else "upstream_unreachable"
-        return error_response(status, message, code, record.request_id)
 
-
-def _prepare(
-    provider: Provider,
-    origin: str,
-    request: web.Request,
+def _new_record(
+    request_id: str,
+    identity: Identity,
+    created_at: datetime,
+    plan: Plan,
+    method: str,
     body: bytes,
-    headers: list[tuple[str, str]],
-) -> Upstream:
-    raw = request.raw_path  # forwarded as sent: still percent-encoded, query string included
-    path = raw[raw.find("/", 1) :] if raw.find("/", 1) > 0 else "/"
-    tail, _, query = path.partition("?")
-    is_stream = any(marker in tail for marker in provider.stream_in_path) or "alt=sse" in query
-    strip_usage = False
-    if b'"stream"' in body:
-        document = _json_object(body)
-        is_stream = is_stream or (document is not None and document.get("stream") is True)
-        if is_stream and document is not None and _should_ask_usage(provider, tail, document):
-            options = document.get("stream_options")
-            options = dict(options) if isinstance(options, dict) else {}
-            options["include_usage"] = True
-            document["stream_options"] = options
-            body, strip_usage = orjson.dumps(document), True
-            headers = [h for h in headers if h[0].lower() != "accept-encoding"]
-            headers.append(("Accept-Encoding", "identity"))  # the filter reads plain SSE
-    return Upstream(provider, origin + path, path, body, headers, is_stream, strip_usage)
-
-
-def _should_ask_usage(provider: Provider, tail: str, document: dict[str, object]) -> bool:
-    if not provider.injects_stream_usage or not tail.endswith("completions"):
-        return False
-    options = document.get("stream_options")
-    return not (isinstance(options, dict) and options.get("include_usage") is True)
-
-
-def _json_object(body: bytes) -> dict[str, object] | None:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _apply_options(record: RequestRecord, options: HeliconeOptions, identity: Identity) -> None:
-    record.user_id = options.user_id
-    record.properties = options.properties
-    record.session_id = options.session_id
-    record.session_path = options.session_path
-    record.session_name = options.session_name
-    record.omit_request = options.omit_request
-    record.omit_response = options.omit_response
-    record.model_override = options.model_override
-    record.api_key_id = identity.key_id
+    options: HeliconeOptions,
+) -> RequestRecord:
+    return RequestRecord(
+        request_id=request_id,
+        organization_id=identity.organization_id,
+        created_at=created_at,
+        provider=plan.provider.name,
+        target_url=plan.targets[0].origin,
+        path=plan.path,
+        method=method,
+        request_body=body,
+        is_stream=plan.is_stream,
+        user_id=options.user_id,
+        properties=options.properties,
+        session_id=options.session_id,
+        session_path=options.session_path,
+        session_name=options.session_name,
+        omit_request=options.omit_request,
+        omit_response=options.omit_response,
+        model_override=options.model_override,
+        api_key_id=identity.key_id,
+    )
 
 
 def _ms(seconds: float) -> int:

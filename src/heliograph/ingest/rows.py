@@ -76,6 +76,7 @@ class RowBuilder:
             "response_body_omitted": record.omit_response,
             "api_key_id": record.api_key_id,
             "error": record.error,
+            "attempts": min(record.attempts, 255),
         }
         self._add_bodies(row, record, request_json, response_body)
         return row

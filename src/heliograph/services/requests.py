@@ -121,6 +121,7 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
         else row["cache_reference_id"],
         "storage_location": row["storage_location"],
         "error": row["error"] or None,
+        "attempts": row.get("attempts", 1),
         "scores": {},
         "feedback_rating": None,
         "prompt_id": None,

@@ -1,0 +1,216 @@
+"""Sending one request upstream, with Helicone's retries and fallbacks.
+
+Retries (`Helicone-Retry-*`) repeat the same target on 429, 5xx and connection errors with
+exponential backoff and jitter, honouring `Retry-After`. Fallbacks (`Helicone-Fallbacks`) move to
+the next target when the status is one the entry lists. Both happen before any byte has reached
+the client: the gateway only starts its own response once an attempt is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from heliograph.gateway.headers import HeliconeOptions
+
+RETRYABLE = frozenset({429, *range(500, 600)})
+MAX_RETRIES = 10
+
+
+class InvalidFallbacks(ValueError):
+    """`Helicone-Fallbacks` is not valid; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 5
+    factor: float = 2.0
+    min_timeout_ms: int = 1000
+    max_timeout_ms: int = 10000
+
+    def delay_s(self, attempt: int, retry_after: str | None) -> float:
+        """Backoff before retry number `attempt` (1-based): exponential with jitter, or the
+        provider's `Retry-After`, never beyond `max_timeout_ms`."""
+        ceiling = self.max_timeout_ms / 1000
+        requested = _retry_after_s(retry_after)
+        if requested is not None:
+            return min(requested, ceiling)
+        base = self.min_timeout_ms / 1000 * self.factor ** (attempt - 1)
+        return min(base, ceiling) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: a URL, the headers and body to send, the statuses that move on."""
+
+    url: str
+    origin: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    on_codes: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class Outcome:
+    response: aiohttp.ClientResponse | None
+    target: Target
+    target_index: int
+    attempts: int = 0
+    error: BaseException | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def retry_policy(options: HeliconeOptions) -> RetryPolicy | None:
+    """Retries only when `Helicone-Retry-Enabled` is `true` (Helicone retried on any value)."""
+    if options.retry_enabled.strip().lower() != "true":
+        return None
+    defaults = RetryPolicy()
+    return RetryPolicy(
+        retries=min(_int(options.retry_num, defaults.retries), MAX_RETRIES),
+        factor=_float(options.retry_factor, defaults.factor),
+        min_timeout_ms=_int(options.retry_min_timeout, defaults.min_timeout_ms),
+        max_timeout_ms=_int(options.retry_max_timeout, defaults.max_timeout_ms),
+    )
+
+
+def parse_fallbacks(text: str) -> list[dict[str, Any]]:
+    """The entries of `Helicone-Fallbacks`, checked for shape; the caller checks the targets."""
+    try:
+        entries = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise InvalidFallbacks("Helicone-Fallbacks must be a JSON array") from None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidFallbacks("Helicone-Fallbacks must be a non-empty JSON array")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("target-url"), str):
+            raise InvalidFallbacks(f'fallback {index} needs a "target-url" string')
+        if not isinstance(entry.get("headers", {}), dict):
+            raise InvalidFallbacks(f'fallback {index}: "headers" must be an object')
+        if not isinstance(entry.get("bodyKeyOverride", {}), dict):
+            raise InvalidFallbacks(f'fallback {index}: "bodyKeyOverride" must be an object')
+    return entries
+
+
+def fallback_target(entry: Mapping[str, Any], origin: str, path: str, body: bytes) -> Target:
+    headers = [(str(k), str(v)) for k, v in entry.get("headers", {}).items()]
+    override = entry.get("bodyKeyOverride") or {}
+    if override:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidFallbacks("bodyKeyOverride needs a JSON request body") from None
+        if isinstance(document, dict):
+            body = orjson.dumps({**document, **override})
+    return Target(origin + path, origin, headers, body, _codes(entry.get("onCodes", [])))
+
+
+def _codes(items: Any) -> frozenset[int]:
+    codes: set[int] = set()
+    if not isinstance(items, list):
+        raise InvalidFallbacks("onCodes must be a list of codes or {from, to} ranges")
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            codes.add(item)
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("from"), int)
+            and isinstance(item.get("to"), int)
+        ):
+            codes.update(range(item["from"], item["to"] + 1))
+        else:
+            raise InvalidFallbacks(f"onCodes entry {item!r} is not a code or a {{from, to}} range")
+    return frozenset(codes)
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    targets: list[Target],
+    retry: RetryPolicy | None,
+) -> Outcome:
+    """Try each target in turn (with retries on each); the first final response wins."""
+    outcome = Outcome(None, targets[0], 0)
+    for index, target in enumerate(targets):
+        outcome.target, outcome.target_index = target, index
+        await _send_with_retries(session, method, target, retry, outcome)
+        last = index == len(targets) - 1
+        moves_on = outcome.response is None or outcome.response.status in target.on_codes
+        if last or not moves_on:
+            return outcome
+        if outcome.response is not None:
+            outcome.response.close()
+            outcome.response = None
+    return outcome
+
+
+async def _send_with_retries(
+    session: aiohttp.ClientSession,
+    method: str,
+    target: Target,
+    retry: RetryPolicy | None,
+    outcome: Outcome,
+) -> None:
+    retries = retry.retries if retry else 0
+    for attempt in range(retries + 1):
+        outcome.attempts += 1
+        outcome.response, outcome.error = None, None
+        try:
+            response = await session.request(
+                method,
+                URL(target.url, encoded=True),  # as the client sent it, never re-quoted
+                headers=target.headers,
+                data=target.body,
+                allow_redirects=False,
+                auto_decompress=False,
+            )
+        except (TimeoutError, aiohttp.ClientError) as error:
+            outcome.error = error
+            outcome.errors.append(f"{type(error).__name__}: {error}")
+            retry_after = None
+        else:
+            outcome.response = response
+            if response.status not in RETRYABLE:
+                return
+            retry_after = response.headers.get("Retry-After")
+        if retry is None or attempt == retries:
+            return
+        if outcome.response is not None:
+            outcome.response.close()
+        await asyncio.sleep(retry.delay_s(attempt + 1, retry_after))
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return max(int(text), 0) if text else default
+    except ValueError:
+        return default
+
+
+def _float(text: str, default: float) -> float:
+    try:
+        return max(float(text), 1.0) if text else default
+    except ValueError:
+        return default
