@@ -195,7 +195,7 @@ async def wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
 
 
 @needs_redis
-async def test_two_gateway_processes_share_one_redis_limit(
+async def test_two_gateway_processes_share_redis_limits_and_cache(
     tmp_path: Path, analytics_dir: Path, fake: Fake
 ) -> None:
     token = "shared-ingest-token"
@@ -242,6 +242,23 @@ async def test_two_gateway_processes_share_one_redis_limit(
         assert statuses == [200, 200, 200, 429, 429]
         for request_id in ids:  # shipped by both gateways to the one API
             await hg.wait_for(request_id, timeout_s=5)
+
+        caches, seed = [], str(uuid.uuid4())
+        for port in ports:  # saved through the first process, served by the second
+            client = openai.AsyncOpenAI(
+                api_key="sk-provider",
+                base_url=f"http://127.0.0.1:{port}/openai/v1",
+                default_headers={
+                    "Helicone-Auth": f"Bearer {hg.api_key}",
+                    "Helicone-Cache-Enabled": "true",
+                    "Helicone-Cache-Seed": seed,
+                },
+                max_retries=0,
+            )
+            async with client:
+                status, headers = await call(client)
+            caches.append((status, headers["helicone-cache"]))
+        assert caches == [(200, "MISS"), (200, "HIT")]
     finally:
         for process in processes:
             if process.returncode is None:

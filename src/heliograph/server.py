@@ -23,7 +23,8 @@ from aiohttp import web
 
 from heliograph.api.app import build_api_app
 from heliograph.gateway.app import build_gateway_app
-from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, RuleSource
+from heliograph.gateway.caching import ResponseCacher
+from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, ResponseCache, RuleSource
 from heliograph.gateway.proxy import Proxy
 from heliograph.gateway.ratelimit import RateLimiter
 from heliograph.gateway.targets import TargetPolicy
@@ -36,7 +37,9 @@ from heliograph.services.keys import CachedKeyVerifier
 from heliograph.services.ratelimits import CachedRuleSource
 from heliograph.settings import Settings
 from heliograph.state.buckets import MemoryBuckets
+from heliograph.state.disk_cache import DiskResponseCache
 from heliograph.state.redis_buckets import RedisBuckets
+from heliograph.state.redis_cache import RedisResponseCache
 from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph")
@@ -68,6 +71,13 @@ def open_buckets(settings: Settings) -> Buckets:
     return MemoryBuckets()
 
 
+def open_response_cache(settings: Settings) -> ResponseCache:
+    """Cached responses in Redis when `HELIOGRAPH_REDIS_URL` is set, else in the data dir."""
+    if settings.redis_url:
+        return RedisResponseCache(settings.redis_url)
+    return DiskResponseCache(settings.data_dir / "cache", settings.cache_max_bytes)
+
+
 def build_proxy(
     settings: Settings,
     providers: dict[str, Provider],
@@ -76,6 +86,7 @@ def build_proxy(
     telemetry: Telemetry,
     buckets: Buckets,
     rules: RuleSource,
+    cache: ResponseCache,
 ) -> Proxy:
     origins = [provider.origin for provider in providers.values()]
     return Proxy(
@@ -86,6 +97,7 @@ def build_proxy(
         telemetry,
         max_capture_bytes=settings.max_request_bytes,
         limiter=RateLimiter(buckets, rules),
+        cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
     )
 
 
@@ -129,6 +141,7 @@ class Running:
     api_port: int
     _gateway: web.AppRunner | None
     _buckets: Buckets | None
+    _cache: ResponseCache | None
     _api: _ApiServer
     _api_task: asyncio.Task[None]
 
@@ -138,6 +151,8 @@ class Running:
             await self._gateway.cleanup()
         if self._buckets is not None:
             await self._buckets.close()
+        if self._cache is not None:
+            await self._cache.close()
         self._api.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._api_task
@@ -150,9 +165,11 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
     api_socket = bind(settings.host, settings.api_port)
     runner = None
     buckets = None
+    cache = None
     if gateway_socket is None:
         gateway_socket = bind(settings.host, settings.gateway_port)
         buckets = open_buckets(settings)
+        cache = open_response_cache(settings)
         proxy = build_proxy(
             settings,
             services.providers,
@@ -161,12 +178,13 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
             services.telemetry,
             buckets,
             services.rule_source,
+            cache,
         )
         runner = await serve_gateway(settings, proxy, services.telemetry, gateway_socket)
     gateway_port = gateway_socket.getsockname()[1]
     api, api_task = await serve_api(services, api_socket)
     api_port = api_socket.getsockname()[1]
-    return Running(services, gateway_port, api_port, runner, buckets, api, api_task)
+    return Running(services, gateway_port, api_port, runner, buckets, cache, api, api_task)
 
 
 async def run_gateway_process(settings: Settings) -> None:
@@ -185,7 +203,8 @@ async def run_gateway_process(settings: Settings) -> None:
     rules = CachedRuleSource(app_db.rules, settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
     buckets = open_buckets(settings)
-    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules)
+    cache = open_response_cache(settings)
+    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules, cache)
     inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
     if inherited:
         sock = socket.socket(fileno=int(inherited))
@@ -197,6 +216,7 @@ async def run_gateway_process(settings: Settings) -> None:
     await runner.cleanup()
     await shipper.stop()
     await buckets.close()
+    await cache.close()
     app_db.engine.dispose()
 
 

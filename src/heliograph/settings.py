@@ -30,6 +30,7 @@ class Settings:
     queue_max: int = 100_000
     max_request_bytes: int = 32 * 1024 * 1024
     max_stored_body_bytes: int = 8 * 1024 * 1024
+    cache_max_bytes: int = 1024 * 1024 * 1024  # the in-process response cache, on disk
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
     key_cache_ttl_s: float = 60.0

@@ -26,7 +26,8 @@ SUMMARY_COLUMNS = (
     "session_name, prompt_tokens, completion_tokens, prompt_cache_read_tokens, "
     "prompt_cache_write_tokens, reasoning_tokens, prompt_audio_tokens, completion_audio_tokens, "
     "cost, pricing_status, cache_enabled, cache_reference_id, request_body_omitted, "
-    "response_body_omitted, storage_location, error, attempts"
+    "response_body_omitted, storage_location, error, attempts, cache_saved_cost, "
+    "cache_saved_latency"
 )
 BODY_COLUMNS = "request_body, response_body"
 

@@ -70,6 +70,9 @@ COLUMNS: dict[str, Column] = {
     "cache_enabled": Column("cache_enabled", "bool"),
     "cache_reference_id": Column("cache_reference_id", "uuid"),
     "is_stream": Column("is_stream", "bool"),
+    "attempts": Column("attempts", "number"),
+    "cache_saved_cost": Column("cache_saved_cost", "cost"),
+    "cache_saved_latency": Column("cache_saved_latency", "number"),
 }
 
 OPERATORS_BY_KIND = {

@@ -43,5 +43,8 @@ class RequestRecord:
     api_key_id: str = ""
     error: str = ""
     attempts: int = 1
+    cache_enabled: bool = False
+    cache_reference_id: str = ""  # the request whose cached response this one replayed
+    cache_original_latency_ms: int = 0
     # Set when the log comes from elsewhere (Helicone's log message) and already carries usage.
     reported: dict[str, object] | None = None

@@ -47,6 +47,12 @@ class HeliconeOptions:
     retry_min_timeout: str = ""
     retry_max_timeout: str = ""
     fallbacks: str = ""
+    cache_enabled: str = ""
+    cache_save: str = ""
+    cache_read: str = ""
+    cache_bucket_max_size: str = ""
+    cache_seed: str = ""
+    cache_ignore_keys: str = ""
 
 
 def split_headers(
@@ -76,6 +82,12 @@ TEXT_OPTIONS = {
     "helicone-retry-min-timeout": "retry_min_timeout",
     "helicone-retry-max-timeout": "retry_max_timeout",
     "helicone-fallbacks": "fallbacks",
+    "helicone-cache-enabled": "cache_enabled",
+    "helicone-cache-save": "cache_save",
+    "helicone-cache-read": "cache_read",
+    "helicone-cache-bucket-max-size": "cache_bucket_max_size",
+    "helicone-cache-seed": "cache_seed",
+    "helicone-cache-ignore-keys": "cache_ignore_keys",
 }
 FLAG_OPTIONS = {"helicone-omit-request": "omit_request", "helicone-omit-response": "omit_response"}
 # Session headers are columns of their own and, as in Helicone, properties too.

@@ -38,3 +38,11 @@ class Buckets(Protocol):
 class RuleSource(Protocol):
     async def policies(self, organization_id: str) -> tuple[RateLimitPolicy, ...]:
         """The organization's rate-limit rules, in the order they are tried."""
+
+
+class ResponseCache(Protocol):
+    async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
+
+    async def close(self) -> None: ...

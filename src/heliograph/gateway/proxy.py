@@ -4,9 +4,11 @@ untouched, then hand one `RequestRecord` to the sink. Nothing here waits on stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +16,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from heliograph.domain.cache import (
+    CachedResponse,
+    CacheSettings,
+    InvalidCacheSettings,
+    cache_settings,
+)
 from heliograph.domain.keys import Identity
 from heliograph.domain.record import (
     STATUS_CLIENT_CANCELLED,
@@ -22,6 +30,7 @@ from heliograph.domain.record import (
     RequestRecord,
 )
 from heliograph.gateway.attempts import InvalidFallbacks, Outcome, retry_policy, send
+from heliograph.gateway.caching import CacheSlot, ResponseCacher
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
 from heliograph.gateway.plan import Plan, plan_request
 from heliograph.gateway.ports import KeyVerifier, RecordSink
@@ -48,6 +57,26 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+CACHE_SAVE_WAIT_S = 0.5
+REJECTION_CODES: dict[type[Exception], str] = {
+    TargetRejected: "invalid_target",
+    InvalidFallbacks: "invalid_fallbacks",
+    InvalidCacheSettings: "invalid_cache_settings",
+}
+
+
+@dataclass(slots=True)
+class Call:
+    """One admitted request on its way: what it asked for, where it goes, what will be logged."""
+
+    options: HeliconeOptions
+    plan: Plan
+    body: bytes
+    cache: CacheSettings | None
+    record: RequestRecord
+    started: float
+
+
 class Proxy:
     def __init__(
         self,
@@ -58,6 +87,7 @@ class Proxy:
         telemetry: Telemetry,
         max_capture_bytes: int,
         limiter: RateLimiter,
+        cacher: ResponseCacher,
     ) -> None:
         self._providers = providers
         self._targets = targets
@@ -66,10 +96,33 @@ class Proxy:
         self._telemetry = telemetry
         self._max_capture = max_capture_bytes
         self._limiter = limiter
+        self._cacher = cacher
         self._background: set[asyncio.Task[None]] = set()
         self.session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        call = await self._admit(request)
+        if isinstance(call, web.Response):
+            return call
+        slot = None
+        if call.cache is not None:
+            call.record.cache_enabled = True
+            url = call.plan.targets[0].url
+            slot = await self._cacher.lookup(call.cache, url, call.body, request.headers.items())
+            if slot.hit is not None:
+                return await self._replay(request, slot, call)
+        limit = await self._limiter.check(
+            call.record.organization_id,
+            call.options.rate_limit_policy,
+            call.record.user_id,
+            call.record.properties,
+        )
+        if limit is not None and not limit.allowed:
+            return self._limited(call, limit)
+        return await self._forward(request, call, slot, limit)
+
+    async def _admit(self, request: web.Request) -> Call | web.Response:
+        """Authenticate and plan the call, or the 4xx that says why not."""
         started = time.perf_counter()
         created_at = datetime.now(UTC)
         forward_headers, options = split_headers(request.headers.items())
@@ -83,37 +136,67 @@ class Proxy:
             plan = plan_request(
                 request, options, body, forward_headers, self._providers, self._targets
             )
+            cache = _cache_settings(options, request.headers.get("Cache-Control", ""))
         except web.HTTPRequestEntityTooLarge as too_large:
-            return error_response(
-                413, too_large.text or "request too large", "too_large", request_id
-            )
-        except TargetRejected as rejected:
-            return error_response(400, str(rejected), "invalid_target", request_id)
-        except InvalidFallbacks as invalid:
-            return error_response(400, str(invalid), "invalid_fallbacks", request_id)
+            message = too_large.text or "request too large"
+            return error_response(413, message, "too_large", request_id)
+        except (TargetRejected, InvalidFallbacks, InvalidCacheSettings) as rejected:
+            return error_response(400, str(rejected), REJECTION_CODES[type(rejected)], request_id)
         except KeyError:
             return error_response(404, "unknown provider route", "unknown_provider", request_id)
         record = _new_record(request_id, identity, created_at, plan, request.method, body, options)
-        limit = await self._limiter.check(
-            identity.organization_id, options.rate_limit_policy, record.user_id, record.properties
-        )
-        if limit is not None and not limit.allowed:
-            return self._limited(record, limit, started)
+        return Call(options, plan, body, cache, record, started)
+
+    async def _forward(
+        self, request: web.Request, call: Call, slot: CacheSlot | None, limit: Limit | None
+    ) -> web.StreamResponse:
+        record, plan = call.record, call.plan
         headers = dict(limit.headers) if limit is not None else {}
+        if slot is not None and slot.settings.read:
+            headers["Helicone-Cache"] = "MISS"
         assert self.session is not None, "the gateway's client session is not started"
         sent = time.perf_counter()
-        outcome = await send(self.session, request.method, plan.targets, retry_policy(options))
+        outcome = await send(self.session, request.method, plan.targets, retry_policy(call.options))
         waited = time.perf_counter() - sent
         provider = self._settle(record, plan, outcome, headers)
         if outcome.response is None:
-            return self._unreachable(record, outcome, started, headers)
+            return self._unreachable(record, outcome, call.started, headers)
+        saving = None
+        if slot is not None and slot.settings.save and outcome.response.status == 200:
+            saving = self._cache_saver(slot, outcome.response, record, call.started)
         async with outcome.response as upstream_response:
             response = await self._relay(
-                request, upstream_response, record, started, waited, plan.strip_usage, headers
+                request,
+                upstream_response,
+                record,
+                call.started,
+                waited,
+                plan.strip_usage,
+                headers,
+                saving,
             )
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
             self._in_background(self._limiter.charge(limit, provider, record))
         return response
+
+    def _cache_saver(
+        self,
+        slot: CacheSlot,
+        upstream_response: aiohttp.ClientResponse,
+        record: RequestRecord,
+        started: float,
+    ) -> Callable[[bytes], Awaitable[None]]:
+        """Saves a complete 200 before its last byte goes out, so a client that has the response
+        finds it in the cache; a slow cache only delays that last byte by `CACHE_SAVE_WAIT_S`."""
+        kept = response_headers(upstream_response.headers.items(), body_changed=True)
+
+        async def save(body: bytes) -> None:
+            latency_ms = _ms(time.perf_counter() - started)
+            entry = CachedResponse(200, kept, [body], latency_ms, record.request_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cacher.save(slot, entry), CACHE_SAVE_WAIT_S)
+
+        return save
 
     def _settle(
         self, record: RequestRecord, plan: Plan, outcome: Outcome, headers: dict[str, str]
@@ -136,6 +219,7 @@ class Proxy:
         waited: float,
         strip_usage: bool,
         headers: dict[str, str],
+        before_eof: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> web.StreamResponse:
         record.status = upstream_response.status
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
@@ -168,6 +252,8 @@ class Proxy:
                     await response.write(out)
             if chunk_filter:
                 await response.write(chunk_filter.flush())
+            if before_eof is not None:
+                await before_eof(b"".join(captured))
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError) as gone:
             upstream_response.close()  # stop the provider generating for nobody
@@ -195,8 +281,43 @@ class Proxy:
         self._telemetry.requests.labels(record.provider, f"{record.status // 100}xx").inc()
         self._sink.put(record)
 
-    def _limited(self, record: RequestRecord, limit: Limit, started: float) -> web.Response:
+    async def _replay(
+        self, request: web.Request, slot: CacheSlot, call: Call
+    ) -> web.StreamResponse:
+        """Answer from the cache: the stored bytes, as a stream when they were one."""
+        record, started, strip_usage = call.record, call.started, call.plan.strip_usage
+        entry = slot.hit
+        assert entry is not None
+        response = web.StreamResponse(status=entry.status)
+        for name, value in entry.headers:
+            response.headers.add(name, value)
+        response.headers["Helicone-Id"] = record.request_id
+        response.headers["Helicone-Cache"] = "HIT"
+        response.headers["Helicone-Cache-Bucket-Idx"] = str(slot.hit_index)
+        response.headers["Helicone-Cache-Latency"] = str(entry.latency_ms)
+        record.status, record.attempts = entry.status, 0
+        record.response_encoding = response.headers.get("Content-Encoding", "")
+        record.is_stream = record.is_stream or response.content_type == "text/event-stream"
+        record.cache_reference_id = entry.request_id
+        record.cache_original_latency_ms = entry.latency_ms
+        chunk_filter = UsageChunkFilter() if strip_usage else None
+        try:
+            await response.prepare(request)
+            record.time_to_first_token_ms = _ms(time.perf_counter() - started)
+            for chunk in entry.chunks:
+                await response.write(chunk_filter.feed(chunk) if chunk_filter else chunk)
+            if chunk_filter:
+                await response.write(chunk_filter.flush())
+            await response.write_eof()
+        except ConnectionResetError:
+            record.status = STATUS_CLIENT_CANCELLED
+            record.error = "client disconnected before the response was complete"
+        self._finish(record, entry.chunks, started, 0.0)
+        return response
+
+    def _limited(self, call: Call, limit: Limit) -> web.Response:
         """A request over its limit: answered here, never forwarded, still logged."""
+        record, started = call.record, call.started
         record.status = 429
         record.attempts = 0
         record.error = "rate limited by Helicone-RateLimit-Policy"
@@ -222,6 +343,18 @@ class Proxy:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._background.discard)
+
+
+def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettings | None:
+    return cache_settings(
+        options.cache_enabled,
+        options.cache_save,
+        options.cache_read,
+        options.cache_bucket_max_size,
+        options.cache_seed,
+        options.cache_ignore_keys,
+        cache_control,
+    )
 
 
 def _new_record(

@@ -21,6 +21,7 @@ from heliograph.providers.sse import load_json
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 PREVIEW_BYTES = 64 * 1024
+CACHE_HIT = "cache_hit"
 
 
 def timestamp(value: Any) -> str | None:
@@ -77,7 +78,15 @@ class RowBuilder:
             "api_key_id": record.api_key_id,
             "error": record.error,
             "attempts": min(record.attempts, 255),
+            "cache_enabled": record.cache_enabled,
         }
+        if record.cache_reference_id:  # a replay: nothing was spent, this much was saved
+            row["cache_reference_id"] = record.cache_reference_id
+            row["cache_saved_cost"] = price.cost_nano_usd
+            row["cache_saved_latency"] = max(
+                record.cache_original_latency_ms - record.latency_ms, 0
+            )
+            row["cost"], row["pricing_status"] = 0, CACHE_HIT
         self._add_bodies(row, record, request_json, response_body)
         return row
 

@@ -122,6 +122,8 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
         "storage_location": row["storage_location"],
         "error": row["error"] or None,
         "attempts": row.get("attempts", 1),
+        "cache_saved_cost": int(row.get("cache_saved_cost", 0)) / 1_000_000_000,
+        "cache_saved_latency_ms": row.get("cache_saved_latency", 0),
         "scores": {},
         "feedback_rating": None,
         "prompt_id": None,

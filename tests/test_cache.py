@@ -1,0 +1,192 @@
+"""Response caching: Helicone's headers, buckets, seeds, ignore keys, save-only and read-only
+modes, streams replayed as the same SSE, persistence across restarts, and both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import orjson
+import pytest
+
+from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
+from fake_provider import TEXT
+
+REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "")
+needs_redis = pytest.mark.skipif(
+    not REDIS_URL, reason="set HELIOGRAPH_TEST_REDIS_URL to run on Redis"
+)
+ON = {"Helicone-Cache-Enabled": "true"}
+
+
+@pytest.fixture(params=["disk", pytest.param("redis", marks=needs_redis)])
+async def cached(
+    request: pytest.FixtureRequest, tmp_path: Path, analytics_dir: Path, fake: Fake
+) -> AsyncIterator[Heliograph]:
+    redis_url = REDIS_URL if request.param == "redis" else ""
+    hg = await start_heliograph(
+        heliograph_settings(tmp_path, analytics_dir, fake, redis_url=redis_url)
+    )
+    yield hg
+    await hg.running.stop()
+
+
+def conversation(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": str(uuid.uuid4())}],
+        **extra,
+    }
+
+
+async def post(
+    hg: Heliograph, body: dict[str, Any], **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    all_headers = {**hg.gateway_auth(), "Authorization": "Bearer sk-provider", **headers}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{hg.gateway}/openai/v1/chat/completions", json=body, headers=all_headers
+        ) as response:
+            return response.status, dict(response.headers), await response.read()
+
+
+def upstream_calls(fake: Fake, body: dict[str, Any]) -> int:
+    return sum(1 for seen in fake.seen.requests if seen["body"].get("messages") == body["messages"])
+
+
+async def test_second_identical_request_is_a_hit_logged_at_zero_cost(
+    cached: Heliograph, fake: Fake
+) -> None:
+    body = conversation()
+    _, first, first_body = await post(cached, body, **ON)
+    status, second, second_body = await post(cached, body, **ON)
+    assert status == 200
+    assert first["Helicone-Cache"] == "MISS"
+    assert second["Helicone-Cache"] == "HIT"
+    assert second["Helicone-Cache-Bucket-Idx"] == "0"
+    assert int(second["Helicone-Cache-Latency"]) >= 0
+    assert orjson.loads(second_body) == orjson.loads(first_body)
+    assert upstream_calls(fake, body) == 1
+    original = await cached.wait_for(first["Helicone-Id"])
+    hit = await cached.wait_for(second["Helicone-Id"])
+    assert hit["cache_reference_id"] == original["request_id"]
+    assert hit["cost"] == 0
+    assert hit["pricing_status"] == "cache_hit"
+    assert hit["cache_saved_cost"] == original["cost"] > 0
+    assert hit["attempts"] == 0
+    status, found = await cached.api_post(
+        "/v1/request/query-clickhouse",
+        {"filter": {"request_response_rmt": {"cached": {"equals": True}}}},
+    )
+    assert [row["request_id"] for row in found["data"]] == [hit["request_id"]]
+
+
+async def test_streams_are_cached_and_replayed_as_the_same_stream(cached: Heliograph) -> None:
+    async with openai.AsyncOpenAI(
+        api_key="sk-provider",
+        base_url=f"{cached.gateway}/openai/v1",
+        default_headers={**cached.gateway_auth(), **ON},
+        max_retries=0,
+    ) as client:
+        body = conversation()
+        texts, caches = [], []
+        for _ in range(2):
+            stream = await client.chat.completions.create(
+                model=body["model"], messages=body["messages"], stream=True
+            )
+            chunks = [chunk async for chunk in stream]
+            assert all(chunk.choices for chunk in chunks), "the added usage chunk leaked"
+            texts.append("".join(c.choices[0].delta.content or "" for c in chunks))
+            caches.append(stream.response.headers["helicone-cache"])
+    assert texts == [TEXT, TEXT]
+    assert caches == ["MISS", "HIT"]
+
+
+async def test_buckets_fill_before_hits(cached: Heliograph, fake: Fake) -> None:
+    body = conversation()
+    caches = []
+    for _ in range(4):
+        _, headers, _ = await post(cached, body, **ON, **{"Helicone-Cache-Bucket-Max-Size": "3"})
+        caches.append(headers["Helicone-Cache"])
+    assert caches == ["MISS", "MISS", "MISS", "HIT"]
+    assert upstream_calls(fake, body) == 3
+
+
+@pytest.mark.parametrize("size", ["0", "21", "many"])
+async def test_bucket_size_out_of_range_is_400(cached: Heliograph, size: str) -> None:
+    status, _, body = await post(
+        cached, conversation(), **ON, **{"Helicone-Cache-Bucket-Max-Size": size}
+    )
+    assert status == 400
+    assert b"Bucket-Max-Size" in body
+
+
+async def test_seed_provider_key_and_ignored_keys_shape_the_key(cached: Heliograph) -> None:
+    body = conversation(user="alice")
+    await post(cached, body, **ON)
+    _, seeded, _ = await post(cached, body, **ON, **{"Helicone-Cache-Seed": "other"})
+    _, other_key, _ = await post(cached, body, **ON, Authorization="Bearer sk-someone-else")
+    assert seeded["Helicone-Cache"] == "MISS"
+    assert other_key["Helicone-Cache"] == "MISS"
+    ignore = {"Helicone-Cache-Ignore-Keys": "user, temperature"}
+    await post(cached, body, **ON, **ignore)
+    _, ignored, _ = await post(cached, {**body, "user": "bob", "temperature": 0.3}, **ON, **ignore)
+    assert ignored["Helicone-Cache"] == "HIT"
+
+
+async def test_save_only_and_read_only_modes(cached: Heliograph, fake: Fake) -> None:
+    body = conversation()
+    _, read_first, _ = await post(cached, body, **{"Helicone-Cache-Read": "true"})
+    _, saved, _ = await post(cached, body, **{"Helicone-Cache-Save": "true"})
+    assert read_first["Helicone-Cache"] == "MISS"
+    assert "Helicone-Cache" not in saved, "save-only never reads"
+    _, read_again, _ = await post(cached, body, **{"Helicone-Cache-Read": "true"})
+    assert read_again["Helicone-Cache"] == "HIT"
+    assert upstream_calls(fake, body) == 2
+
+
+async def test_entries_expire_with_max_age(cached: Heliograph) -> None:
+    body = conversation()
+    ttl = {"Cache-Control": "max-age=1"}
+    await post(cached, body, **ON, **ttl)
+    _, fresh, _ = await post(cached, body, **ON, **ttl)
+    await asyncio.sleep(1.6)
+    _, expired, _ = await post(cached, body, **ON, **ttl)
+    assert (fresh["Helicone-Cache"], expired["Helicone-Cache"]) == ("HIT", "MISS")
+
+
+async def test_omitted_bodies_still_cache_and_stay_out_of_the_log(cached: Heliograph) -> None:
+    body = conversation()
+    omit = {"Helicone-Omit-Request": "true", "Helicone-Omit-Response": "true"}
+    await post(cached, body, **ON, **omit)
+    _, hit, payload = await post(cached, body, **ON, **omit)
+    assert hit["Helicone-Cache"] == "HIT"
+    assert orjson.loads(payload)["choices"][0]["message"]["content"] == TEXT
+    row = await cached.wait_for(hit["Helicone-Id"])
+    assert row["request_body"] is None
+    assert row["response_body"] is None
+
+
+async def test_the_disk_cache_survives_a_restart(
+    tmp_path: Path, analytics_dir: Path, fake: Fake
+) -> None:
+    settings = heliograph_settings(tmp_path, analytics_dir, fake)
+    body = conversation()
+    first = await start_heliograph(settings)
+    try:
+        await post(first, body, **ON)
+    finally:
+        await first.running.stop()
+    second = await start_heliograph(settings)
+    try:
+        second.api_key = first.api_key  # same data dir, same organization and key
+        _, headers, _ = await post(second, body, **ON)
+        assert headers["Helicone-Cache"] == "HIT"
+    finally:
+        await second.running.stop()
