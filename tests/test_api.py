@@ -276,3 +276,76 @@ async def test_healthz_and_metrics(heliograph: Heliograph, three_requests: list[
     assert "heliograph_ingest_queue_depth" in text
     assert "heliograph_ingest_flush_seconds_count" in text
     assert "heliograph_ingest_spool_files" in text
+
+
+async def test_feedback_and_scores_are_returned_and_filterable(
+    heliograph: Heliograph, three_requests: list[str]
+) -> None:
+    first, second, _ = three_requests
+    status, body = await heliograph.api_post(f"/v1/request/{first}/feedback", {"rating": True})
+    assert status == 201, body
+    status, body = await heliograph.api_post(
+        f"/v1/request/{first}/score", {"scores": {"accuracy": 0.75, "helpful": True}}
+    )
+    assert status == 201, body
+    await heliograph.api_post(f"/v1/request/{second}/score", {"scores": {"accuracy": 0.25}})
+    await heliograph.api_post(f"/v1/request/{second}/score", {"scores": {"accuracy": 0.5}})
+
+    status, body = await heliograph.api_get(f"/v1/request/{first}")
+    assert body["data"]["feedback_rating"] is True
+    assert body["data"]["scores"] == {
+        "helicone-score-feedback": 1.0,
+        "accuracy": 0.75,
+        "helpful": 1.0,
+    }
+
+    by_score = {"request_response_rmt": {"scores": {"accuracy": {"gte": 0.5}}}}
+    status, body = await query(heliograph, {"filter": by_score})
+    assert {row["request_id"] for row in body["data"]} == {first, second}, "newest value wins"
+    liked = {"request_response_rmt": {"helicone-score-feedback": {"equals": True}}}
+    status, body = await query(heliograph, {"filter": liked})
+    assert [row["request_id"] for row in body["data"]] == [first]
+
+    _, other_key = heliograph.new_organization("rival")
+    await heliograph.api_post(f"/v1/request/{second}/feedback", {"rating": False}, key=other_key)
+    status, body = await heliograph.api_get(f"/v1/request/{second}")
+    assert body["data"]["feedback_rating"] is None, "another organization's feedback is not ours"
+
+
+async def test_gateway_feedback_route_uses_heliconess_shape(
+    heliograph: Heliograph, three_requests: list[str]
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{heliograph.gateway}/v1/feedback",
+            json={"helicone-id": three_requests[2], "rating": False},
+            headers=heliograph.gateway_auth(),
+        ) as response:
+            assert response.status == 201
+        async with session.post(
+            f"{heliograph.gateway}/v1/feedback",
+            json={"rating": "meh"},
+            headers=heliograph.gateway_auth(),
+        ) as response:
+            assert response.status == 400
+    _, body = await heliograph.api_get(f"/v1/request/{three_requests[2]}")
+    assert body["data"]["feedback_rating"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("feedback", {"rating": "yes"}, "rating"),
+        ("score", {"scores": {}}, "scores"),
+        ("score", {"scores": {"x": "high"}}, "scores.x"),
+        ("score", {"scores": {"x": 1}, "extra": 1}, "extra"),
+    ],
+)
+async def test_bad_feedback_and_scores_are_400(
+    heliograph: Heliograph, path: str, body: dict, message: str
+) -> None:
+    status, response = await heliograph.api_post(f"/v1/request/{uuid.uuid4()}/{path}", body)
+    assert status == 400
+    assert message in response["error"]
+    status, response = await heliograph.api_post(f"/v1/request/nope/{path}", {"rating": True})
+    assert status == 400

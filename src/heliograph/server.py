@@ -110,6 +110,7 @@ async def serve_gateway(
         max_request_bytes=settings.max_request_bytes,
         connect_timeout_s=settings.upstream_connect_timeout_s,
         read_timeout_s=settings.upstream_timeout_s,
+        api_url=settings.resolved_api_url,
     )
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
@@ -163,6 +164,7 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
     """Start the API and writer, and the gateway in-process unless a socket is kept for children."""
     services = await Services.open(settings)
     api_socket = bind(settings.host, settings.api_port)
+    settings = replace(settings, api_port=api_socket.getsockname()[1])  # when bound to port 0
     runner = None
     buckets = None
     cache = None
@@ -266,6 +268,7 @@ class GatewayChildren:
             GATEWAY_SOCKET_FD_ENV: str(self._socket.fileno()),
             "HELIOGRAPH_DATA_DIR": str(settings.data_dir),
             "HELIOGRAPH_DATABASE_URL": settings.resolved_database_url,
+            "HELIOGRAPH_API_URL": settings.resolved_api_url,
             "HELIOGRAPH_INGEST_URL": settings.resolved_ingest_url,
             "HELIOGRAPH_INGEST_TOKEN": settings.ingest_token,
             "HELIOGRAPH_GATEWAY_WORKER": str(index),

@@ -37,7 +37,8 @@ class Settings:
     allowed_target_origins: tuple[str, ...] = ()
     log_level: str = "info"
     gateway_workers: int = 1  # gateway processes `serve` starts; 0 runs the gateway in-process
-    ingest_url: str = ""  # where a gateway process ships logs (default: this host's API)
+    api_url: str = ""  # where a gateway process reaches the API (default: this host's)
+    ingest_url: str = ""  # where a gateway process ships logs (default: the API's)
     ingest_token: str = ""  # shared secret between gateway processes and the ingest endpoint
     gateway_worker: int = 0  # index of this gateway process (names its spool)
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
@@ -59,8 +60,12 @@ class Settings:
         return self.data_dir / "gateway-spool" / str(self.gateway_worker)
 
     @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or f"http://{self.host}:{self.api_port}").rstrip("/")
+
+    @property
     def resolved_ingest_url(self) -> str:
-        return self.ingest_url or f"http://{self.host}:{self.api_port}/v1/log/batch"
+        return self.ingest_url or f"{self.resolved_api_url}/v1/log/batch"
 
     @property
     def body_dir(self) -> Path:

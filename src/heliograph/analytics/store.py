@@ -7,10 +7,14 @@ run on worker threads so the event loop never waits on the engine.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
@@ -18,6 +22,7 @@ from heliograph.analytics.migrate import apply_migrations
 from heliograph.domain.filters import compile_filter, compile_sort
 
 REQUESTS = "request_response"
+ANNOTATIONS = "request_annotations"
 
 SUMMARY_COLUMNS = (
     "request_id, organization_id, request_created_at, response_created_at, provider, model, "
@@ -106,6 +111,44 @@ class AnalyticsStore:
             self._executor.query, sql, {"org": organization_id, "ids": request_ids}
         )
         return {row["id"] for row in rows}
+
+    async def add_annotations(
+        self, organization_id: str, request_id: str, values: dict[str, float], source: str
+    ) -> None:
+        """Append scores for a request (the caller has checked the request is the org's)."""
+        created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        rows = [
+            {
+                "organization_id": organization_id,
+                "request_id": request_id,
+                "name": name,
+                "value": value,
+                "created_at": created,
+                "source": source,
+            }
+            for name, value in values.items()
+        ]
+        data = b"\n".join(orjson.dumps(row) for row in rows)
+        await self._call(self._executor.insert, ANNOTATIONS, data, uuid.uuid4().hex)
+
+    async def annotations(
+        self, organization_id: str, request_ids: list[str]
+    ) -> dict[str, dict[str, float]]:
+        """The newest value of every score name, per request."""
+        if not request_ids:
+            return {}
+        sql = (
+            f"SELECT toString(request_id) AS id, name, argMax(value, created_at) AS value "
+            f"FROM {ANNOTATIONS} WHERE organization_id = {{org:UUID}} "
+            "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
+        )
+        rows = await self._call(
+            self._executor.query, sql, {"org": organization_id, "ids": request_ids}
+        )
+        found: dict[str, dict[str, float]] = {}
+        for row in rows:
+            found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
+        return found
 
     def _scoped(self, organization_id: str, filter_node: Any) -> tuple[str, dict[str, Any]]:
         condition, params = compile_filter(filter_node)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class RequestQueryParams(BaseModel):
@@ -37,3 +37,17 @@ class RateLimitRuleBody(BaseModel):
     window_seconds: int
     unit: Literal["request", "cents"] = "request"
     segment: str | None = Field(default=None, description="'user', a property name, or none")
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: StrictBool
+
+
+class ScoresBody(BaseModel):
+    """Scores by name; numbers may be floats (Helicone took integers only), booleans are 1 or 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scores: dict[str, float | bool] = Field(min_length=1, max_length=50)

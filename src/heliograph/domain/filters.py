@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 MAX_DEPTH = 64
+FEEDBACK_SCORE = "helicone-score-feedback"
 REQUEST_TABLES = ("request_response_rmt", "request_response", "request", "response")
 
 TEXT_OPS = ("equals", "not-equals", "like", "ilike", "contains", "not-contains")
@@ -162,6 +163,11 @@ def _leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
         return _property(condition, target)
     if column == "cached":
         return _cached(condition)
+    if column == "scores":
+        name, score_condition = _single(condition, "score name")
+        return _score(name, score_condition, target)
+    if column == FEEDBACK_SCORE:
+        return _score(FEEDBACK_SCORE, condition, target)
     spec = COLUMNS.get(column)
     if spec is None:
         raise FilterError(f"unknown column {column!r} in {table}")
@@ -176,6 +182,24 @@ def _property(columns: Any, target: SqlFilter) -> str:
     spec = Column(f"properties[{key_param}]", "text")
     expression = _condition(spec, f"property {key}", operator, value, target)
     return f"(mapContains(properties, {key_param}) AND {expression})"
+
+
+def _score(name: str, condition: Any, target: SqlFilter) -> str:
+    """Requests whose newest value for score `name` matches; `{org:UUID}` is bound by the store."""
+    operator, value = _single(condition, f"operator for score {name}")
+    if operator not in NUMBER_OPS:
+        raise FilterError(
+            f"operator {operator!r} is not valid for scores; use {', '.join(NUMBER_OPS)}"
+        )
+    if isinstance(value, bool):
+        value = int(value)
+    number = target.bind(float(_number(f"score {name}", value)), "Float64")
+    key = target.bind(name, "String")
+    return (
+        "request_id IN (SELECT request_id FROM request_annotations "
+        f"WHERE organization_id = {{org:UUID}} AND name = {key} GROUP BY request_id "
+        f"HAVING argMax(value, created_at) {COMPARISONS[operator]} {number})"
+    )
 
 
 def _cached(condition: Any) -> str:

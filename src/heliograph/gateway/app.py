@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from heliograph.gateway.feedback import feedback_handler
 from heliograph.gateway.proxy import Proxy
 from heliograph.telemetry import Telemetry
 
@@ -20,6 +21,7 @@ def build_gateway_app(
     max_request_bytes: int,
     connect_timeout_s: float,
     read_timeout_s: float,
+    api_url: str,
 ) -> web.Application:
     app = web.Application(client_max_size=max_request_bytes)
 
@@ -50,5 +52,6 @@ def build_gateway_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
     app.router.add_get("/healthcheck", health)
+    app.router.add_post("/v1/feedback", feedback_handler(api_url, CLIENT_SESSION))  # type: ignore[arg-type]
     app.router.add_route("*", "/{prefix}/{tail:.*}", proxy.handle)
     return app

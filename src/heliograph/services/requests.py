@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from heliograph.analytics.store import AnalyticsStore, RequestQuery
-from heliograph.domain.filters import compile_filter, compile_sort
+from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter, compile_sort
 from heliograph.ingest.rows import read_body_file
 
 MAX_LIMIT = 1000
@@ -28,7 +28,25 @@ class RequestService:
     async def query(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
         validate(query)
         rows = await self._store.list_requests(organization_id, query)
-        return [to_helicone_request(row) for row in rows]
+        return await self._with_scores(organization_id, [to_helicone_request(row) for row in rows])
+
+    async def annotate(
+        self, organization_id: str, request_id: str, scores: dict[str, float], source: str
+    ) -> None:
+        """Record feedback or scores; they may arrive before the request itself is stored."""
+        await self._store.add_annotations(organization_id, request_id, scores, source)
+
+    async def _with_scores(
+        self, organization_id: str, requests: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        ids = [request["request_id"] for request in requests]
+        scores = await self._store.annotations(organization_id, ids)
+        for request in requests:
+            found = scores.get(request["request_id"], {})
+            request["scores"] = found
+            feedback = found.get(FEEDBACK_SCORE)
+            request["feedback_rating"] = None if feedback is None else feedback >= 1
+        return requests
 
     async def count(self, organization_id: str, filter_node: Any) -> int:
         compile_filter(filter_node)
@@ -42,7 +60,8 @@ class RequestService:
             return None
         if include_body and row.get("storage_location") == "file":
             row.update(read_body_file(self._body_dir, organization_id, request_id))
-        return to_helicone_request(row)
+        (request,) = await self._with_scores(organization_id, [to_helicone_request(row)])
+        return request
 
 
 def validate(query: RequestQuery) -> None:

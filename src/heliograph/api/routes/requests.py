@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 
 from fastapi import APIRouter
@@ -9,8 +10,8 @@ from fastapi import APIRouter
 from heliograph.analytics.store import RequestQuery
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import CountQueryParams, RequestQueryParams
-from heliograph.domain.filters import FilterError
+from heliograph.api.schemas import CountQueryParams, FeedbackBody, RequestQueryParams, ScoresBody
+from heliograph.domain.filters import FEEDBACK_SCORE, FilterError
 from heliograph.services.requests import QueryError
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
@@ -62,3 +63,43 @@ async def get_request(
     if row is None:
         return fail(404, f"no request {canonical}")
     return ok(row)
+
+
+def _request_id(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+@router.post("/{request_id}/feedback", operation_id="addFeedback")
+async def add_feedback(
+    request_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    canonical = _request_id(request_id)
+    if canonical is None:
+        return fail(400, f"request id must be a UUID, got {request_id!r}")
+    value = 1.0 if body.rating else 0.0
+    await services.requests.annotate(
+        identity.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
+    )
+    return ok({"request_id": canonical, "rating": body.rating}, status_code=201)
+
+
+@router.post("/{request_id}/score", operation_id="addScores")
+async def add_scores(
+    request_id: str, body: ScoresBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    canonical = _request_id(request_id)
+    if canonical is None:
+        return fail(400, f"request id must be a UUID, got {request_id!r}")
+    scores: dict[str, float] = {}
+    for name, value in body.scores.items():
+        number = float(value)
+        if not name.strip() or len(name) > 100:
+            return fail(400, "score names must be 1 to 100 characters")
+        if not math.isfinite(number):
+            return fail(400, f"score {name!r} must be a finite number")
+        scores[name] = number
+    await services.requests.annotate(identity.organization_id, canonical, scores, "api")
+    return ok({"request_id": canonical, "scores": scores}, status_code=201)

@@ -1,0 +1,38 @@
+"""`POST /v1/feedback` on the gateway port (Helicone's shape: `{"helicone-id", "rating"}` with
+`Helicone-Auth`), passed on to the API, which owns feedback."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+
+def feedback_handler(api_url: str, session_key: web.AppKey[aiohttp.ClientSession]) -> object:
+    async def feedback(request: web.Request) -> web.Response:
+        try:
+            document = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _error(400, 'the body must be JSON: {"helicone-id": ..., "rating": true}')
+        request_id = document.get("helicone-id") if isinstance(document, dict) else None
+        rating = document.get("rating") if isinstance(document, dict) else None
+        if not isinstance(request_id, str) or not isinstance(rating, bool):
+            return _error(400, 'expected {"helicone-id": "<request id>", "rating": true|false}')
+        headers = {"Authorization": request.headers.get("Helicone-Auth", "")}
+        url = f"{api_url}/v1/request/{request_id}/feedback"
+        session = request.app[session_key]
+        try:
+            async with session.post(url, json={"rating": rating}, headers=headers) as response:
+                body = await response.read()
+                return web.Response(
+                    body=body, status=response.status, content_type="application/json"
+                )
+        except aiohttp.ClientError as error:
+            return _error(502, f"the API could not be reached: {error}")
+
+    return feedback
+
+
+def _error(status: int, message: str) -> web.Response:
+    body = orjson.dumps({"data": None, "error": message})
+    return web.Response(body=body, status=status, content_type="application/json")
