@@ -294,6 +294,17 @@ def build_app(seen: Seen | None = None) -> web.Application:
         return await _send_chunks(request, data, "text/event-stream")
 
     app.router.add_post("/v1/chat/completions", chat)
+
+    async def moderations(request: web.Request) -> web.StreamResponse:
+        body = await remember(request)
+        text = str(body.get("input", ""))
+        if "moderation-down" in text:
+            return _json(request, {"error": {"message": "unavailable"}}, status=503)
+        flagged = "forbidden" in text
+        result = {"flagged": flagged, "categories": {"violence": flagged, "hate": False}}
+        return _json(request, {"id": "modr-1", "model": "omni-moderation", "results": [result]})
+
+    app.router.add_post("/v1/moderations", moderations)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/{version:v1beta|v1}/models/{model_method}", gemini)

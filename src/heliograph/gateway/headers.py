@@ -53,6 +53,7 @@ class HeliconeOptions:
     cache_bucket_max_size: str = ""
     cache_seed: str = ""
     cache_ignore_keys: str = ""
+    moderations_enabled: str = ""
 
 
 def split_headers(
@@ -88,6 +89,7 @@ TEXT_OPTIONS = {
     "helicone-cache-bucket-max-size": "cache_bucket_max_size",
     "helicone-cache-seed": "cache_seed",
     "helicone-cache-ignore-keys": "cache_ignore_keys",
+    "helicone-moderations-enabled": "moderations_enabled",
 }
 FLAG_OPTIONS = {"helicone-omit-request": "omit_request", "helicone-omit-response": "omit_response"}
 # Session headers are columns of their own and, as in Helicone, properties too.

@@ -32,6 +32,7 @@ from heliograph.domain.record import (
 from heliograph.gateway.attempts import InvalidFallbacks, Outcome, retry_policy, send
 from heliograph.gateway.caching import CacheSlot, ResponseCacher
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
+from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
 from heliograph.gateway.plan import Plan, plan_request
 from heliograph.gateway.ports import KeyVerifier, RecordSink
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
@@ -119,7 +120,32 @@ class Proxy:
         )
         if limit is not None and not limit.allowed:
             return self._limited(call, limit)
-        return await self._forward(request, call, slot, limit)
+        warnings: dict[str, str] = {}
+        if _wants_moderation(call):
+            flagged = await self._moderate(call, warnings)
+            if flagged is not None:
+                return flagged
+        return await self._forward(request, call, slot, limit, warnings)
+
+    async def _moderate(self, call: Call, warnings: dict[str, str]) -> web.Response | None:
+        """The 400 for a flagged prompt (recorded, never forwarded), else None."""
+        text = last_user_message(call.body)
+        if not text:
+            return None
+        assert self.session is not None
+        target = call.plan.targets[0]
+        verdict = await moderate(self.session, target.origin, target.headers, text)
+        if verdict.warning:
+            warnings["Helicone-Moderation-Warning"] = verdict.warning
+        if not verdict.flagged:
+            return None
+        record = call.record
+        record.status, record.attempts = 400, 0
+        record.error = "prompt flagged for moderation: " + ", ".join(verdict.categories)
+        record.properties["Helicone-Moderation-Status"] = "flagged"
+        self._finish(record, [], call.started, 0.0)
+        message = "The prompt was flagged by OpenAI's moderation endpoint"
+        return error_response(400, message, FLAGGED_CODE, record.request_id)
 
     async def _admit(self, request: web.Request) -> Call | web.Response:
         """Authenticate and plan the call, or the 4xx that says why not."""
@@ -148,10 +174,16 @@ class Proxy:
         return Call(options, plan, body, cache, record, started)
 
     async def _forward(
-        self, request: web.Request, call: Call, slot: CacheSlot | None, limit: Limit | None
+        self,
+        request: web.Request,
+        call: Call,
+        slot: CacheSlot | None,
+        limit: Limit | None,
+        headers: dict[str, str],
     ) -> web.StreamResponse:
         record, plan = call.record, call.plan
-        headers = dict(limit.headers) if limit is not None else {}
+        if limit is not None:
+            headers.update(limit.headers)
         if slot is not None and slot.settings.read:
             headers["Helicone-Cache"] = "MISS"
         assert self.session is not None, "the gateway's client session is not started"
@@ -343,6 +375,14 @@ class Proxy:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._background.discard)
+
+
+def _wants_moderation(call: Call) -> bool:
+    return (
+        call.options.moderations_enabled.strip().lower() == "true"
+        and call.plan.provider.name == "OPENAI"
+        and call.plan.path.split("?", 1)[0].endswith("chat/completions")
+    )
 
 
 def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettings | None:

@@ -1,0 +1,66 @@
+"""Guardrails: OpenAI moderation of the last user message before a request goes out."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+import pytest
+
+from conftest import Fake, Heliograph
+
+MODERATED = {"Helicone-Moderations-Enabled": "true", "Authorization": "Bearer sk-caller"}
+
+
+async def chat(hg: Heliograph, content: object) -> tuple[int, dict[str, str], dict[str, object]]:
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "user", "content": "forbidden words in an earlier turn do not count"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": content},
+        ],
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{hg.gateway}/openai/v1/chat/completions",
+            json=body,
+            headers={**hg.gateway_auth(), **MODERATED},
+        ) as response:
+            return response.status, dict(response.headers), orjson.loads(await response.read())
+
+
+async def test_flagged_prompt_is_400_never_forwarded_and_logged(
+    heliograph: Heliograph, fake: Fake
+) -> None:
+    status, headers, body = await chat(heliograph, "something forbidden")
+    assert status == 400
+    assert body["error"]["code"] == "PROMPT_FLAGGED_FOR_MODERATION"  # type: ignore[index]
+    paths = [seen["path"] for seen in fake.seen.requests]
+    assert paths == ["/v1/moderations"], "the chat request must not reach the provider"
+    moderation = fake.seen.requests[0]
+    assert moderation["headers"]["authorization"] == "Bearer sk-caller"
+    assert moderation["body"] == {"input": "something forbidden"}
+    row = await heliograph.wait_for(headers["Helicone-Id"])
+    assert row["response_status"] == 400
+    assert row["properties"]["Helicone-Moderation-Status"] == "flagged"
+    assert "violence" in row["error"]
+
+
+@pytest.mark.parametrize(
+    "content", ["a kind question", [{"type": "text", "text": "a kind question in parts"}]]
+)
+async def test_clean_prompt_goes_through(
+    heliograph: Heliograph, fake: Fake, content: object
+) -> None:
+    status, _, _ = await chat(heliograph, content)
+    assert status == 200
+    assert [seen["path"] for seen in fake.seen.requests] == [
+        "/v1/moderations",
+        "/v1/chat/completions",
+    ]
+
+
+async def test_moderation_outage_fails_open_with_a_warning(heliograph: Heliograph) -> None:
+    status, headers, _ = await chat(heliograph, "moderation-down please")
+    assert status == 200
+    assert headers["Helicone-Moderation-Warning"] == "moderation returned 503"
