@@ -91,6 +91,11 @@ class Heliograph:
             async with session.post(self.api + path, json=body, headers=self.auth(key)) as resp:
                 return resp.status, await resp.json()
 
+    async def api_put(self, path: str, body: Any, key: str | None = None) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            async with session.put(self.api + path, json=body, headers=self.auth(key)) as resp:
+                return resp.status, await resp.json()
+
     async def api_get(self, path: str, key: str | None = None) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session:
             async with session.get(self.api + path, headers=self.auth(key)) as resp:

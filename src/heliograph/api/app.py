@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 
 from heliograph import __version__
 from heliograph.api.envelope import fail, on_http_error, on_validation_error
-from heliograph.api.routes import health, log, ratelimits, requests
+from heliograph.api.routes import health, log, ratelimits, requests, settings
 from heliograph.services.container import Services
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
@@ -37,6 +37,6 @@ def build_api_app(services: Services) -> FastAPI:
             return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
-    for module in (requests, log, ratelimits, health):
+    for module in (requests, log, ratelimits, settings, health):
         app.include_router(module.router)
     return app

@@ -51,3 +51,11 @@ class ScoresBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scores: dict[str, float | bool] = Field(min_length=1, max_length=50)
+
+
+class RedactionBody(BaseModel):
+    """Kinds of personal data to redact from stored bodies: email, phone, card, secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[str] = Field(max_length=10)

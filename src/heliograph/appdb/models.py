@@ -52,3 +52,14 @@ class OrgRateLimit(Base):
     segment: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class OrganizationSettings(Base):
+    """Per-organization choices; for now which kinds of personal data are redacted from bodies."""
+
+    __tablename__ = "organization_settings"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    redaction_kinds: Mapped[str] = mapped_column(String(200), default="")

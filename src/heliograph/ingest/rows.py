@@ -3,7 +3,7 @@ usage with the provider's parser, prices the usage. Pure CPU work, run on the wr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import zstandard
 
 from heliograph.domain.pricing import PRICED, Price, price_usage, usd_to_nano
 from heliograph.domain.record import RequestRecord
+from heliograph.domain.redaction import Redactor
 from heliograph.domain.usage import Usage
 from heliograph.providers import openai
 from heliograph.providers.base import Parsed, Provider, request_model
@@ -28,11 +29,21 @@ def timestamp(value: Any) -> str | None:
     return None if value is None else value.strftime(TIMESTAMP_FORMAT)[:-3]
 
 
+RedactorFor = Callable[[str], Redactor | None]
+
+
 class RowBuilder:
-    def __init__(self, providers: Mapping[str, Provider], body_dir: Path, max_body: int) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        body_dir: Path,
+        max_body: int,
+        redactor_for: RedactorFor | None = None,
+    ) -> None:
         self._providers = providers
         self._body_dir = body_dir
         self._max_body = max_body
+        self._redactor_for = redactor_for
 
     def build(self, record: RequestRecord) -> dict[str, Any]:
         response_body = decode_body(record.response_body, record.response_encoding)
@@ -114,6 +125,9 @@ class RowBuilder:
     ) -> None:
         request = b"" if record.omit_request else _searchable(record.request_body, request_json)
         response = b"" if record.omit_response else response
+        redactor = self._redactor_for(record.organization_id) if self._redactor_for else None
+        if redactor is not None:  # before anything is stored, in the row or in a body file
+            request, response = redactor.redact_bytes(request), redactor.redact_bytes(response)
         row["storage_location"] = "clickhouse"
         if len(request) + len(response) > self._max_body:
             self._write_body_file(record, request, response)

@@ -19,6 +19,7 @@ from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
+from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
 from heliograph.telemetry import Telemetry
@@ -33,6 +34,7 @@ class AppDb:
     engine: Engine
     keys: KeyService
     rules: RateLimitRuleService
+    redaction: RedactionService
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -41,7 +43,12 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
     if migrate:
         upgrade(engine)
     sessions = session_factory(engine)
-    return AppDb(engine, KeyService(sessions), RateLimitRuleService(sessions))
+    return AppDb(
+        engine,
+        KeyService(sessions),
+        RateLimitRuleService(sessions),
+        RedactionService(sessions, settings.key_cache_ttl_s),
+    )
 
 
 @dataclass
@@ -54,6 +61,7 @@ class Services:
     verifier: CachedKeyVerifier
     rules: RateLimitRuleService
     rule_source: CachedRuleSource
+    redaction: RedactionService
     store: AnalyticsStore
     writer: LogWriter
     requests: RequestService
@@ -67,7 +75,12 @@ class Services:
         store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
-        rows = RowBuilder(by_name, settings.body_dir, settings.max_stored_body_bytes)
+        rows = RowBuilder(
+            by_name,
+            settings.body_dir,
+            settings.max_stored_body_bytes,
+            app_db.redaction.redactor_for,
+        )
         writer = LogWriter(
             store.insert_requests_blocking,
             rows.build,
@@ -87,6 +100,7 @@ class Services:
             verifier=CachedKeyVerifier(app_db.keys, settings.key_cache_ttl_s),
             rules=app_db.rules,
             rule_source=CachedRuleSource(app_db.rules, settings.key_cache_ttl_s),
+            redaction=app_db.redaction,
             store=store,
             writer=writer,
             requests=RequestService(store, settings.body_dir),
