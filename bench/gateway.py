@@ -281,7 +281,26 @@ async def run_scenarios(urls: dict[str, Any], seconds: float) -> dict[str, Any]:
                 results[f"{prefix}/64 connections"] = await python_throughput(
                     url, encoded, headers, seconds
                 )
+    cached_headers = {**gateway_headers, "Helicone-Cache-Enabled": "true"}
+    for mode, body in (("non-streaming", BODY), ("streaming", STREAM_BODY)):
+        encoded = json.dumps(body).encode()
+        results[f"cache/{mode}/hit, 1 connection"] = await sequential(
+            urls["gateway"], encoded, cached_headers, seconds
+        )
     return results
+
+
+def cache_table(results: dict[str, Any]) -> str:
+    """Cache hits against the same request going upstream through the gateway."""
+    lines = [f"{'cache':<30} {'upstream p50/p99':>17} {'hit p50/p99':>12} {'hit rps':>8}"]
+    for mode in ("non-streaming", "streaming"):
+        upstream = results[f"{mode}/gateway/1 connection"]
+        hit = results[f"cache/{mode}/hit, 1 connection"]
+        lines.append(
+            f"{mode + ', 1 connection':<30} {_pair(upstream, None):>17} {_pair(hit, None):>12} "
+            f"{hit['req_per_s']:>8.0f}"
+        )
+    return "\n".join(lines)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -291,7 +310,7 @@ def table(results: dict[str, Any]) -> str:
         f"{'heliograph +p50/+p99':>21} {'direct rps':>10} {'floor rps':>9} {'helio rps':>9}"
     ]
     for key, gateway in results.items():
-        if "/gateway/" not in key:
+        if "/gateway/" not in key or key.startswith("cache/"):
             continue
         direct = results[key.replace("/gateway/", "/direct/")]
         floor = results[key.replace("/gateway/", "/floor/")]
@@ -338,6 +357,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     print(table(results))
+    print()
+    print(cache_table(results))
     print(f"\nrequests logged through the gateway: {logged}")
     print(f"written to {args.out}")
 
