@@ -190,3 +190,29 @@ async def test_the_disk_cache_survives_a_restart(
         assert headers["Helicone-Cache"] == "HIT"
     finally:
         await second.running.stop()
+
+
+async def test_omitted_stream_is_cached_logged_with_usage_and_without_bodies(
+    cached: Heliograph,
+) -> None:
+    omit = {"Helicone-Omit-Request": "true", "Helicone-Omit-Response": "true"}
+    async with openai.AsyncOpenAI(
+        api_key="sk-provider",
+        base_url=f"{cached.gateway}/openai/v1",
+        default_headers={**cached.gateway_auth(), **ON, **omit},
+        max_retries=0,
+    ) as client:
+        body = conversation()
+        ids = []
+        for _ in range(2):
+            stream = await client.chat.completions.create(
+                model=body["model"], messages=body["messages"], stream=True
+            )
+            assert "".join([c.choices[0].delta.content or "" async for c in stream]) == TEXT
+            ids.append(stream.response.headers["helicone-id"])
+    original, hit = [await cached.wait_for(request_id) for request_id in ids]
+    assert original["request_body"] is None
+    assert original["response_body"] is None
+    assert original["completion_tokens"] == 7
+    assert hit["cache_reference_id"] == original["request_id"]
+    assert hit["response_body"] is None

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import openai
 import orjson
 import pytest
 
@@ -179,3 +180,37 @@ async def test_invalid_fallbacks_are_400(two_origins, value: str, message: str) 
     )
     assert status == 400
     assert message in body["error"]["message"]  # type: ignore[index]
+
+
+async def test_retries_and_fallbacks_through_the_openai_sdk(
+    heliograph: Heliograph,
+    two_origins,  # type: ignore[no-untyped-def]
+) -> None:
+    async with openai.AsyncOpenAI(
+        api_key="sk-provider",
+        base_url=f"{heliograph.gateway}/openai/v1",
+        default_headers={**heliograph.gateway_auth(), **FAST_RETRIES},
+        max_retries=0,
+    ) as client:
+        raw = await client.chat.completions.with_raw_response.create(**chat("flaky-1"))
+    assert raw.status_code == 200
+    assert (await heliograph.wait_for(raw.headers["helicone-id"]))["attempts"] == 2
+
+    hg, first, second = two_origins
+    fallbacks = [
+        {"target-url": first, "headers": {"Authorization": "Bearer a"}, "onCodes": [500]},
+        {
+            "target-url": second,
+            "headers": {"Authorization": "Bearer b"},
+            "bodyKeyOverride": {"model": "gpt-4o-mini"},
+        },
+    ]
+    async with openai.AsyncOpenAI(
+        api_key="unused-the-fallback-headers-carry-the-keys",
+        base_url=f"{hg.gateway}/gateway/v1",
+        default_headers={**hg.gateway_auth(), "Helicone-Fallbacks": json.dumps(fallbacks)},
+        max_retries=0,
+    ) as client:
+        raw = await client.chat.completions.with_raw_response.create(**chat("error-500"))
+    assert raw.status_code == 200
+    assert raw.headers["helicone-fallback-index"] == "1"
