@@ -27,6 +27,10 @@ from heliograph.settings import load_settings
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", "")
 CLICKHOUSE_URL = os.environ.get("HELIOGRAPH_TEST_CLICKHOUSE_URL", "")
+REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "")
+needs_redis = pytest.mark.skipif(
+    not REDIS_URL, reason="set HELIOGRAPH_TEST_REDIS_URL to run on Redis"
+)
 
 
 @pytest.fixture(scope="session")
@@ -142,5 +146,18 @@ async def start_heliograph(settings: Any) -> Heliograph:
 @pytest.fixture
 async def heliograph(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
     instance = await start_heliograph(heliograph_settings(tmp_path, analytics_dir, fake))
+    yield instance
+    await instance.running.stop()
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=needs_redis)])
+async def heliograph_on_each_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, analytics_dir: Path, fake: Fake
+) -> AsyncIterator[Heliograph]:
+    """A Heliograph whose shared state (rate limits, cache) is local, then in Redis."""
+    redis_url = REDIS_URL if request.param == "redis" else ""
+    instance = await start_heliograph(
+        heliograph_settings(tmp_path, analytics_dir, fake, redis_url=redis_url)
+    )
     yield instance
     await instance.running.stop()

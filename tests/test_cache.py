@@ -4,9 +4,7 @@ modes, streams replayed as the same SSE, persistence across restarts, and both b
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +16,12 @@ import pytest
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from fake_provider import TEXT
 
-REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="set HELIOGRAPH_TEST_REDIS_URL to run on Redis"
-)
 ON = {"Helicone-Cache-Enabled": "true"}
 
 
-@pytest.fixture(params=["disk", pytest.param("redis", marks=needs_redis)])
-async def cached(
-    request: pytest.FixtureRequest, tmp_path: Path, analytics_dir: Path, fake: Fake
-) -> AsyncIterator[Heliograph]:
-    redis_url = REDIS_URL if request.param == "redis" else ""
-    hg = await start_heliograph(
-        heliograph_settings(tmp_path, analytics_dir, fake, redis_url=redis_url)
-    )
-    yield hg
-    await hg.running.stop()
+@pytest.fixture
+def cached(heliograph_on_each_backend: Heliograph) -> Heliograph:
+    return heliograph_on_each_backend
 
 
 def conversation(**extra: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import aiohttp
 import openai
 import pytest
 
-from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
+from conftest import REDIS_URL, Fake, Heliograph, heliograph_settings, needs_redis, start_heliograph
 from heliograph.domain.ratelimit import (
     BucketState,
     InvalidPolicy,
@@ -26,11 +26,6 @@ from heliograph.domain.ratelimit import (
 )
 from heliograph.state.buckets import MemoryBuckets
 from heliograph.state.redis_buckets import RedisBuckets
-
-REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "")
-needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="set HELIOGRAPH_TEST_REDIS_URL to run on Redis"
-)
 
 
 @pytest.mark.parametrize(
@@ -116,16 +111,9 @@ async def call(client: openai.AsyncOpenAI, **headers: str) -> tuple[int, dict[st
     return raw.status_code, dict(raw.headers)
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
-async def limited(
-    request: pytest.FixtureRequest, tmp_path: Path, analytics_dir: Path, fake: Fake
-) -> AsyncIterator[Heliograph]:
-    redis_url = REDIS_URL if request.param == "redis" else ""
-    hg = await start_heliograph(
-        heliograph_settings(tmp_path, analytics_dir, fake, redis_url=redis_url)
-    )
-    yield hg
-    await hg.running.stop()
+@pytest.fixture
+def limited(heliograph_on_each_backend: Heliograph) -> Heliograph:
+    return heliograph_on_each_backend
 
 
 async def test_heliconess_token_bucket_table(limited: Heliograph) -> None:

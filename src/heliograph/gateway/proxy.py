@@ -58,7 +58,7 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-CACHE_SAVE_WAIT_S = 0.5
+CACHE_SAVE_WAIT_S = 2.0
 REJECTION_CODES: dict[type[Exception], str] = {
     TargetRejected: "invalid_target",
     InvalidFallbacks: "invalid_fallbacks",
