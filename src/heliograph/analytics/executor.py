@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-# Query-level settings sent with every read, so both engines format numbers the same way.
-READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+# Query-level settings sent with every read: both engines format numbers the same way, and a
+# column name in WHERE always means the column, even where an aggregate has that alias.
+READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0, "prefer_column_name_to_alias": 1}
 
 
 class StoreUnavailable(RuntimeError):

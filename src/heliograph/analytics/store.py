@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from heliograph.analytics import aggregates
+from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
 from heliograph.analytics.migrate import apply_migrations
@@ -149,6 +151,28 @@ class AnalyticsStore:
         for row in rows:
             found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
         return found
+
+    async def sessions(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        return await self._rows(aggregates.sessions_sql(organization_id, query))
+
+    async def session_count(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        rows = await self._rows(aggregates.session_count_sql(organization_id, query))
+        return rows[0]
+
+    async def session_requests(self, organization_id: str, session_id: str) -> list[dict[str, Any]]:
+        return await self._rows(aggregates.session_requests_sql(organization_id, session_id))
+
+    async def users(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        return await self._rows(aggregates.users_sql(organization_id, query))
+
+    async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
+        rows = await self._rows(aggregates.user_count_sql(organization_id, query))
+        return int(rows[0]["count"])
+
+    async def _rows(self, statement: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        sql, params = statement
+        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        return rows
 
     def _scoped(self, organization_id: str, filter_node: Any) -> tuple[str, dict[str, Any]]:
         condition, params = compile_filter(filter_node)

@@ -9,15 +9,23 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from heliograph import __version__
-from heliograph.api.envelope import fail, on_http_error, on_validation_error
-from heliograph.api.routes import health, log, ratelimits, requests, settings
+from heliograph.analytics.executor import StoreUnavailable
+from heliograph.api.envelope import (
+    fail,
+    on_http_error,
+    on_store_unavailable,
+    on_unexpected,
+    on_validation_error,
+)
+from heliograph.api.routes import health, log, ratelimits, requests, sessions, settings
 from heliograph.services.container import Services
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # shipped log batches carry whole bodies
 
 
-def build_api_app(services: Services) -> FastAPI:
+def build_api_app(services: Services | None) -> FastAPI:
+    """The API over `services` (None only to render the OpenAPI document)."""
     app = FastAPI(
         title="Heliograph API",
         version=__version__,
@@ -26,6 +34,8 @@ def build_api_app(services: Services) -> FastAPI:
     app.state.services = services
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(StoreUnavailable, on_store_unavailable)
+    app.add_exception_handler(Exception, on_unexpected)
 
     @app.middleware("http")
     async def limit_body(
@@ -37,6 +47,6 @@ def build_api_app(services: Services) -> FastAPI:
             return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
-    for module in (requests, log, ratelimits, settings, health):
+    for module in (requests, sessions, log, ratelimits, settings, health):
         app.include_router(module.router)
     return app

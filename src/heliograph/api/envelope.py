@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -9,6 +10,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+
+log = logging.getLogger("heliograph.api")
 
 
 class JsonResponse(Response):
@@ -40,3 +43,15 @@ async def on_validation_error(_request: Request, error: Exception) -> JsonRespon
 async def on_http_error(_request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, HTTPException)
     return fail(error.status_code, str(error.detail))
+
+
+async def on_store_unavailable(_request: Request, error: Exception) -> JsonResponse:
+    """The analytics engine failed: a 503 in the envelope (writes are spooled, reads can retry)."""
+    log.warning("analytics store error: %s", error)
+    return fail(503, "the analytics store could not answer; try again shortly")
+
+
+async def on_unexpected(_request: Request, error: Exception) -> JsonResponse:
+    """Anything else: logged with its traceback, answered in the envelope, never as plain text."""
+    log.error("unexpected API error", exc_info=error)
+    return fail(500, "internal error; it has been logged")

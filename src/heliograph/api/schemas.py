@@ -59,3 +59,31 @@ class RedactionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kinds: list[str] = Field(max_length=10)
+
+
+class TimeFilter(BaseModel):
+    startTimeUnixMs: int | None = None
+    endTimeUnixMs: int | None = None
+
+
+class SessionQueryBody(BaseModel):
+    """Helicone's session query: search, time range, name, a request filter, paging."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    search: str = Field(default="", max_length=200)
+    timeFilter: TimeFilter | None = None
+    nameEquals: str | None = None
+    filter: Any = "all"
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class UserMetricsBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    filter: Any = "all"
+    timeFilter: TimeFilter | None = None
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+    sort: dict[str, Literal["asc", "desc"]] | None = Field(default=None, max_length=1)

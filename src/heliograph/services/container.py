@@ -17,6 +17,7 @@ from heliograph.ingest.spool import Spool
 from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
+from heliograph.services.aggregates import AggregateService
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
@@ -65,6 +66,7 @@ class Services:
     store: AnalyticsStore
     writer: LogWriter
     requests: RequestService
+    aggregates: AggregateService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -104,6 +106,7 @@ class Services:
             store=store,
             writer=writer,
             requests=RequestService(store, settings.body_dir),
+            aggregates=AggregateService(store),
         )
 
     async def close(self) -> None:
