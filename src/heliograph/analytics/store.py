@@ -86,6 +86,30 @@ class AnalyticsStore:
         rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
         return rows
 
+    async def page_after(
+        self,
+        organization_id: str,
+        filter_node: Any,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Newest first, the `limit` requests after the keyset `(request_created_at, request_id)`
+        of the last row seen: stable while new requests arrive, constant cost per page."""
+        where, params = self._scoped(organization_id, filter_node)
+        if after is not None:
+            where += (
+                " AND (request_created_at, request_id) < "
+                "(toDateTime64({after_at:String}, 3, 'UTC'), {after_id:UUID})"
+            )
+            params.update(after_at=after[0], after_id=after[1])
+        sql = (
+            f"SELECT {SUMMARY_COLUMNS}, {BODY_COLUMNS} FROM {REQUESTS} WHERE {where} "
+            "ORDER BY request_created_at DESC, request_id DESC LIMIT {limit:UInt32}"
+        )
+        params["limit"] = limit
+        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        return rows
+
     async def count_requests(self, organization_id: str, filter_node: Any) -> int:
         where, params = self._scoped(organization_id, filter_node)
         sql = f"SELECT count() AS n FROM {REQUESTS} WHERE {where}"

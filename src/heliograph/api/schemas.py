@@ -87,3 +87,10 @@ class UserMetricsBody(BaseModel):
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=50, ge=1, le=1000)
     sort: dict[str, Literal["asc", "desc"]] | None = Field(default=None, max_length=1)
+
+
+class ExportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: Any = "all"
+    format: Literal["jsonl", "csv"] = "jsonl"

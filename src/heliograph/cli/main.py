@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from heliograph import __version__
-from heliograph.cli import gateway, init, keys, serve
+from heliograph.cli import export, gateway, init, keys, serve
 
 
 @click.group()
@@ -18,3 +18,4 @@ cli.add_command(serve.serve)
 cli.add_command(init.init)
 cli.add_command(keys.keys)
 cli.add_command(gateway.gateway)
+cli.add_command(export.export)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter, compile_so
 from heliograph.ingest.rows import read_body_file
 
 MAX_LIMIT = 1000
+EXPORT_PAGE = 2000
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -29,6 +31,20 @@ class RequestService:
         validate(query)
         rows = await self._store.list_requests(organization_id, query)
         return await self._with_scores(organization_id, [to_helicone_request(row) for row in rows])
+
+    async def export(
+        self, organization_id: str, filter_node: Any, page_size: int = EXPORT_PAGE
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching request, newest first, one page in memory at a time."""
+        compile_filter(filter_node)
+        after: tuple[str, str] | None = None
+        while True:
+            rows = await self._store.page_after(organization_id, filter_node, after, page_size)
+            for row in rows:
+                yield to_helicone_request(row)
+            if len(rows) < page_size:
+                return
+            after = (rows[-1]["request_created_at"], rows[-1]["request_id"])
 
     async def annotate(
         self, organization_id: str, request_id: str, scores: dict[str, float], source: str

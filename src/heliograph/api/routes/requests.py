@@ -6,12 +6,20 @@ import math
 import uuid
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from heliograph.analytics.store import RequestQuery
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import CountQueryParams, FeedbackBody, RequestQueryParams, ScoresBody
-from heliograph.domain.filters import FEEDBACK_SCORE, FilterError
+from heliograph.api.schemas import (
+    CountQueryParams,
+    ExportBody,
+    FeedbackBody,
+    RequestQueryParams,
+    ScoresBody,
+)
+from heliograph.domain.filters import FEEDBACK_SCORE, FilterError, compile_filter
+from heliograph.services.export import csv_lines, jsonl
 from heliograph.services.requests import QueryError
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
@@ -38,6 +46,21 @@ router.add_api_route(
     "/query-clickhouse", _query, methods=["POST"], operation_id="queryRequestsClickhouse"
 )
 router.add_api_route("/query", _query, methods=["POST"], operation_id="queryRequests")
+
+
+@router.post("/export", operation_id="exportRequests", response_model=None)
+async def export_requests(
+    body: ExportBody, identity: IdentityDep, services: ServicesDep
+) -> StreamingResponse | JsonResponse:
+    """Every matching request, newest first, streamed as JSON lines or CSV with no row limit."""
+    try:
+        compile_filter(body.filter)
+    except FilterError as error:
+        return fail(400, str(error))
+    rows = services.requests.export(identity.organization_id, body.filter)
+    if body.format == "csv":
+        return StreamingResponse(csv_lines(rows), media_type="text/csv")
+    return StreamingResponse(jsonl(rows), media_type="application/x-ndjson")
 
 
 @router.post("/count/query", operation_id="countRequests")

@@ -1,0 +1,58 @@
+"""Exported requests as JSON lines or CSV, one line at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+CSV_COLUMNS = (
+    "request_id",
+    "request_created_at",
+    "provider",
+    "model",
+    "response_status",
+    "delay_ms",
+    "time_to_first_token",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_cache_read_tokens",
+    "prompt_cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+    "request_user_id",
+    "session_id",
+    "session_path",
+    "properties",
+    "request_body",
+    "response_body",
+)
+
+
+async def jsonl(requests: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield orjson.dumps(request) + b"\n"
+
+
+async def csv_lines(requests: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield _csv_row(CSV_COLUMNS)
+    async for request in requests:
+        yield _csv_row(tuple(_cell(request.get(column)) for column in CSV_COLUMNS))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _csv_row(cells: tuple[str, ...]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue().encode()
