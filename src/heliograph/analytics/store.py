@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from heliograph.analytics import aggregates
+from heliograph.analytics import aggregates, metrics
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
@@ -192,6 +192,25 @@ class AnalyticsStore:
     async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
         rows = await self._rows(aggregates.user_count_sql(organization_id, query))
         return int(rows[0]["count"])
+
+    async def metric_totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        return (await self._rows(metrics.totals_sql(organization_id, query)))[0]
+
+    async def metric_series(
+        self, organization_id: str, query: AggregateQuery, name: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        return await self._rows(metrics.series_sql(organization_id, query, name, increment, tz))
+
+    async def metric_quantiles(
+        self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        statement = metrics.quantiles_sql(organization_id, query, metric, increment, tz)
+        return await self._rows(statement)
+
+    async def model_breakdown(
+        self, organization_id: str, query: AggregateQuery
+    ) -> list[dict[str, Any]]:
+        return await self._rows(metrics.models_sql(organization_id, query))
 
     async def _rows(self, statement: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         sql, params = statement

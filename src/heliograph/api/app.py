@@ -17,7 +17,15 @@ from heliograph.api.envelope import (
     on_unexpected,
     on_validation_error,
 )
-from heliograph.api.routes import health, log, ratelimits, requests, sessions, settings
+from heliograph.api.routes import (
+    health,
+    log,
+    metrics,
+    ratelimits,
+    requests,
+    sessions,
+    settings,
+)
 from heliograph.services.container import Services
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
@@ -47,6 +55,6 @@ def build_api_app(services: Services | None) -> FastAPI:
             return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
-    for module in (requests, sessions, log, ratelimits, settings, health):
+    for module in (requests, sessions, metrics, log, ratelimits, settings, health):
         app.include_router(module.router)
     return app

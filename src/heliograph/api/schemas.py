@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -94,3 +95,22 @@ class ExportBody(BaseModel):
 
     filter: Any = "all"
     format: Literal["jsonl", "csv"] = "jsonl"
+
+
+class IsoTimeFilter(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class MetricsBody(BaseModel):
+    """Helicone's metrics request: filter, ISO time range, bucket size, client time-zone offset."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    filter: Any = "all"
+    timeFilter: IsoTimeFilter | None = None
+    dbIncrement: Literal["min", "hour", "day", "week", "month", "year"] = "hour"
+    timeZoneDifference: int = Field(default=0, ge=-14 * 60, le=14 * 60)
+    metric: Literal["latency", "time_to_first_token", "total_tokens"] = "latency"
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)

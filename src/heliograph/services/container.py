@@ -19,6 +19,7 @@ from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.services.aggregates import AggregateService
 from heliograph.services.keys import CachedKeyVerifier, KeyService
+from heliograph.services.metrics import MetricsService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
@@ -67,6 +68,7 @@ class Services:
     writer: LogWriter
     requests: RequestService
     aggregates: AggregateService
+    metrics: MetricsService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -107,6 +109,7 @@ class Services:
             writer=writer,
             requests=RequestService(store, settings.body_dir),
             aggregates=AggregateService(store),
+            metrics=MetricsService(store),
         )
 
     async def close(self) -> None:

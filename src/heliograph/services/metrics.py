@@ -1,0 +1,120 @@
+"""Dashboard metrics in Helicone's shapes: totals, series over time, quantiles, per-model use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filters import compile_filter
+from heliograph.services.requests import QueryError
+
+NANO = 1_000_000_000
+# Helicone's route name -> (series, the value fields of each point)
+OVER_TIME = {
+    "requestOverTime": "requests",
+    "costOverTime": "cost",
+    "latencyOverTime": "latency",
+    "tokensOverTime": "tokens",
+    "timeToFirstToken": "ttft",
+    "usersOverTime": "users",
+    "errorOverTime": "errors",
+    "requestStatusOverTime": "status",
+}
+MAX_BUCKETS = 100_000
+BUCKET_MINUTES = {"min": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, "year": 525600}
+
+
+class MetricsService:
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        compile_filter(query.filter)
+        row = await self._store.metric_totals(organization_id, query)
+        return {
+            "total_requests": int(row["requests"]),
+            "total_cost": int(row["cost_nano"]) / NANO,
+            "prompt_tokens": int(row["prompt_tokens"]),
+            "completion_tokens": int(row["completion_tokens"]),
+            "average_latency": _number(row["avg_latency"]),
+            "average_time_to_first_token": _number(row["avg_ttft"]),
+            "active_users": int(row["active_users"]),
+            "errors": int(row["errors"]),
+            "cache_hits": int(row["cache_hits"]),
+            "cache_saved_cost": int(row["cache_saved_cost_nano"]) / NANO,
+            "cache_saved_latency_ms": int(row["cache_saved_latency_ms"]),
+        }
+
+    async def over_time(
+        self, organization_id: str, query: AggregateQuery, route: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        _check_span(query, increment)
+        compile_filter(query.filter)
+        rows = await self._store.metric_series(
+            organization_id, query, OVER_TIME[route], increment, tz
+        )
+        return [_point(row) for row in rows]
+
+    async def quantiles(
+        self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        _check_span(query, increment)
+        compile_filter(query.filter)
+        rows = await self._store.metric_quantiles(organization_id, query, metric, increment, tz)
+        return [
+            {
+                "time": _time(row["time"]),
+                **dict(zip(("p50", "p75", "p90", "p95", "p99"), row["values"], strict=True)),
+            }
+            for row in rows
+        ]
+
+    async def models(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        compile_filter(query.filter)
+        rows = await self._store.model_breakdown(organization_id, query)
+        return [
+            {
+                "model": row["model"],
+                "provider": row["provider"],
+                "total_requests": int(row["total_requests"]),
+                "prompt_tokens": int(row["prompt_tokens"]),
+                "completion_tokens": int(row["completion_tokens"]),
+                "total_tokens": int(row["prompt_tokens"]) + int(row["completion_tokens"]),
+                "cost": int(row["cost_nano"]) / NANO,
+                "average_latency": _number(row["avg_latency"]),
+            }
+            for row in rows
+        ]
+
+
+def _check_span(query: AggregateQuery, increment: str) -> None:
+    start, end = query.time.start_ms, query.time.end_ms
+    if start is None or end is None:
+        raise QueryError("series need a timeFilter with start and end")
+    if start >= end:
+        raise QueryError("timeFilter.start must be before timeFilter.end")
+    buckets = (end - start) / 60_000 / BUCKET_MINUTES[increment]
+    if buckets > MAX_BUCKETS:
+        raise QueryError(f"{buckets:.0f} {increment} buckets is too many; use a larger dbIncrement")
+
+
+def _point(row: dict[str, Any]) -> dict[str, Any]:
+    point: dict[str, Any] = {"time": _time(row.pop("time"))}
+    for name, value in row.items():
+        if name == "cost_nano":
+            point["cost"] = int(value) / NANO
+        else:
+            point[name] = _number(value)
+    return point
+
+
+def _time(value: str) -> str:
+    return value.replace(" ", "T") + "Z"
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
