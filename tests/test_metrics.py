@@ -128,3 +128,60 @@ async def test_metrics_are_scoped_and_validated(heliograph: Heliograph, day: Non
         status, body = await heliograph.api_post(path, payload)
         assert status == expected, (path, body)
         assert message in body["error"]
+
+
+@pytest.fixture
+def teams(heliograph: Heliograph, chdb_executor: ChdbExecutor) -> None:
+    rows = [("red", 1000), ("red", 3000), ("blue", 5000), ("Rose", 1), (None, 7)]
+    lines = []
+    for index, (team, cost) in enumerate(rows):
+        properties = {"env": "prod"} if team is None else {"team": team, "env": "prod"}
+        lines.append(
+            orjson.dumps(
+                {
+                    "request_id": str(uuid.uuid4()),
+                    "organization_id": heliograph.organization_id,
+                    "request_created_at": (DAY + timedelta(hours=index)).strftime(
+                        "%Y-%m-%d %H:%M:%S.000"
+                    ),
+                    "provider": "OPENAI",
+                    "model": "gpt-4o-mini",
+                    "status": 200,
+                    "latency": 10,
+                    "is_stream": False,
+                    "properties": properties,
+                    "cost": cost,
+                    "pricing_status": "priced",
+                }
+            )
+        )
+    chdb_executor.insert("request_response", b"\n".join(lines), uuid.uuid4().hex)
+
+
+async def test_property_keys_values_and_tops(heliograph: Heliograph, teams: None) -> None:
+    status, body = await heliograph.api_post("/v1/property/query", WINDOW)
+    assert status == 200, body
+    assert body["data"] == [{"property": "env", "requests": 5}, {"property": "team", "requests": 4}]
+    status, body = await heliograph.api_post("/v1/property/team/search", {"searchTerm": "R"})
+    assert [v["value"] for v in body["data"]] == ["red", "Rose"]
+    status, body = await heliograph.api_post("/v1/property/team/top-costs/query", WINDOW)
+    assert [(v["value"], v["cost"]) for v in body["data"]] == [
+        ("blue", pytest.approx(5e-6)),
+        ("red", pytest.approx(4e-6)),
+        ("Rose", pytest.approx(1e-9)),
+    ]
+    status, body = await heliograph.api_post("/v1/property/team/top-requests/query", WINDOW)
+    assert body["data"][0]["value"] == "red"
+    status, body = await heliograph.api_post(
+        "/v1/property/team/over-time", {**WINDOW, "dbIncrement": "day"}
+    )
+    assert sorted((p["value"], p["requests"]) for p in body["data"]) == [
+        ("Rose", 1),
+        ("blue", 1),
+        ("red", 2),
+    ]
+    _, other = heliograph.new_organization("rival")
+    status, body = await heliograph.api_post("/v1/property/query", WINDOW, key=other)
+    assert body["data"] == []
+    status, body = await heliograph.api_post("/v1/property/team/over-time", {})
+    assert status == 400

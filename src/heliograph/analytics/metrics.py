@@ -51,7 +51,8 @@ TOTALS = (
 )
 
 
-def _bucket(increment: str) -> str:
+def bucket(increment: str) -> str:
+    """The start of the request's `increment` in the caller's time zone, as a UTC time."""
     function = BUCKETS[increment]
     return (
         f"addMinutes(toDateTime({function}(addMinutes(request_created_at, -{{tz:Int32}})), 'UTC'), "
@@ -72,7 +73,7 @@ def series_sql(
     params["tz"] = tz_minutes
     group = "time, status" if name == "status" else "time"
     sql = (
-        f"SELECT {_bucket(increment)} AS time, {columns} FROM request_response WHERE {where} "
+        f"SELECT {bucket(increment)} AS time, {columns} FROM request_response WHERE {where} "
         f"GROUP BY {group} ORDER BY {group} LIMIT 100000"
     )
     return sql, params
@@ -85,7 +86,7 @@ def quantiles_sql(
     where, params = scoped_where(organization_id, query, f"({expression}) IS NOT NULL")
     params["tz"] = tz_minutes
     sql = (
-        f"SELECT {_bucket(increment)} AS time, {QUANTILES}({expression}) AS values "
+        f"SELECT {bucket(increment)} AS time, {QUANTILES}({expression}) AS values "
         f"FROM request_response WHERE {where} GROUP BY time ORDER BY time LIMIT 100000"
     )
     return sql, params

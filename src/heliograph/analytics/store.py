@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from heliograph.analytics import aggregates, metrics
+from heliograph.analytics import aggregates, metrics, properties
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
@@ -211,6 +211,27 @@ class AnalyticsStore:
         self, organization_id: str, query: AggregateQuery
     ) -> list[dict[str, Any]]:
         return await self._rows(metrics.models_sql(organization_id, query))
+
+    async def property_keys(
+        self, organization_id: str, query: AggregateQuery
+    ) -> list[dict[str, Any]]:
+        return await self._rows(properties.keys_sql(organization_id, query))
+
+    async def property_values(
+        self, organization_id: str, query: AggregateQuery, key: str, search: str
+    ) -> list[dict[str, Any]]:
+        return await self._rows(properties.values_sql(organization_id, query, key, search))
+
+    async def property_top(
+        self, organization_id: str, query: AggregateQuery, key: str, by: str
+    ) -> list[dict[str, Any]]:
+        return await self._rows(properties.top_sql(organization_id, query, key, by))
+
+    async def property_over_time(
+        self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        statement = properties.over_time_sql(organization_id, query, key, increment, tz)
+        return await self._rows(statement)
 
     async def _rows(self, statement: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         sql, params = statement

@@ -57,4 +57,5 @@ def build_api_app(services: Services | None) -> FastAPI:
 
     for module in (requests, sessions, metrics, log, ratelimits, settings, health):
         app.include_router(module.router)
+    app.include_router(metrics.property_router)
     return app

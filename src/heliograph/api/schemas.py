@@ -114,3 +114,9 @@ class MetricsBody(BaseModel):
     metric: Literal["latency", "time_to_first_token", "total_tokens"] = "latency"
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+class PropertyBody(MetricsBody):
+    """A properties request: the metrics request plus a value search term."""
+
+    searchTerm: str = Field(default="", max_length=200)

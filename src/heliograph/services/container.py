@@ -20,6 +20,7 @@ from heliograph.providers.registry import build_registry
 from heliograph.services.aggregates import AggregateService
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.metrics import MetricsService
+from heliograph.services.properties import PropertyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
@@ -69,6 +70,7 @@ class Services:
     requests: RequestService
     aggregates: AggregateService
     metrics: MetricsService
+    properties: PropertyService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -110,6 +112,7 @@ class Services:
             requests=RequestService(store, settings.body_dir),
             aggregates=AggregateService(store),
             metrics=MetricsService(store),
+            properties=PropertyService(store),
         )
 
     async def close(self) -> None:

@@ -49,7 +49,7 @@ class MetricsService:
     async def over_time(
         self, organization_id: str, query: AggregateQuery, route: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
-        _check_span(query, increment)
+        check_span(query, increment)
         compile_filter(query.filter)
         rows = await self._store.metric_series(
             organization_id, query, OVER_TIME[route], increment, tz
@@ -59,12 +59,12 @@ class MetricsService:
     async def quantiles(
         self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
-        _check_span(query, increment)
+        check_span(query, increment)
         compile_filter(query.filter)
         rows = await self._store.metric_quantiles(organization_id, query, metric, increment, tz)
         return [
             {
-                "time": _time(row["time"]),
+                "time": iso_time(row["time"]),
                 **dict(zip(("p50", "p75", "p90", "p95", "p99"), row["values"], strict=True)),
             }
             for row in rows
@@ -88,7 +88,7 @@ class MetricsService:
         ]
 
 
-def _check_span(query: AggregateQuery, increment: str) -> None:
+def check_span(query: AggregateQuery, increment: str) -> None:
     start, end = query.time.start_ms, query.time.end_ms
     if start is None or end is None:
         raise QueryError("series need a timeFilter with start and end")
@@ -100,7 +100,7 @@ def _check_span(query: AggregateQuery, increment: str) -> None:
 
 
 def _point(row: dict[str, Any]) -> dict[str, Any]:
-    point: dict[str, Any] = {"time": _time(row.pop("time"))}
+    point: dict[str, Any] = {"time": iso_time(row.pop("time"))}
     for name, value in row.items():
         if name == "cost_nano":
             point["cost"] = int(value) / NANO
@@ -109,7 +109,7 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
     return point
 
 
-def _time(value: str) -> str:
+def iso_time(value: str) -> str:
     return value.replace(" ", "T") + "Z"
 
 

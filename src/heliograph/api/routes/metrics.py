@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import MetricsBody
+from heliograph.api.schemas import MetricsBody, PropertyBody
 from heliograph.domain.filters import FilterError
+from heliograph.services.container import Services
 from heliograph.services.metrics import OVER_TIME
 from heliograph.services.requests import QueryError
 
@@ -65,6 +66,68 @@ async def models(body: MetricsBody, identity: IdentityDep, services: ServicesDep
         return ok(await services.metrics.models(identity.organization_id, _query(body)))
     except FilterError as error:
         return fail(400, str(error))
+
+
+property_router = APIRouter(prefix="/v1/property", tags=["properties"])
+
+
+@property_router.post("/query", operation_id="propertyKeys")
+async def property_keys(
+    body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    try:
+        return ok(await services.properties.keys(identity.organization_id, _query(body)))
+    except FilterError as error:
+        return fail(400, str(error))
+
+
+@property_router.post("/{key}/search", operation_id="propertyValues")
+async def property_values(
+    key: str, body: PropertyBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    try:
+        values = await services.properties.values(
+            identity.organization_id, _query(body), key, body.searchTerm
+        )
+    except FilterError as error:
+        return fail(400, str(error))
+    return ok(values)
+
+
+@property_router.post("/{key}/top-costs/query", operation_id="propertyTopCosts")
+async def property_top_costs(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    return await _top(key, body, identity.organization_id, services, "cost")
+
+
+@property_router.post("/{key}/top-requests/query", operation_id="propertyTopRequests")
+async def property_top_requests(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    return await _top(key, body, identity.organization_id, services, "requests")
+
+
+async def _top(
+    key: str, body: MetricsBody, organization_id: str, services: Services, by: str
+) -> JsonResponse:
+    try:
+        return ok(await services.properties.top(organization_id, _query(body), key, by))
+    except FilterError as error:
+        return fail(400, str(error))
+
+
+@property_router.post("/{key}/over-time", operation_id="propertyOverTime")
+async def property_over_time(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    try:
+        points = await services.properties.over_time(
+            identity.organization_id, _query(body), key, body.dbIncrement, body.timeZoneDifference
+        )
+    except (FilterError, QueryError) as error:
+        return fail(400, str(error))
+    return ok(points)
 
 
 @router.post("/{name}", operation_id="metric")

@@ -1,0 +1,58 @@
+"""Custom properties in Helicone's shapes: keys, value search, top values by cost or requests, and
+requests and cost per value over time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filters import compile_filter
+from heliograph.services.metrics import NANO, check_span, iso_time
+
+
+class PropertyService:
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def keys(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        compile_filter(query.filter)
+        rows = await self._store.property_keys(organization_id, query)
+        return [{"property": row["key"], "requests": int(row["requests"])} for row in rows]
+
+    async def values(
+        self, organization_id: str, query: AggregateQuery, key: str, search: str
+    ) -> list[dict[str, Any]]:
+        compile_filter(query.filter)
+        rows = await self._store.property_values(organization_id, query, key, search)
+        return [{"value": row["value"], "requests": int(row["requests"])} for row in rows]
+
+    async def top(
+        self, organization_id: str, query: AggregateQuery, key: str, by: str
+    ) -> list[dict[str, Any]]:
+        compile_filter(query.filter)
+        rows = await self._store.property_top(organization_id, query, key, by)
+        return [
+            {
+                "value": row["value"],
+                "requests": int(row["requests"]),
+                "cost": int(row["cost_nano"]) / NANO,
+            }
+            for row in rows
+        ]
+
+    async def over_time(
+        self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        check_span(query, increment)
+        compile_filter(query.filter)
+        rows = await self._store.property_over_time(organization_id, query, key, increment, tz)
+        return [
+            {
+                "time": iso_time(row["time"]),
+                "value": row["value"],
+                "requests": int(row["requests"]),
+                "cost": int(row["cost_nano"]) / NANO,
+            }
+            for row in rows
+        ]
