@@ -14,7 +14,12 @@ from typing import Any
 import chdb
 import orjson
 
-from heliograph.analytics.executor import READ_SETTINGS, StoreUnavailable, escape_param
+from heliograph.analytics.executor import (
+    READ_SETTINGS,
+    StoreUnavailable,
+    escape_param,
+    settings_clause,
+)
 
 _lock = threading.Lock()
 _open: dict[str, tuple[ChdbExecutor, int]] = {}
@@ -27,13 +32,20 @@ class ChdbExecutor:
         self._connection = chdb.connect(self.path)  # type: ignore[no-untyped-call]
         self._call_lock = threading.Lock()
 
-    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        output = self.query_bytes(sql, params, "JSONEachRow")
+    def query(
+        self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        output = self.query_bytes(sql, params, "JSONEachRow", settings)
         return [orjson.loads(line) for line in output.splitlines() if line]
 
-    def query_bytes(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
-        settings = ", ".join(f"{key}={value}" for key, value in READ_SETTINGS.items())
-        statement = f"{sql}\nSETTINGS {settings}"
+    def query_bytes(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        statement = f"{sql}\n{settings_clause({**READ_SETTINGS, **(settings or {})})}"
         bound = {name: escape_param(value) for name, value in params.items()}
         result = self._run(statement, fmt, bound)
         return bytes(result.bytes()) if result is not None else b""

@@ -18,11 +18,34 @@ class StoreUnavailable(RuntimeError):
     """The analytics engine could not run the statement (down, slow, or failing)."""
 
 
-class Executor(Protocol):
-    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Run a SELECT and return its rows."""
+# Settings whose value is a ClickHouse literal of its own (a map), not a string to quote.
+LITERAL_SETTINGS = frozenset({"additional_table_filters"})
 
-    def query_bytes(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+
+def settings_clause(settings: Mapping[str, Any]) -> str:
+    """`SETTINGS a = 1, b = 'x'` for engines that take settings in the query text."""
+    parts = []
+    for name, value in settings.items():
+        if isinstance(value, int) or name in LITERAL_SETTINGS:
+            parts.append(f"{name} = {value}")
+        else:
+            parts.append(f"{name} = '{str(value).replace(chr(39), chr(92) + chr(39))}'")
+    return "SETTINGS " + ", ".join(parts)
+
+
+class Executor(Protocol):
+    def query(
+        self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run a SELECT and return its rows; `settings` add to the read settings."""
+
+    def query_bytes(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
+    ) -> bytes:
         """Run a SELECT and return its output in ClickHouse format `fmt`."""
 
     def command(self, sql: str) -> None:

@@ -27,14 +27,25 @@ class ServerExecutor:
         except Exception as error:
             raise StoreUnavailable(f"cannot reach ClickHouse: {error}") from error
 
-    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        output = self.query_bytes(sql, params, "JSONEachRow")
+    def query(
+        self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        output = self.query_bytes(sql, params, "JSONEachRow", settings)
         return [orjson.loads(line) for line in output.splitlines() if line]
 
-    def query_bytes(self, sql: str, params: Mapping[str, Any], fmt: str) -> bytes:
+    def query_bytes(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
+    ) -> bytes:
         try:
             result = self._client.raw_query(
-                sql, parameters=dict(params), settings=READ_SETTINGS, fmt=fmt
+                sql,
+                parameters=dict(params),
+                settings={**READ_SETTINGS, **(settings or {})},
+                fmt=fmt,
             )
         except Exception as error:
             raise StoreUnavailable(str(error)) from error

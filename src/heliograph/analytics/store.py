@@ -25,6 +25,7 @@ from heliograph.domain.filters import compile_filter, compile_sort
 
 REQUESTS = "request_response"
 ANNOTATIONS = "request_annotations"
+CONSOLE_TABLES = (REQUESTS, ANNOTATIONS)
 
 SUMMARY_COLUMNS = (
     "request_id, organization_id, request_created_at, response_created_at, provider, model, "
@@ -232,6 +233,25 @@ class AnalyticsStore:
     ) -> list[dict[str, Any]]:
         statement = properties.over_time_sql(organization_id, query, key, increment, tz)
         return await self._rows(statement)
+
+    async def console(
+        self, organization_id: str, sql: str, max_rows: int, max_seconds: int
+    ) -> list[dict[str, Any]]:
+        """Run a console query (already checked by `domain.sql_console`) with the engine itself
+        holding it to the organization's rows, read-only, within row and time limits."""
+        org = str(uuid.UUID(organization_id))  # a canonical UUID: safe inside the setting
+        scope = f"organization_id = toUUID(\\'{org}\\')"
+        filters = ", ".join(f"'{table}': '{scope}'" for table in CONSOLE_TABLES)
+        settings = {
+            "readonly": 1,
+            "max_execution_time": int(max_seconds),
+            "max_result_rows": int(max_rows),
+            "result_overflow_mode": "break",
+            "additional_table_filters": "{" + filters + "}",
+        }
+        statement = f"SELECT * FROM ({sql}) LIMIT {int(max_rows)}"
+        rows: list[dict[str, Any]] = await self._call(self._executor.query, statement, {}, settings)
+        return rows
 
     async def _rows(self, statement: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         sql, params = statement

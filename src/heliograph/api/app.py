@@ -25,6 +25,7 @@ from heliograph.api.routes import (
     requests,
     sessions,
     settings,
+    sql,
 )
 from heliograph.services.container import Services
 
@@ -55,7 +56,7 @@ def build_api_app(services: Services | None) -> FastAPI:
             return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
-    for module in (requests, sessions, metrics, log, ratelimits, settings, health):
+    for module in (requests, sessions, metrics, sql, log, ratelimits, settings, health):
         app.include_router(module.router)
     app.include_router(metrics.property_router)
     return app

@@ -120,3 +120,9 @@ class PropertyBody(MetricsBody):
     """A properties request: the metrics request plus a value search term."""
 
     searchTerm: str = Field(default="", max_length=200)
+
+
+class SqlBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(min_length=1, max_length=20_000)

@@ -24,6 +24,7 @@ from heliograph.services.properties import PropertyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
+from heliograph.services.sql_console import SqlConsole
 from heliograph.settings import Settings
 from heliograph.telemetry import Telemetry
 
@@ -71,6 +72,7 @@ class Services:
     aggregates: AggregateService
     metrics: MetricsService
     properties: PropertyService
+    sql: SqlConsole
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -113,6 +115,7 @@ class Services:
             aggregates=AggregateService(store),
             metrics=MetricsService(store),
             properties=PropertyService(store),
+            sql=SqlConsole(store),
         )
 
     async def close(self) -> None:
