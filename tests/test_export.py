@@ -110,3 +110,46 @@ async def test_cli_export_streams_to_a_file(
     )
     assert result.exit_code != 0
     assert "401" in result.output
+
+
+async def test_keyset_pages_are_stable_while_requests_arrive(
+    heliograph: Heliograph, many: list[str], chdb_executor: ChdbExecutor
+) -> None:
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        status, body = await heliograph.api_post(
+            "/v1/request/page", {"limit": 1000, "cursor": cursor}
+        )
+        assert status == 200, body
+        seen += [row["request_id"] for row in body["data"]["requests"]]
+        pages += 1
+        if pages == 1:  # new requests arrive after the first page: they must not shift pages
+            newer = orjson.dumps(
+                {
+                    "request_id": str(uuid.uuid4()),
+                    "organization_id": heliograph.organization_id,
+                    "request_created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000"),
+                    "provider": "OPENAI",
+                    "model": "late",
+                    "status": 200,
+                    "latency": 1,
+                    "is_stream": False,
+                }
+            )
+            chdb_executor.insert("request_response", newer, uuid.uuid4().hex)
+        cursor = body["data"]["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 5
+    assert len(seen) == len(set(seen)) == ROWS
+    assert set(seen) == set(many)
+
+
+@pytest.mark.parametrize(
+    "body", [{"cursor": "not-a-cursor"}, {"cursor": "WzEsMl0="}, {"limit": 0}, {"limit": 1001}]
+)
+async def test_bad_page_requests_are_400(heliograph: Heliograph, body: dict) -> None:
+    status, response = await heliograph.api_post("/v1/request/page", body)
+    assert status == 400, response

@@ -126,3 +126,13 @@ class SqlBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(min_length=1, max_length=20_000)
+
+
+class PageBody(BaseModel):
+    """A page of the request list by keyset cursor (newest first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: Any = "all"
+    limit: int = 100
+    cursor: str | None = Field(default=None, max_length=500)

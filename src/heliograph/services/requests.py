@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +33,24 @@ class RequestService:
         validate(query)
         rows = await self._store.list_requests(organization_id, query)
         return await self._with_scores(organization_id, [to_helicone_request(row) for row in rows])
+
+    async def page(
+        self, organization_id: str, filter_node: Any, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page, newest first, and the cursor of the next: stable while requests arrive."""
+        compile_filter(filter_node)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        after = decode_cursor(cursor) if cursor else None
+        rows = await self._store.page_after(organization_id, filter_node, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        requests = await self._with_scores(organization_id, [to_helicone_request(r) for r in rows])
+        last = rows[-1] if more else None
+        next_cursor = (
+            encode_cursor(last["request_created_at"], last["request_id"]) if last else None
+        )
+        return {"requests": requests, "next_cursor": next_cursor}
 
     async def export(
         self, organization_id: str, filter_node: Any, page_size: int = EXPORT_PAGE
@@ -179,3 +199,17 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
             None if row["response_body_omitted"] else _body(row["response_body"])
         )
     return request
+
+
+def encode_cursor(created_at: str, request_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, request_id])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The keyset inside a cursor; `QueryError` for anything this service did not make."""
+    try:
+        created_at, request_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        datetime.strptime(created_at, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)  # validates
+        return created_at, str(uuid.UUID(request_id))
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise QueryError("cursor is not one this API returned") from None

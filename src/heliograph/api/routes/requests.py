@@ -15,6 +15,7 @@ from heliograph.api.schemas import (
     CountQueryParams,
     ExportBody,
     FeedbackBody,
+    PageBody,
     RequestQueryParams,
     ScoresBody,
 )
@@ -46,6 +47,20 @@ router.add_api_route(
     "/query-clickhouse", _query, methods=["POST"], operation_id="queryRequestsClickhouse"
 )
 router.add_api_route("/query", _query, methods=["POST"], operation_id="queryRequests")
+
+
+@router.post("/page", operation_id="pageRequests")
+async def page_requests(
+    body: PageBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    """Newest first with a keyset cursor: pages stay stable while new requests arrive."""
+    try:
+        page = await services.requests.page(
+            identity.organization_id, body.filter, body.limit, body.cursor
+        )
+    except (FilterError, QueryError) as error:
+        return fail(400, str(error))
+    return ok(page)
 
 
 @router.post("/export", operation_id="exportRequests", response_model=None)
