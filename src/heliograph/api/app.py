@@ -12,6 +12,7 @@ from heliograph import __version__
 from heliograph.analytics.executor import StoreUnavailable
 from heliograph.api.envelope import (
     fail,
+    on_bad_query,
     on_http_error,
     on_store_unavailable,
     on_unexpected,
@@ -27,7 +28,9 @@ from heliograph.api.routes import (
     settings,
     sql,
 )
+from heliograph.domain.filters import FilterError
 from heliograph.services.container import Services
+from heliograph.services.requests import QueryError
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # shipped log batches carry whole bodies
@@ -43,6 +46,8 @@ def build_api_app(services: Services | None) -> FastAPI:
     app.state.services = services
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(FilterError, on_bad_query)
+    app.add_exception_handler(QueryError, on_bad_query)
     app.add_exception_handler(StoreUnavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 

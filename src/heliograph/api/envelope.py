@@ -55,3 +55,8 @@ async def on_unexpected(_request: Request, error: Exception) -> JsonResponse:
     """Anything else: logged with its traceback, answered in the envelope, never as plain text."""
     log.error("unexpected API error", exc_info=error)
     return fail(500, "internal error; it has been logged")
+
+
+async def on_bad_query(_request: Request, error: Exception) -> JsonResponse:
+    """Filters, sorts, paging or time ranges the services rejected: a 400 that says why."""
+    return fail(400, str(error))

@@ -10,10 +10,8 @@ from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import MetricsBody, PropertyBody
-from heliograph.domain.filters import FilterError
 from heliograph.services.container import Services
 from heliograph.services.metrics import OVER_TIME
-from heliograph.services.requests import QueryError
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 SINGLE = {
@@ -37,35 +35,26 @@ def _query(body: MetricsBody) -> AggregateQuery:
 
 @router.post("/totals", operation_id="metricTotals")
 async def totals(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    try:
-        return ok(await services.metrics.totals(identity.organization_id, _query(body)))
-    except FilterError as error:
-        return fail(400, str(error))
+    return ok(await services.metrics.totals(identity.organization_id, _query(body)))
 
 
 @router.post("/quantiles", operation_id="metricQuantiles")
 async def quantiles(
     body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        points = await services.metrics.quantiles(
-            identity.organization_id,
-            _query(body),
-            body.metric,
-            body.dbIncrement,
-            body.timeZoneDifference,
-        )
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    points = await services.metrics.quantiles(
+        identity.organization_id,
+        _query(body),
+        body.metric,
+        body.dbIncrement,
+        body.timeZoneDifference,
+    )
     return ok(points)
 
 
 @router.post("/models", operation_id="metricModels")
 async def models(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    try:
-        return ok(await services.metrics.models(identity.organization_id, _query(body)))
-    except FilterError as error:
-        return fail(400, str(error))
+    return ok(await services.metrics.models(identity.organization_id, _query(body)))
 
 
 property_router = APIRouter(prefix="/v1/property", tags=["properties"])
@@ -75,22 +64,16 @@ property_router = APIRouter(prefix="/v1/property", tags=["properties"])
 async def property_keys(
     body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        return ok(await services.properties.keys(identity.organization_id, _query(body)))
-    except FilterError as error:
-        return fail(400, str(error))
+    return ok(await services.properties.keys(identity.organization_id, _query(body)))
 
 
 @property_router.post("/{key}/search", operation_id="propertyValues")
 async def property_values(
     key: str, body: PropertyBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        values = await services.properties.values(
-            identity.organization_id, _query(body), key, body.searchTerm
-        )
-    except FilterError as error:
-        return fail(400, str(error))
+    values = await services.properties.values(
+        identity.organization_id, _query(body), key, body.searchTerm
+    )
     return ok(values)
 
 
@@ -111,22 +94,16 @@ async def property_top_requests(
 async def _top(
     key: str, body: MetricsBody, organization_id: str, services: Services, by: str
 ) -> JsonResponse:
-    try:
-        return ok(await services.properties.top(organization_id, _query(body), key, by))
-    except FilterError as error:
-        return fail(400, str(error))
+    return ok(await services.properties.top(organization_id, _query(body), key, by))
 
 
 @property_router.post("/{key}/over-time", operation_id="propertyOverTime")
 async def property_over_time(
     key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        points = await services.properties.over_time(
-            identity.organization_id, _query(body), key, body.dbIncrement, body.timeZoneDifference
-        )
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    points = await services.properties.over_time(
+        identity.organization_id, _query(body), key, body.dbIncrement, body.timeZoneDifference
+    )
     return ok(points)
 
 
@@ -135,20 +112,17 @@ async def metric(
     name: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     """Helicone's single-number metrics (`totalRequests` ...) and series (`costOverTime` ...)."""
-    try:
-        if name in SINGLE:
-            totals = await services.metrics.totals(identity.organization_id, _query(body))
-            return ok(totals[SINGLE[name]])
-        if name in OVER_TIME:
-            points = await services.metrics.over_time(
-                identity.organization_id,
-                _query(body),
-                name,
-                body.dbIncrement,
-                body.timeZoneDifference,
-            )
-            return ok(points)
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    if name in SINGLE:
+        totals = await services.metrics.totals(identity.organization_id, _query(body))
+        return ok(totals[SINGLE[name]])
+    if name in OVER_TIME:
+        points = await services.metrics.over_time(
+            identity.organization_id,
+            _query(body),
+            name,
+            body.dbIncrement,
+            body.timeZoneDifference,
+        )
+        return ok(points)
     known = ", ".join([*SINGLE, *OVER_TIME, "totals", "quantiles", "models"])
     return fail(404, f"no metric {name!r}; use one of {known}")

@@ -19,9 +19,8 @@ from heliograph.api.schemas import (
     RequestQueryParams,
     ScoresBody,
 )
-from heliograph.domain.filters import FEEDBACK_SCORE, FilterError, compile_filter
+from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter
 from heliograph.services.export import csv_lines, jsonl
-from heliograph.services.requests import QueryError
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
 
@@ -36,10 +35,7 @@ async def _query(
         offset=params.offset,
         include_bodies=params.includeBodies,
     )
-    try:
-        rows = await services.requests.query(identity.organization_id, query)
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    rows = await services.requests.query(identity.organization_id, query)
     return ok(rows)
 
 
@@ -54,12 +50,9 @@ async def page_requests(
     body: PageBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     """Newest first with a keyset cursor: pages stay stable while new requests arrive."""
-    try:
-        page = await services.requests.page(
-            identity.organization_id, body.filter, body.limit, body.cursor
-        )
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    page = await services.requests.page(
+        identity.organization_id, body.filter, body.limit, body.cursor
+    )
     return ok(page)
 
 
@@ -68,10 +61,7 @@ async def export_requests(
     body: ExportBody, identity: IdentityDep, services: ServicesDep
 ) -> StreamingResponse | JsonResponse:
     """Every matching request, newest first, streamed as JSON lines or CSV with no row limit."""
-    try:
-        compile_filter(body.filter)
-    except FilterError as error:
-        return fail(400, str(error))
+    compile_filter(body.filter)
     rows = services.requests.export(identity.organization_id, body.filter)
     if body.format == "csv":
         return StreamingResponse(csv_lines(rows), media_type="text/csv")
@@ -82,10 +72,7 @@ async def export_requests(
 async def count_requests(
     params: CountQueryParams, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        count = await services.requests.count(identity.organization_id, params.filter)
-    except FilterError as error:
-        return fail(400, str(error))
+    count = await services.requests.count(identity.organization_id, params.filter)
     return ok(count)
 
 

@@ -8,8 +8,6 @@ from heliograph.analytics.aggregates import USER_SORTS, AggregateQuery, TimeRang
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import SessionQueryBody, TimeFilter, UserMetricsBody
-from heliograph.domain.filters import FilterError
-from heliograph.services.requests import QueryError
 
 router = APIRouter(tags=["sessions"])
 
@@ -35,12 +33,7 @@ def _session_query(body: SessionQueryBody) -> AggregateQuery:
 async def query_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        sessions = await services.aggregates.sessions(
-            identity.organization_id, _session_query(body)
-        )
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    sessions = await services.aggregates.sessions(identity.organization_id, _session_query(body))
     return ok(sessions)
 
 
@@ -48,12 +41,7 @@ async def query_sessions(
 async def count_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    try:
-        counts = await services.aggregates.session_count(
-            identity.organization_id, _session_query(body)
-        )
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    counts = await services.aggregates.session_count(identity.organization_id, _session_query(body))
     return ok(counts)
 
 
@@ -85,8 +73,5 @@ async def user_metrics(
         limit=body.limit,
         offset=body.offset,
     )
-    try:
-        users = await services.aggregates.users(identity.organization_id, query)
-    except (FilterError, QueryError) as error:
-        return fail(400, str(error))
+    users = await services.aggregates.users(identity.organization_id, query)
     return ok(users)
