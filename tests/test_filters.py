@@ -11,15 +11,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.migrate import apply_migrations
+from heliograph.analytics.sessions import sessions_sql
 from heliograph.domain.filters import (
     COLUMNS,
     OPERATORS_BY_KIND,
+    SESSION_TABLE,
     FilterError,
     compile_filter,
     compile_sort,
 )
+from heliograph.domain.session_filters import SESSION_COLUMNS, compile_session_filter
 
 
 def test_leaf_compiles_to_a_bound_parameter() -> None:
@@ -142,3 +146,58 @@ def test_every_valid_filter_runs_on_the_engine(chdb_executor: ChdbExecutor, node
 def test_arbitrary_json_is_either_compiled_or_rejected_cleanly(node: Any) -> None:
     with contextlib.suppress(FilterError):
         compile_filter(node)
+
+
+@st.composite
+def session_leaves(draw: st.DrawFn) -> dict[str, Any]:
+    column = draw(st.sampled_from([*sorted(SESSION_COLUMNS), "session_tag"]))
+    kind = SESSION_COLUMNS[column].kind if column in SESSION_COLUMNS else "text"
+    operator = draw(st.sampled_from(OPERATORS_BY_KIND[kind]))
+    return {SESSION_TABLE: {column: {operator: draw(VALUES_BY_KIND[kind])}}}
+
+
+session_filters = st.recursive(
+    st.one_of(leaves(), session_leaves(), st.just("all")),
+    lambda children: st.fixed_dictionaries(
+        {"left": children, "operator": st.sampled_from(["and", "or"]), "right": children}
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(node=session_filters)
+def test_session_filters_run_on_the_engine_or_are_refused(
+    chdb_executor: ChdbExecutor, node: Any
+) -> None:
+    """Request and session conditions joined by `and` split into WHERE and HAVING and run;
+    only an `or` between the two kinds is refused."""
+    apply_migrations(chdb_executor)
+    query = AggregateQuery(filter=node)
+    refusal = ""
+    try:
+        sql, params = sessions_sql("00000000-0000-0000-0000-000000000001", query)
+    except FilterError as refused:
+        refusal = str(refused)
+    if refusal:
+        assert "only by 'and'" in refusal
+    else:
+        assert chdb_executor.query(sql, params) == []
+
+
+def test_session_conditions_go_to_having_and_request_conditions_to_where() -> None:
+    node = {
+        "left": {SESSION_TABLE: {"session_total_cost": {"gte": 1}}},
+        "operator": "and",
+        "right": {
+            "left": {"request_response_rmt": {"model": {"equals": "m"}}},
+            "operator": "and",
+            "right": {SESSION_TABLE: {"session_tag": {"equals": "gold"}}},
+        },
+    }
+    where, having, params = compile_session_filter(node)
+    assert where == "model = {p0:String}"
+    assert having.startswith("(sum(cost) >= {p1:UInt64} AND session_id IN (SELECT session_id")
+    assert params == {"p0": "m", "p1": 1_000_000_000, "p2": "gold"}

@@ -185,3 +185,33 @@ async def test_property_keys_values_and_tops(heliograph: Heliograph, teams: None
     assert body["data"] == []
     status, body = await heliograph.api_post("/v1/property/team/over-time", {})
     assert status == 400
+
+
+async def test_hidden_property_keys_leave_the_list_until_restored(
+    heliograph: Heliograph, teams: None
+) -> None:
+    status, body = await heliograph.api_post("/v1/property/hide", {"key": "team"})
+    assert status == 200, body
+    await heliograph.api_post("/v1/property/hide", {"key": "team"})  # hiding twice is harmless
+    _, body = await heliograph.api_post("/v1/property/query", WINDOW)
+    assert body["data"] == [{"property": "env", "requests": 5}]
+    _, body = await heliograph.api_post("/v1/property/hidden/query", {})
+    assert body["data"] == [{"key": "team"}]
+    # Hidden from the list only: the values are still searchable by name.
+    _, body = await heliograph.api_post("/v1/property/team/search", {"searchTerm": "R"})
+    assert len(body["data"]) == 2
+    _, other = heliograph.new_organization("rival")
+    _, body = await heliograph.api_post("/v1/property/hidden/query", {}, key=other)
+    assert body["data"] == []
+    status, _ = await heliograph.api_post("/v1/property/restore", {"key": "team"}, key=other)
+    assert status == 404
+    status, _ = await heliograph.api_post("/v1/property/restore", {"key": "team"})
+    assert status == 200
+    _, body = await heliograph.api_post("/v1/property/query", WINDOW)
+    assert [p["property"] for p in body["data"]] == ["env", "team"]
+    status, body = await heliograph.api_post("/v1/property/restore", {"key": "team"})
+    assert (status, body["error"]) == (404, "property key 'team' is not hidden")
+    status, _ = await heliograph.api_post("/v1/property/hide", {"key": ""})
+    assert status == 400
+    status, _ = await heliograph.api_post("/v1/property/hide", {"key": "k" * 501})
+    assert status == 400

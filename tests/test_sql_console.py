@@ -86,3 +86,26 @@ def test_what_runs_is_the_checked_tree() -> None:
     assert checked_select("select 1 as x -- comment") == "SELECT 1 AS x"
     with pytest.raises(RejectedQuery):
         checked_select("SELECT * FROM (SELECT * FROM remote('h', db.t))")
+
+
+async def test_session_annotations_are_scoped_too(
+    heliograph: Heliograph, chdb_executor: ChdbExecutor
+) -> None:
+    other_org, other_key = heliograph.new_organization("rival")
+    rows = [
+        {
+            "organization_id": org,
+            "session_id": name,
+            "kind": "tag",
+            "value": name,
+            "created_at": "2026-03-10 10:00:00.000",
+        }
+        for org, name in ((heliograph.organization_id, "mine"), (other_org, "theirs"))
+    ]
+    data = b"\n".join(orjson.dumps(row) for row in rows)
+    chdb_executor.insert("session_annotations", data, uuid.uuid4().hex)
+    sql = {"sql": "SELECT session_id FROM session_annotations"}
+    _, body = await heliograph.api_post("/v1/helicone-sql/execute", sql)
+    assert body["data"]["rows"] == [{"session_id": "mine"}]
+    _, body = await heliograph.api_post("/v1/helicone-sql/execute", sql, key=other_key)
+    assert body["data"]["rows"] == [{"session_id": "theirs"}]

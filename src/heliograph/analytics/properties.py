@@ -9,11 +9,15 @@ from heliograph.analytics.aggregates import AggregateQuery, scoped_where
 from heliograph.analytics.metrics import bucket
 
 
-def keys_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+def keys_sql(
+    organization_id: str, query: AggregateQuery, hidden: list[str]
+) -> tuple[str, dict[str, Any]]:
     where, params = scoped_where(organization_id, query)
+    params["hidden"] = hidden
     sql = (
         "SELECT key, count() AS requests FROM request_response "
         f"ARRAY JOIN mapKeys(properties) AS key WHERE {where} "
+        "AND key NOT IN {hidden:Array(String)} "
         "GROUP BY key ORDER BY requests DESC, key LIMIT 1000"
     )
     return sql, params

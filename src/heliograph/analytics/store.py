@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from heliograph.analytics import aggregates, metrics, properties
+from heliograph.analytics import aggregates, metrics, properties, sessions
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
@@ -25,7 +25,8 @@ from heliograph.domain.filters import compile_filter, compile_sort
 
 REQUESTS = "request_response"
 ANNOTATIONS = "request_annotations"
-CONSOLE_TABLES = (REQUESTS, ANNOTATIONS)
+SESSION_ANNOTATIONS = "session_annotations"
+CONSOLE_TABLES = (REQUESTS, ANNOTATIONS, SESSION_ANNOTATIONS)
 
 SUMMARY_COLUMNS = (
     "request_id, organization_id, request_created_at, response_created_at, provider, model, "
@@ -178,14 +179,54 @@ class AnalyticsStore:
         return found
 
     async def sessions(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        return await self._rows(aggregates.sessions_sql(organization_id, query))
+        return await self._rows(sessions.sessions_sql(organization_id, query))
 
     async def session_count(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        rows = await self._rows(aggregates.session_count_sql(organization_id, query))
-        return rows[0]
+        return (await self._rows(sessions.session_count_sql(organization_id, query)))[0]
+
+    async def session_names(
+        self, organization_id: str, query: AggregateQuery, name_contains: str
+    ) -> list[dict[str, Any]]:
+        return await self._rows(sessions.session_names_sql(organization_id, query, name_contains))
+
+    async def session_distributions(
+        self, organization_id: str, query: AggregateQuery, upper: float, lower: float | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Averages and bounds, then the trimmed histograms, of requests, duration and cost per
+        session."""
+        statement = sessions.distribution_bounds_sql(organization_id, query, upper, lower)
+        bounds = (await self._rows(statement))[0]
+        if not int(bounds["sessions"]):
+            return bounds, {}
+        statement = sessions.distribution_histograms_sql(organization_id, query, bounds)
+        return bounds, (await self._rows(statement))[0]
 
     async def session_requests(self, organization_id: str, session_id: str) -> list[dict[str, Any]]:
-        return await self._rows(aggregates.session_requests_sql(organization_id, session_id))
+        return await self._rows(sessions.session_requests_sql(organization_id, session_id))
+
+    async def session_annotations(self, organization_id: str, session_id: str) -> dict[str, str]:
+        rows = await self._rows(sessions.session_annotation_sql(organization_id, session_id))
+        return {row["kind"]: row["value"] for row in rows}
+
+    async def annotate_session(
+        self, organization_id: str, session_id: str, kind: str, value: str
+    ) -> None:
+        row = {
+            "organization_id": organization_id,
+            "session_id": session_id,
+            "kind": kind,
+            "value": value,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        }
+        data = orjson.dumps(row)
+        await self._call(self._executor.insert, SESSION_ANNOTATIONS, data, uuid.uuid4().hex)
+
+    async def session_exists(self, organization_id: str, session_id: str) -> bool:
+        sql = (
+            f"SELECT 1 AS found FROM {REQUESTS} WHERE organization_id = {{org:UUID}} "
+            "AND session_id = {session:String} LIMIT 1"
+        )
+        return bool(await self._rows((sql, {"org": organization_id, "session": session_id})))
 
     async def users(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         return await self._rows(aggregates.users_sql(organization_id, query))
@@ -193,6 +234,11 @@ class AnalyticsStore:
     async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
         rows = await self._rows(aggregates.user_count_sql(organization_id, query))
         return int(rows[0]["count"])
+
+    async def user_totals(
+        self, organization_id: str, query: AggregateQuery
+    ) -> list[dict[str, Any]]:
+        return await self._rows(aggregates.user_totals_sql(organization_id, query))
 
     async def metric_totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
         return (await self._rows(metrics.totals_sql(organization_id, query)))[0]
@@ -214,9 +260,9 @@ class AnalyticsStore:
         return await self._rows(metrics.models_sql(organization_id, query))
 
     async def property_keys(
-        self, organization_id: str, query: AggregateQuery
+        self, organization_id: str, query: AggregateQuery, hidden: list[str]
     ) -> list[dict[str, Any]]:
-        return await self._rows(properties.keys_sql(organization_id, query))
+        return await self._rows(properties.keys_sql(organization_id, query, hidden))
 
     async def property_values(
         self, organization_id: str, query: AggregateQuery, key: str, search: str

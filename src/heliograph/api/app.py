@@ -22,11 +22,13 @@ from heliograph.api.routes import (
     health,
     log,
     metrics,
+    properties,
     ratelimits,
     requests,
     sessions,
     settings,
     sql,
+    users,
 )
 from heliograph.domain.filters import FilterError
 from heliograph.services.container import Services
@@ -61,7 +63,7 @@ def build_api_app(services: Services | None) -> FastAPI:
             return fail(413, f"request body larger than {limit} bytes")
         return await call_next(request)
 
-    for module in (requests, sessions, metrics, sql, log, ratelimits, settings, health):
+    routers = (requests, sessions, users, metrics, properties, sql, log, ratelimits, settings)
+    for module in (*routers, health):
         app.include_router(module.router)
-    app.include_router(metrics.property_router)
     return app

@@ -67,17 +67,72 @@ class TimeFilter(BaseModel):
     endTimeUnixMs: int | None = None
 
 
+SESSION_FILTER_HELP = (
+    "FilterNode; leaves on sessions_request_response_rmt (session_total_cost, session_tag...) "
+    "select sessions, the others select the requests counted in them"
+)
+
+
 class SessionQueryBody(BaseModel):
-    """Helicone's session query: search, time range, name, a request filter, paging."""
+    """Helicone's session query: search, time range, name, a filter, paging."""
 
     model_config = ConfigDict(extra="ignore")
 
     search: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
     nameEquals: str | None = None
-    filter: Any = "all"
+    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    sort: Literal[
+        "latest_request_created_at", "created_at", "total_cost", "total_requests", "avg_latency"
+    ] = "latest_request_created_at"
+    sortDirection: Literal["asc", "desc"] = "desc"
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=50, ge=1, le=1000)
+
+
+class SessionNameBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    nameContains: str = Field(default="", max_length=200)
+    timeFilter: TimeFilter | None = None
+    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class SessionMetricsBody(BaseModel):
+    """The session charts: requests, duration and cost per session as trimmed histograms."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    nameContains: str = Field(default="", max_length=200)
+    timeFilter: TimeFilter | None = None
+    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    pSize: Literal["p50", "p75", "p95", "p99", "p99.9"] = "p75"
+    useInterquartile: bool = False
+
+
+class SessionTagBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str = Field(max_length=200)
+
+
+class UserQueryBody(BaseModel):
+    """Helicone's `/v1/user/query`: totals for some users (or all), busiest first."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    userIds: list[str] | None = Field(default=None, max_length=1000)
+    timeFilter: TimeFilter | None = None
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class PropertyKeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=500)
 
 
 class UserMetricsBody(BaseModel):

@@ -63,3 +63,15 @@ class OrganizationSettings(Base):
         String(36), ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
     )
     redaction_kinds: Mapped[str] = mapped_column(String(200), default="")
+
+
+class HiddenPropertyKey(Base):
+    """A custom property key an organization has hidden from its property lists."""
+
+    __tablename__ = "hidden_property_keys"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    hidden_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -7,7 +7,7 @@ parameter; column and operator names only ever select from the tables below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +17,7 @@ from uuid import UUID
 MAX_DEPTH = 64
 FEEDBACK_SCORE = "helicone-score-feedback"
 REQUEST_TABLES = ("request_response_rmt", "request_response", "request", "response")
+SESSION_TABLE = "sessions_request_response_rmt"
 
 TEXT_OPS = ("equals", "not-equals", "like", "ilike", "contains", "not-contains")
 NUMBER_OPS = ("equals", "not-equals", "gte", "lte", "lt", "gt")
@@ -122,13 +123,17 @@ class SqlFilter:
         return f"{{{name}:{clickhouse_type}}}"
 
 
+LeafCompiler = Callable[[Mapping[str, Any], "SqlFilter"], str]
+
+
 def compile_filter(node: Any, sql_filter: SqlFilter | None = None) -> tuple[str, dict[str, Any]]:
     """Compile a `FilterNode` into a SQL boolean expression and its parameters."""
     target = sql_filter or SqlFilter()
-    return _node(node, target, depth=0), target.params
+    return compile_tree(node, target, _leaf), target.params
 
 
-def _node(node: Any, target: SqlFilter, depth: int) -> str:
+def compile_tree(node: Any, target: SqlFilter, leaf: LeafCompiler, depth: int = 0) -> str:
+    """Compile the branches of a filter tree, handing each leaf to `leaf`."""
     if depth > MAX_DEPTH:
         raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
     if node == "all" or node == {}:
@@ -136,57 +141,59 @@ def _node(node: Any, target: SqlFilter, depth: int) -> str:
     if not isinstance(node, Mapping):
         raise FilterError(f'a filter node must be an object or "all", got {_show(node)}')
     if "left" in node or "right" in node or "operator" in node:
-        return _branch(node, target, depth)
-    return _leaf(node, target)
+        return _branch(node, target, leaf, depth)
+    return leaf(node, target)
 
 
-def _branch(node: Mapping[str, Any], target: SqlFilter, depth: int) -> str:
+def _branch(node: Mapping[str, Any], target: SqlFilter, leaf: LeafCompiler, depth: int) -> str:
     extra = set(node) - {"left", "right", "operator"}
     if extra or "left" not in node or "right" not in node:
         raise FilterError("a filter branch needs exactly the keys left, operator and right")
     operator = node["operator"]
     if operator not in ("and", "or"):
         raise FilterError(f'branch operator must be "and" or "or", got {_show(operator)}')
-    left = _node(node["left"], target, depth + 1)
-    right = _node(node["right"], target, depth + 1)
+    left = compile_tree(node["left"], target, leaf, depth + 1)
+    right = compile_tree(node["right"], target, leaf, depth + 1)
     return f"({left} {operator.upper()} {right})"
 
 
 def _leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
-    table, columns = _single(node, "table")
+    table, columns = single(node, "table")
     if table in ("properties", "values"):
         return _property(columns, target)
+    if table == SESSION_TABLE:
+        raise FilterError(f"{SESSION_TABLE} filters apply only to the session endpoints")
     if table not in REQUEST_TABLES:
         raise FilterError(f"unknown table {table!r}; use request_response_rmt or properties")
-    column, condition = _single(columns, f"column of {table}")
+    column, predicate = single(columns, f"column of {table}")
     if column == "properties":
-        return _property(condition, target)
+        return _property(predicate, target)
     if column == "cached":
-        return _cached(condition)
+        return _cached(predicate)
     if column == "scores":
-        name, score_condition = _single(condition, "score name")
+        name, score_condition = single(predicate, "score name")
         return _score(name, score_condition, target)
     if column == FEEDBACK_SCORE:
-        return _score(FEEDBACK_SCORE, condition, target)
+        return _score(FEEDBACK_SCORE, predicate, target)
     spec = COLUMNS.get(column)
     if spec is None:
         raise FilterError(f"unknown column {column!r} in {table}")
-    operator, value = _single(condition, f"operator for {column}")
-    return _condition(spec, column, operator, value, target)
+    operator, value = single(predicate, f"operator for {column}")
+    return condition(spec, column, operator, value, target)
 
 
 def _property(columns: Any, target: SqlFilter) -> str:
-    key, condition = _single(columns, "property key")
-    operator, value = _single(condition, f"operator for property {key}")
+    key, predicate = single(columns, "property key")
+    operator, value = single(predicate, f"operator for property {key}")
     key_param = target.bind(key, "String")
     spec = Column(f"properties[{key_param}]", "text")
-    expression = _condition(spec, f"property {key}", operator, value, target)
+    expression = condition(spec, f"property {key}", operator, value, target)
     return f"(mapContains(properties, {key_param}) AND {expression})"
 
 
-def _score(name: str, condition: Any, target: SqlFilter) -> str:
+def _score(name: str, predicate: Any, target: SqlFilter) -> str:
     """Requests whose newest value for score `name` matches; `{org:UUID}` is bound by the store."""
-    operator, value = _single(condition, f"operator for score {name}")
+    operator, value = single(predicate, f"operator for score {name}")
     if operator not in NUMBER_OPS:
         raise FilterError(
             f"operator {operator!r} is not valid for scores; use {', '.join(NUMBER_OPS)}"
@@ -202,27 +209,27 @@ def _score(name: str, condition: Any, target: SqlFilter) -> str:
     )
 
 
-def _cached(condition: Any) -> str:
-    operator, value = _single(condition, "operator for cached")
+def _cached(predicate: Any) -> str:
+    operator, value = single(predicate, "operator for cached")
     if operator != "equals" or not isinstance(value, bool):
         raise FilterError('cached takes {"equals": true|false}')
     zero = "toUUID('00000000-0000-0000-0000-000000000000')"
     return f"(cache_reference_id {'!=' if value else '='} {zero})"
 
 
-def _condition(spec: Column, name: str, operator: str, value: Any, target: SqlFilter) -> str:
+def condition(spec: Column, name: str, operator: str, value: Any, target: SqlFilter) -> str:
     allowed = OPERATORS_BY_KIND[spec.kind]
     if operator not in allowed:
         raise FilterError(
             f"operator {operator!r} is not valid for {name}; use one of {', '.join(allowed)}"
         )
     if spec.kind == "text":
-        return _text(spec.sql, name, operator, value, target)
+        return text_condition(spec.sql, name, operator, value, target)
     bound = target.bind(_coerce(spec.kind, name, value), CLICKHOUSE_TYPES[spec.kind])
     return f"{spec.sql} {COMPARISONS[operator]} {bound}"
 
 
-def _text(sql: str, name: str, operator: str, value: Any, target: SqlFilter) -> str:
+def text_condition(sql: str, name: str, operator: str, value: Any, target: SqlFilter) -> str:
     if not isinstance(value, str):
         raise FilterError(f"{name} {operator} takes a string, got {_show(value)}")
     if value in ("null", "__empty__") and operator in ("equals", "not-equals"):
@@ -282,7 +289,7 @@ def _timestamp(name: str, value: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _single(mapping: Any, what: str) -> tuple[str, Any]:
+def single(mapping: Any, what: str) -> tuple[str, Any]:
     if not isinstance(mapping, Mapping) or len(mapping) != 1:
         raise FilterError(f"expected an object with exactly one {what}, got {_show(mapping)}")
     ((key, value),) = mapping.items()
@@ -302,7 +309,7 @@ def compile_sort(sort: Any) -> str:
     """Compile Helicone's `SortLeafRequest` (one key, asc|desc) into an ORDER BY clause."""
     if sort is None or sort == {}:
         return "request_created_at DESC, request_id DESC"
-    key, direction = _single(sort, "sort key")
+    key, direction = single(sort, "sort key")
     column = SORT_KEYS.get(key)
     if column is None:
         raise FilterError(f"unknown sort key {key!r}; use one of {', '.join(SORT_KEYS)}")

@@ -13,6 +13,7 @@ TABLES = {
     "request_response": "request_response",
     "request_response_rmt": "request_response",
     "request_annotations": "request_annotations",
+    "session_annotations": "session_annotations",
 }
 MAX_SQL_CHARS = 20_000
 

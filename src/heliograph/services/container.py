@@ -17,14 +17,16 @@ from heliograph.ingest.spool import Spool
 from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
-from heliograph.services.aggregates import AggregateService
+from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.metrics import MetricsService
 from heliograph.services.properties import PropertyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
+from heliograph.services.sessions import SessionService
 from heliograph.services.sql_console import SqlConsole
+from heliograph.services.users import UserService
 from heliograph.settings import Settings
 from heliograph.telemetry import Telemetry
 
@@ -39,6 +41,7 @@ class AppDb:
     keys: KeyService
     rules: RateLimitRuleService
     redaction: RedactionService
+    hidden_properties: HiddenProperties
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -52,6 +55,7 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
         KeyService(sessions),
         RateLimitRuleService(sessions),
         RedactionService(sessions, settings.key_cache_ttl_s),
+        HiddenProperties(sessions),
     )
 
 
@@ -69,7 +73,8 @@ class Services:
     store: AnalyticsStore
     writer: LogWriter
     requests: RequestService
-    aggregates: AggregateService
+    sessions: SessionService
+    users: UserService
     metrics: MetricsService
     properties: PropertyService
     sql: SqlConsole
@@ -112,9 +117,10 @@ class Services:
             store=store,
             writer=writer,
             requests=RequestService(store, settings.body_dir),
-            aggregates=AggregateService(store),
+            sessions=SessionService(store),
+            users=UserService(store),
             metrics=MetricsService(store),
-            properties=PropertyService(store),
+            properties=PropertyService(store, app_db.hidden_properties),
             sql=SqlConsole(store),
         )
 

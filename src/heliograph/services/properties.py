@@ -3,21 +3,26 @@ requests and cost per value over time."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import compile_filter
+from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.metrics import NANO, check_span, iso_time
 
 
 class PropertyService:
-    def __init__(self, store: AnalyticsStore) -> None:
+    def __init__(self, store: AnalyticsStore, hidden: HiddenProperties) -> None:
         self._store = store
+        self.hidden = hidden
 
     async def keys(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        """The keys in use, busiest first, leaving out those the organization hid."""
         compile_filter(query.filter)
-        rows = await self._store.property_keys(organization_id, query)
+        hidden = await asyncio.to_thread(self.hidden.keys, organization_id)
+        rows = await self._store.property_keys(organization_id, query, hidden)
         return [{"property": row["key"], "requests": int(row["requests"])} for row in rows]
 
     async def values(

@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import MetricsBody, PropertyBody
-from heliograph.services.container import Services
+from heliograph.api.schemas import MetricsBody
 from heliograph.services.metrics import OVER_TIME
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -23,7 +22,7 @@ SINGLE = {
 }
 
 
-def _query(body: MetricsBody) -> AggregateQuery:
+def metrics_query(body: MetricsBody) -> AggregateQuery:
     time = TimeRange()
     if body.timeFilter is not None:
         start, end = body.timeFilter.start, body.timeFilter.end
@@ -35,7 +34,7 @@ def _query(body: MetricsBody) -> AggregateQuery:
 
 @router.post("/totals", operation_id="metricTotals")
 async def totals(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    return ok(await services.metrics.totals(identity.organization_id, _query(body)))
+    return ok(await services.metrics.totals(identity.organization_id, metrics_query(body)))
 
 
 @router.post("/quantiles", operation_id="metricQuantiles")
@@ -44,7 +43,7 @@ async def quantiles(
 ) -> JsonResponse:
     points = await services.metrics.quantiles(
         identity.organization_id,
-        _query(body),
+        metrics_query(body),
         body.metric,
         body.dbIncrement,
         body.timeZoneDifference,
@@ -54,57 +53,7 @@ async def quantiles(
 
 @router.post("/models", operation_id="metricModels")
 async def models(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    return ok(await services.metrics.models(identity.organization_id, _query(body)))
-
-
-property_router = APIRouter(prefix="/v1/property", tags=["properties"])
-
-
-@property_router.post("/query", operation_id="propertyKeys")
-async def property_keys(
-    body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    return ok(await services.properties.keys(identity.organization_id, _query(body)))
-
-
-@property_router.post("/{key}/search", operation_id="propertyValues")
-async def property_values(
-    key: str, body: PropertyBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    values = await services.properties.values(
-        identity.organization_id, _query(body), key, body.searchTerm
-    )
-    return ok(values)
-
-
-@property_router.post("/{key}/top-costs/query", operation_id="propertyTopCosts")
-async def property_top_costs(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    return await _top(key, body, identity.organization_id, services, "cost")
-
-
-@property_router.post("/{key}/top-requests/query", operation_id="propertyTopRequests")
-async def property_top_requests(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    return await _top(key, body, identity.organization_id, services, "requests")
-
-
-async def _top(
-    key: str, body: MetricsBody, organization_id: str, services: Services, by: str
-) -> JsonResponse:
-    return ok(await services.properties.top(organization_id, _query(body), key, by))
-
-
-@property_router.post("/{key}/over-time", operation_id="propertyOverTime")
-async def property_over_time(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    points = await services.properties.over_time(
-        identity.organization_id, _query(body), key, body.dbIncrement, body.timeZoneDifference
-    )
-    return ok(points)
+    return ok(await services.metrics.models(identity.organization_id, metrics_query(body)))
 
 
 @router.post("/{name}", operation_id="metric")
@@ -113,12 +62,12 @@ async def metric(
 ) -> JsonResponse:
     """Helicone's single-number metrics (`totalRequests` ...) and series (`costOverTime` ...)."""
     if name in SINGLE:
-        totals = await services.metrics.totals(identity.organization_id, _query(body))
+        totals = await services.metrics.totals(identity.organization_id, metrics_query(body))
         return ok(totals[SINGLE[name]])
     if name in OVER_TIME:
         points = await services.metrics.over_time(
             identity.organization_id,
-            _query(body),
+            metrics_query(body),
             name,
             body.dbIncrement,
             body.timeZoneDifference,

@@ -1,18 +1,26 @@
-"""`/v1/session/*` and `/v1/user/*`: sessions (with the tree) and users."""
+"""`/v1/session/*`: the session list and totals, names, charts, one session's tree, and the tag and
+feedback a person gives a session."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from heliograph.analytics.aggregates import USER_SORTS, AggregateQuery, TimeRange
+from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import SessionQueryBody, TimeFilter, UserMetricsBody
+from heliograph.api.schemas import (
+    FeedbackBody,
+    SessionMetricsBody,
+    SessionNameBody,
+    SessionQueryBody,
+    SessionTagBody,
+    TimeFilter,
+)
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(prefix="/v1/session", tags=["sessions"])
 
 
-def _time(time_filter: TimeFilter | None) -> TimeRange:
+def time_range(time_filter: TimeFilter | None) -> TimeRange:
     if time_filter is None:
         return TimeRange()
     return TimeRange(time_filter.startTimeUnixMs, time_filter.endTimeUnixMs)
@@ -21,57 +29,92 @@ def _time(time_filter: TimeFilter | None) -> TimeRange:
 def _session_query(body: SessionQueryBody) -> AggregateQuery:
     return AggregateQuery(
         filter=body.filter,
-        time=_time(body.timeFilter),
+        time=time_range(body.timeFilter),
         search=body.search,
         name=body.nameEquals,
+        sort=body.sort,
+        descending=body.sortDirection == "desc",
         limit=body.limit,
         offset=body.offset,
     )
 
 
-@router.post("/v1/session/query", operation_id="querySessions")
+@router.post("/query", operation_id="querySessions")
 async def query_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    sessions = await services.aggregates.sessions(identity.organization_id, _session_query(body))
+    sessions = await services.sessions.sessions(identity.organization_id, _session_query(body))
     return ok(sessions)
 
 
-@router.post("/v1/session/count", operation_id="countSessions")
+@router.post("/count", operation_id="countSessions")
 async def count_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    counts = await services.aggregates.session_count(identity.organization_id, _session_query(body))
+    counts = await services.sessions.count(identity.organization_id, _session_query(body))
     return ok(counts)
 
 
-@router.get("/v1/session/{session_id}/tree", operation_id="getSessionTree")
+@router.post("/name/query", operation_id="querySessionNames")
+async def query_session_names(
+    body: SessionNameBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    query = AggregateQuery(
+        filter=body.filter,
+        time=time_range(body.timeFilter),
+        limit=body.limit,
+        offset=body.offset,
+    )
+    names = await services.sessions.names(identity.organization_id, query, body.nameContains)
+    return ok(names)
+
+
+@router.post("/metrics/query", operation_id="querySessionMetrics")
+async def query_session_metrics(
+    body: SessionMetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    query = AggregateQuery(
+        filter=body.filter,
+        time=time_range(body.timeFilter),
+        name=body.nameContains or None,
+    )
+    charts = await services.sessions.metrics(
+        identity.organization_id, query, body.pSize, body.useInterquartile
+    )
+    return ok(charts)
+
+
+@router.get("/{session_id}/tree", operation_id="getSessionTree")
 async def session_tree(
     session_id: str, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    tree = await services.aggregates.session_tree(identity.organization_id, session_id)
+    tree = await services.sessions.tree(identity.organization_id, session_id)
     if tree is None:
         return fail(404, f"no session {session_id!r}")
     return ok(tree)
 
 
-@router.post("/v1/user/metrics/query", operation_id="queryUserMetrics")
-async def user_metrics(
-    body: UserMetricsBody, identity: IdentityDep, services: ServicesDep
+@router.get("/{session_id}/tag", operation_id="getSessionTag")
+async def get_session_tag(
+    session_id: str, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    sort, descending = "last_active", True
-    if body.sort:
-        ((sort, direction),) = body.sort.items()
-        if sort not in USER_SORTS:
-            return fail(400, f"unknown sort key {sort!r}; use one of {', '.join(USER_SORTS)}")
-        descending = direction == "desc"
-    query = AggregateQuery(
-        filter=body.filter,
-        time=_time(body.timeFilter),
-        sort=sort,
-        descending=descending,
-        limit=body.limit,
-        offset=body.offset,
-    )
-    users = await services.aggregates.users(identity.organization_id, query)
-    return ok(users)
+    annotations = await services.sessions.annotations(identity.organization_id, session_id)
+    return ok(annotations["tag"])
+
+
+@router.post("/{session_id}/tag", operation_id="setSessionTag")
+async def set_session_tag(
+    session_id: str, body: SessionTagBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    if not await services.sessions.set_tag(identity.organization_id, session_id, body.tag):
+        return fail(404, f"no session {session_id!r}")
+    return ok(None)
+
+
+@router.post("/{session_id}/feedback", operation_id="setSessionFeedback")
+async def set_session_feedback(
+    session_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    if not await services.sessions.set_feedback(identity.organization_id, session_id, body.rating):
+        return fail(404, f"no session {session_id!r}")
+    return ok(None)

@@ -1,0 +1,151 @@
+"""The SQL for sessions: the list and its totals, names, the distributions behind the session
+charts, one session's requests for the tree, and session tags and feedback. A session is every
+request of an organization that carries the same `Helicone-Session-Id`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery, scope
+from heliograph.domain.session_filters import compile_session_filter
+
+SESSION_SORTS = {
+    "latest_request_created_at": "latest_request_created_at",
+    "created_at": "created_at",
+    "total_cost": "total_cost",
+    "total_requests": "total_requests",
+    "avg_latency": "avg_latency",
+}
+SESSION_COLUMNS = (
+    "session_id, any(session_name) AS session_name, "
+    "min(request_created_at) AS created_at, max(request_created_at) AS latest_request_created_at, "
+    "count() AS total_requests, sum(cost) AS total_cost, "
+    "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
+    "sum(ifNull(completion_tokens, 0)) AS completion_tokens, "
+    "avg(latency) AS avg_latency, sum(latency) AS total_latency, "
+    "dateDiff('millisecond', min(request_created_at), max(request_created_at)) AS duration_ms, "
+    "groupUniqArray(100)(user_id) AS user_ids"
+)
+QUANTILES = {"p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
+# What each session chart measures, per session, from the grouped sessions.
+DISTRIBUTIONS = {
+    "session_count": "total_requests",
+    "session_duration": "duration_ms / 1000",
+    "session_cost": "total_cost / 1e9",
+}
+
+
+def grouped_sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    """One row per session that matches the query: request conditions narrow the requests,
+    session conditions (`sessions_request_response_rmt`) narrow the sessions."""
+    condition, having, params = compile_session_filter(query.filter)
+    where = scope(organization_id, query, condition, params, "session_id != ''")
+    if query.name is not None:
+        where += " AND session_name = {name:String}"
+        params["name"] = query.name
+    if query.search:
+        where += (
+            " AND (positionCaseInsensitiveUTF8(session_id, {search:String}) > 0"
+            " OR positionCaseInsensitiveUTF8(session_name, {search:String}) > 0)"
+        )
+        params["search"] = query.search
+    sql = (
+        f"SELECT {SESSION_COLUMNS} FROM request_response WHERE {where} "
+        f"GROUP BY session_id HAVING {having}"
+    )
+    return sql, params
+
+
+def sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    grouped, params = grouped_sessions_sql(organization_id, query)
+    order = SESSION_SORTS.get(query.sort, "latest_request_created_at")
+    direction = "DESC" if query.descending else "ASC"
+    sql = (
+        f"{grouped} ORDER BY {order} {direction}, session_id "
+        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+    )
+    params.update(limit=query.limit, offset=query.offset)
+    return sql, params
+
+
+def session_count_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    grouped, params = grouped_sessions_sql(organization_id, query)
+    sql = (
+        "SELECT count() AS count, sum(total_cost) AS total_cost, avg(total_cost) AS avg_cost, "
+        f"avg(avg_latency) AS avg_latency, avg(total_requests) AS avg_requests FROM ({grouped})"
+    )
+    return sql, params
+
+
+def session_names_sql(
+    organization_id: str, query: AggregateQuery, name_contains: str
+) -> tuple[str, dict[str, Any]]:
+    """Helicone's `/v1/session/name/query`: per session name, its sessions and their totals."""
+    grouped, params = grouped_sessions_sql(organization_id, query)
+    name_filter = ""
+    if name_contains:
+        name_filter = "WHERE positionCaseInsensitiveUTF8(session_name, {name_contains:String}) > 0"
+        params["name_contains"] = name_contains
+    sql = (
+        "SELECT session_name AS name, min(created_at) AS first_used, "
+        "max(latest_request_created_at) AS last_used, count() AS session_count, "
+        "sum(total_requests) AS total_requests, sum(total_cost) AS total_cost, "
+        "sum(total_latency) / sum(total_requests) AS avg_latency "
+        f"FROM ({grouped}) {name_filter} GROUP BY name ORDER BY last_used DESC, name "
+        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+    )
+    params.update(limit=query.limit, offset=query.offset)
+    return sql, params
+
+
+def distribution_bounds_sql(
+    organization_id: str, query: AggregateQuery, upper: float, lower: float | None
+) -> tuple[str, dict[str, Any]]:
+    """Per chart: the average and the quantile bounds that trim the histogram's outliers."""
+    grouped, params = grouped_sessions_sql(organization_id, query)
+    columns = []
+    for name, value in DISTRIBUTIONS.items():
+        columns.append(f"avg({value}) AS {name}_average")
+        columns.append(f"quantile({upper})({value}) AS {name}_upper")
+        low = f"quantile({lower})({value})" if lower is not None else f"min({value})"
+        columns.append(f"{low} AS {name}_lower")
+    sql = f"SELECT count() AS sessions, {', '.join(columns)} FROM ({grouped})"
+    return sql, params
+
+
+def distribution_histograms_sql(
+    organization_id: str, query: AggregateQuery, bounds: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Ten adaptive bins per chart over the sessions inside each chart's bounds."""
+    grouped, params = grouped_sessions_sql(organization_id, query)
+    columns = []
+    for name, value in DISTRIBUTIONS.items():
+        low, high = f"{name}_lower", f"{name}_upper"
+        params[low], params[high] = float(bounds[low]), float(bounds[high])
+        columns.append(
+            f"histogramIf(10)({value}, {value} BETWEEN {{{low}:Float64}} AND {{{high}:Float64}}) "
+            f"AS {name}"
+        )
+    sql = f"SELECT {', '.join(columns)} FROM ({grouped})"
+    return sql, params
+
+
+def session_requests_sql(organization_id: str, session_id: str) -> tuple[str, dict[str, Any]]:
+    sql = (
+        "SELECT toString(request_id) AS request_id, session_path, session_name, "
+        "toUnixTimestamp64Milli(request_created_at) AS created_ms, latency, cost, "
+        "ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens "
+        "+ prompt_cache_write_tokens + reasoning_tokens AS total_tokens, model, status, user_id "
+        "FROM request_response WHERE organization_id = {org:UUID} "
+        "AND session_id = {session:String} ORDER BY request_created_at, request_id LIMIT 10000"
+    )
+    return sql, {"org": organization_id, "session": session_id}
+
+
+def session_annotation_sql(organization_id: str, session_id: str) -> tuple[str, dict[str, Any]]:
+    """The newest tag and feedback of one session."""
+    sql = (
+        "SELECT kind, argMax(value, created_at) AS value FROM session_annotations "
+        "WHERE organization_id = {org:UUID} AND session_id = {session:String} GROUP BY kind"
+    )
+    return sql, {"org": organization_id, "session": session_id}

@@ -1,0 +1,91 @@
+"""`/v1/property/*`: custom property keys (and hiding them), value search, top values by cost or
+requests, and usage per value over time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.envelope import JsonResponse, fail, ok
+from heliograph.api.routes.metrics import metrics_query
+from heliograph.api.schemas import MetricsBody, PropertyBody, PropertyKeyBody
+from heliograph.services.container import Services
+
+router = APIRouter(prefix="/v1/property", tags=["properties"])
+
+
+@router.post("/query", operation_id="propertyKeys")
+async def property_keys(
+    body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    return ok(await services.properties.keys(identity.organization_id, metrics_query(body)))
+
+
+@router.post("/{key}/search", operation_id="propertyValues")
+async def property_values(
+    key: str, body: PropertyBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    values = await services.properties.values(
+        identity.organization_id, metrics_query(body), key, body.searchTerm
+    )
+    return ok(values)
+
+
+@router.post("/{key}/top-costs/query", operation_id="propertyTopCosts")
+async def property_top_costs(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    return await _top(key, body, identity.organization_id, services, "cost")
+
+
+@router.post("/{key}/top-requests/query", operation_id="propertyTopRequests")
+async def property_top_requests(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    return await _top(key, body, identity.organization_id, services, "requests")
+
+
+async def _top(
+    key: str, body: MetricsBody, organization_id: str, services: Services, by: str
+) -> JsonResponse:
+    return ok(await services.properties.top(organization_id, metrics_query(body), key, by))
+
+
+@router.post("/{key}/over-time", operation_id="propertyOverTime")
+async def property_over_time(
+    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    points = await services.properties.over_time(
+        identity.organization_id,
+        metrics_query(body),
+        key,
+        body.dbIncrement,
+        body.timeZoneDifference,
+    )
+    return ok(points)
+
+
+@router.post("/hide", operation_id="hidePropertyKey")
+async def hide_property(
+    body: PropertyKeyBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    await asyncio.to_thread(services.properties.hidden.hide, identity.organization_id, body.key)
+    return ok(None)
+
+
+@router.post("/restore", operation_id="restorePropertyKey")
+async def restore_property(
+    body: PropertyKeyBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    hidden = services.properties.hidden
+    if not await asyncio.to_thread(hidden.restore, identity.organization_id, body.key):
+        return fail(404, f"property key {body.key!r} is not hidden")
+    return ok(None)
+
+
+@router.post("/hidden/query", operation_id="hiddenPropertyKeys")
+async def hidden_properties(identity: IdentityDep, services: ServicesDep) -> JsonResponse:
+    keys = await asyncio.to_thread(services.properties.hidden.keys, identity.organization_id)
+    return ok([{"key": key} for key in keys])

@@ -1,0 +1,47 @@
+"""`/v1/user/*`: per-user activity (with Helicone's sorts) and per-user totals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from heliograph.analytics.aggregates import USER_SORTS, AggregateQuery
+from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.envelope import JsonResponse, fail, ok
+from heliograph.api.routes.sessions import time_range
+from heliograph.api.schemas import UserMetricsBody, UserQueryBody
+
+router = APIRouter(prefix="/v1/user", tags=["users"])
+
+
+@router.post("/metrics/query", operation_id="queryUserMetrics")
+async def user_metrics(
+    body: UserMetricsBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    sort, descending = "last_active", True
+    if body.sort:
+        ((sort, direction),) = body.sort.items()
+        if sort not in USER_SORTS:
+            return fail(400, f"unknown sort key {sort!r}; use one of {', '.join(USER_SORTS)}")
+        descending = direction == "desc"
+    query = AggregateQuery(
+        filter=body.filter,
+        time=time_range(body.timeFilter),
+        sort=sort,
+        descending=descending,
+        limit=body.limit,
+        offset=body.offset,
+    )
+    return ok(await services.users.metrics(identity.organization_id, query))
+
+
+@router.post("/query", operation_id="queryUsers")
+async def query_users(
+    body: UserQueryBody, identity: IdentityDep, services: ServicesDep
+) -> JsonResponse:
+    query = AggregateQuery(
+        time=time_range(body.timeFilter),
+        user_ids=tuple(body.userIds or ()),
+        limit=body.limit,
+        offset=body.offset,
+    )
+    return ok(await services.users.totals(identity.organization_id, query))

@@ -1,0 +1,155 @@
+"""Sessions: the list and totals, names, the distributions behind the session charts, one
+session's tree, and the tag and feedback a person gives a session, in Helicone's shapes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.sessions import DISTRIBUTIONS, QUANTILES
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.session_filters import compile_session_filter
+from heliograph.domain.sessions import build_tree
+from heliograph.services.requests import QueryError, iso
+
+NANO = 1_000_000_000
+MAX_TAG_CHARS = 200
+
+
+class SessionService:
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def sessions(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        validate(query)
+        return [_session(row) for row in await self._store.sessions(organization_id, query)]
+
+    async def count(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        validate(query)
+        row = await self._store.session_count(organization_id, query)
+        return {
+            "count": int(row["count"]),
+            "total_cost": int(row["total_cost"] or 0) / NANO,
+            "avg_cost": float(row["avg_cost"] or 0) / NANO,
+            "avg_latency": float(row["avg_latency"] or 0),
+            "avg_requests": float(row["avg_requests"] or 0),
+        }
+
+    async def names(
+        self, organization_id: str, query: AggregateQuery, name_contains: str
+    ) -> list[dict[str, Any]]:
+        validate(query)
+        rows = await self._store.session_names(organization_id, query, name_contains)
+        return [_name(row) for row in rows]
+
+    async def metrics(
+        self, organization_id: str, query: AggregateQuery, p_size: str, interquartile: bool
+    ) -> dict[str, Any]:
+        """Histograms of requests, duration (seconds) and cost (USD) per session, trimmed at the
+        `p_size` quantile (or to the range between it and its mirror with `interquartile`)."""
+        validate(query)
+        if p_size not in QUANTILES:
+            raise QueryError(f"pSize must be one of {', '.join(QUANTILES)}, got {p_size!r}")
+        upper = QUANTILES[p_size]
+        lower = round(1 - upper, 6) if interquartile else None
+        if lower is not None and lower > upper:
+            upper, lower = lower, upper
+        bounds, histograms = await self._store.session_distributions(
+            organization_id, query, upper, lower
+        )
+        result: dict[str, Any] = {"average": {}}
+        for name in DISTRIBUTIONS:
+            result[name] = [_bin(entry) for entry in histograms.get(name, [])]
+            average = bounds[f"{name}_average"]
+            result["average"][name] = [{"average": _finite(average)}]
+        return result
+
+    async def tree(self, organization_id: str, session_id: str) -> dict[str, Any] | None:
+        rows = await self._store.session_requests(organization_id, session_id)
+        if not rows:
+            return None
+        tree = build_tree(session_id, rows)
+        tree["session_name"] = rows[0]["session_name"] or None
+        tree.update(await self.annotations(organization_id, session_id))
+        return tree
+
+    async def annotations(self, organization_id: str, session_id: str) -> dict[str, Any]:
+        found = await self._store.session_annotations(organization_id, session_id)
+        feedback = found.get("feedback")
+        rating = None if not feedback else feedback == "1"
+        return {"tag": found.get("tag") or None, "feedback": rating}
+
+    async def set_tag(self, organization_id: str, session_id: str, tag: str) -> bool:
+        """Tag a session of the organization's; False when it has no such session."""
+        if len(tag) > MAX_TAG_CHARS:
+            raise QueryError(f"a tag is at most {MAX_TAG_CHARS} characters")
+        if not await self._store.session_exists(organization_id, session_id):
+            return False
+        await self._store.annotate_session(organization_id, session_id, "tag", tag)
+        return True
+
+    async def set_feedback(self, organization_id: str, session_id: str, rating: bool) -> bool:
+        if not await self._store.session_exists(organization_id, session_id):
+            return False
+        value = "1" if rating else "0"
+        await self._store.annotate_session(organization_id, session_id, "feedback", value)
+        return True
+
+
+def validate(query: AggregateQuery) -> None:
+    check_bounds(query)
+    compile_session_filter(query.filter)
+
+
+def check_bounds(query: AggregateQuery) -> None:
+    """Limit, offset and time range are sane; the filter is checked by its compiler."""
+    if not 1 <= query.limit <= 1000:
+        raise QueryError(f"limit must be between 1 and 1000, got {query.limit}")
+    if query.offset < 0:
+        raise QueryError(f"offset must be 0 or more, got {query.offset}")
+    start, end = query.time.start_ms, query.time.end_ms
+    if start is not None and end is not None and start >= end:
+        raise QueryError("timeFilter.startTimeUnixMs must be before endTimeUnixMs")
+
+
+def _session(row: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = int(row["prompt_tokens"]), int(row["completion_tokens"])
+    return {
+        "session_id": row["session_id"],
+        "session_name": row["session_name"],
+        "created_at": iso(row["created_at"]),
+        "latest_request_created_at": iso(row["latest_request_created_at"]),
+        "total_requests": int(row["total_requests"]),
+        "total_cost": int(row["total_cost"]) / NANO,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "avg_latency": float(row["avg_latency"]),
+        "duration_ms": int(row["duration_ms"]),
+        "user_ids": sorted(user for user in row["user_ids"] if user),
+    }
+
+
+def _name(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "created_at": iso(row["first_used"]),
+        "first_used": iso(row["first_used"]),
+        "last_used": iso(row["last_used"]),
+        "session_count": int(row["session_count"]),
+        "total_requests": int(row["total_requests"]),
+        "total_cost": int(row["total_cost"]) / NANO,
+        "avg_latency": float(row["avg_latency"]),
+    }
+
+
+def _finite(value: Any) -> float:
+    """An average over no sessions is NULL or NaN depending on the engine; report 0."""
+    number = float(value) if value is not None else 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _bin(entry: Any) -> dict[str, Any]:
+    start, end, height = entry
+    return {"range_start": str(start), "range_end": str(end), "value": float(height)}

@@ -1,0 +1,73 @@
+"""Users: per-user activity and totals over an organization's requests, in Helicone's shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filters import compile_filter
+from heliograph.services.requests import QueryError, iso
+from heliograph.services.sessions import NANO, check_bounds
+
+MAX_USER_IDS = 1000
+
+
+class UserService:
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def metrics(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        _validate(query)
+        rows = await self._store.users(organization_id, query)
+        count = await self._store.user_count(organization_id, query)
+        return {"users": [_user(row) for row in rows], "count": count, "hasUsers": count > 0}
+
+    async def totals(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        _validate(query)
+        if len(query.user_ids) > MAX_USER_IDS:
+            raise QueryError(f"userIds takes at most {MAX_USER_IDS} ids")
+        rows = await self._store.user_totals(organization_id, query)
+        return [
+            {
+                "user_id": row["user_id"],
+                "count": int(row["count"]),
+                "prompt_tokens": int(row["prompt_tokens"]),
+                "completion_tokens": int(row["completion_tokens"]),
+                "cost": int(row["cost"]) / NANO,
+            }
+            for row in rows
+        ]
+
+
+def _validate(query: AggregateQuery) -> None:
+    check_bounds(query)
+    compile_filter(query.filter)
+
+
+def _user(row: dict[str, Any]) -> dict[str, Any]:
+    requests = int(row["total_requests"])
+    prompt, completion = int(row["total_prompt_tokens"]), int(row["total_completion_tokens"])
+    first, last = iso(row["first_active"]), iso(row["last_active"])
+    return {
+        "id": row["user_id"],
+        "user_id": row["user_id"],
+        "first_active": first,
+        "last_active": last,
+        "active_for": _days_between(first, last),
+        "total_requests": requests,
+        "average_requests_per_day_active": requests / max(int(row["active_days"]), 1),
+        "average_tokens_per_request": (prompt + completion) / max(requests, 1),
+        "total_prompt_tokens": prompt,
+        "total_completion_tokens": completion,
+        "cost": int(row["total_cost"]) / NANO,
+    }
+
+
+def _days_between(first: str | None, last: str | None) -> int:
+    if not first or not last:
+        return 0
+    start = datetime.fromisoformat(first).astimezone(UTC).date()
+    end = datetime.fromisoformat(last).astimezone(UTC).date()
+    return (end - start).days + 1
