@@ -110,3 +110,35 @@ async def test_same_token_inserts_once(store: AnalyticsStore) -> None:
     await store.insert_requests(data, "contract-token-" + org)
     await store.insert_requests(data, "contract-token-" + org)
     assert await store.count_requests(org, "all") == 1
+
+
+async def test_newest_first_reads_span_every_time_slice(store: AnalyticsStore) -> None:
+    """Pages are read an hour, a day, a week, a month and then the rest at a time; requests in
+    the future, at every slice edge and years back still come out in one newest-first order."""
+    org = str(uuid.uuid4())
+    minutes_ago = [-5, 0, 59, 61, 60 * 23, 60 * 25, 60 * 24 * 6, 60 * 24 * 8, 60 * 24 * 40, 10**6]
+    rows = [row(org, minutes, latency=index) for index, minutes in enumerate(minutes_ago)]
+    await insert(store, list(reversed(rows)))
+    newest_first = [r["request_id"] for r in rows]
+
+    listed = await store.list_requests(org, RequestQuery(limit=100))
+    assert [r["request_id"] for r in listed] == newest_first
+    for offset, limit in ((0, 3), (2, 5), (7, 3), (9, 10), (10, 1)):
+        page = await store.list_requests(org, RequestQuery(limit=limit, offset=offset))
+        assert [r["request_id"] for r in page] == newest_first[offset : offset + limit]
+    oldest_first = await store.list_requests(
+        org, RequestQuery(sort={"created_at": "asc"}, limit=100)
+    )
+    assert [r["request_id"] for r in oldest_first] == newest_first[::-1]
+    slow = {"request_response_rmt": {"latency": {"gte": 4}}}
+    filtered = await store.list_requests(org, RequestQuery(filter=slow, limit=3))
+    assert [r["request_id"] for r in filtered] == newest_first[4:7]
+
+    paged, after = [], None
+    while True:
+        page = await store.page_after(org, "all", after, 3)
+        paged += [r["request_id"] for r in page]
+        if len(page) < 3:
+            break
+        after = (page[-1]["request_created_at"], page[-1]["request_id"])
+    assert paged == newest_first

@@ -39,6 +39,9 @@ SUMMARY_COLUMNS = (
     "cache_saved_latency"
 )
 BODY_COLUMNS = "request_body, response_body"
+NEWEST_FIRST = "request_created_at DESC, request_id DESC"
+# How far back each slice of a newest-first read reaches from its anchor (the last is unbounded).
+SLICE_SPANS_MS = (3_600_000, 86_400_000, 7 * 86_400_000, 31 * 86_400_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +82,18 @@ class AnalyticsStore:
     ) -> list[dict[str, Any]]:
         where, params = self._scoped(organization_id, query.filter)
         columns = SUMMARY_COLUMNS + (", " + BODY_COLUMNS if query.include_bodies else "")
+        order = compile_sort(query.sort)
+        if order == NEWEST_FIRST:
+            wanted = query.offset + query.limit
+            rows = await self._newest_first(columns, where, params, wanted, _now_ms())
+            return rows[query.offset : wanted]
         sql = (
-            f"SELECT {columns} FROM {REQUESTS} WHERE {where} "
-            f"ORDER BY {compile_sort(query.sort)} "
+            f"SELECT {columns} FROM {REQUESTS} WHERE {where} ORDER BY {order} "
             "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
         )
         params.update(limit=query.limit, offset=query.offset)
-        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
-        return rows
+        ordered: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        return ordered
 
     async def page_after(
         self,
@@ -98,18 +105,42 @@ class AnalyticsStore:
         """Newest first, the `limit` requests after the keyset `(request_created_at, request_id)`
         of the last row seen: stable while new requests arrive, constant cost per page."""
         where, params = self._scoped(organization_id, filter_node)
+        anchor_ms = _now_ms()
         if after is not None:
             where += (
                 " AND (request_created_at, request_id) < "
                 "(toDateTime64({after_at:String}, 3, 'UTC'), {after_id:UUID})"
             )
             params.update(after_at=after[0], after_id=after[1])
-        sql = (
-            f"SELECT {SUMMARY_COLUMNS}, {BODY_COLUMNS} FROM {REQUESTS} WHERE {where} "
-            "ORDER BY request_created_at DESC, request_id DESC LIMIT {limit:UInt32}"
-        )
-        params["limit"] = limit
-        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+            anchor_ms = _timestamp_ms(after[0]) + 1
+        columns = f"{SUMMARY_COLUMNS}, {BODY_COLUMNS}"
+        return await self._newest_first(columns, where, params, limit, anchor_ms)
+
+    async def _newest_first(
+        self, columns: str, where: str, params: dict[str, Any], wanted: int, anchor_ms: int
+    ) -> list[dict[str, Any]]:
+        """The newest `wanted` matching requests, read one time slice at a time going back from
+        `anchor_ms` (an hour, a day, a week, a month, then the rest): a page usually comes from
+        the first slice, and the engine never has to merge-sort every part of the table."""
+        rows: list[dict[str, Any]] = []
+        upper: int | None = None
+        for span in (*SLICE_SPANS_MS, None):
+            lower = None if span is None else anchor_ms - span
+            bounds, bound = [where], {**params, "wanted": wanted - len(rows)}
+            if lower is not None:
+                bounds.append("request_created_at >= fromUnixTimestamp64Milli({slice_from:Int64})")
+                bound["slice_from"] = lower
+            if upper is not None:
+                bounds.append("request_created_at < fromUnixTimestamp64Milli({slice_to:Int64})")
+                bound["slice_to"] = upper
+            sql = (
+                f"SELECT {columns} FROM {REQUESTS} WHERE {' AND '.join(bounds)} "
+                f"ORDER BY {NEWEST_FIRST} LIMIT {{wanted:UInt32}}"
+            )
+            rows += await self._call(self._executor.query, sql, bound)
+            if len(rows) >= wanted:
+                break
+            upper = lower
         return rows
 
     async def count_requests(self, organization_id: str, filter_node: Any) -> int:
@@ -312,6 +343,16 @@ class AnalyticsStore:
     async def close(self) -> None:
         await self._call(self._executor.close)
         self._pool.shutdown(wait=True)
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def _timestamp_ms(stored: str) -> int:
+    """A stored `YYYY-MM-DD hh:mm:ss.fff` UTC time as unix milliseconds."""
+    moment = datetime.strptime(stored, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def open_store(clickhouse_url: str, embedded_path: Path) -> AnalyticsStore:
