@@ -12,6 +12,8 @@ import orjson
 import pytest
 
 from conftest import CLICKHOUSE_URL
+from heliograph.analytics.aggregates import AggregateQuery, TimeRange
+from heliograph.analytics.rollup import summary_source
 from heliograph.analytics.store import AnalyticsStore, RequestQuery, open_store
 
 ENGINES = [
@@ -142,3 +144,61 @@ async def test_newest_first_reads_span_every_time_slice(store: AnalyticsStore) -
             break
         after = (page[-1]["request_created_at"], page[-1]["request_id"])
     assert paged == newest_first
+
+
+ALWAYS = {"request_response_rmt": {"latency": {"gte": 0}}}  # true, but not in the rollup
+
+
+def both_paths(filter_node: object) -> tuple[object, object]:
+    """The filter as the rollup can answer it, and an equal one only the requests can answer."""
+    return filter_node, {"left": filter_node, "operator": "and", "right": ALWAYS}
+
+
+@pytest.mark.parametrize(
+    ("filter_node", "start_minutes", "end_minutes"),
+    [
+        ("all", 60 * 30, 0),  # edges inside hours at both ends
+        ({"request_response_rmt": {"model": {"equals": "gpt-4o"}}}, 60 * 30, 0),
+        ({"request_response_rmt": {"status": {"gte": 400}}}, 60 * 24 * 3, 7),
+        ("all", 20, 5),  # inside one hour: no whole hour at all
+    ],
+)
+async def test_metrics_from_the_rollup_equal_metrics_from_requests(
+    store: AnalyticsStore, filter_node: object, start_minutes: int, end_minutes: int
+) -> None:
+    org = str(uuid.uuid4())
+    rows = [
+        row(
+            org,
+            minutes,
+            model=["gpt-4o", "gpt-4o-mini"][minutes % 2],
+            status=[200, 200, 500, 429][minutes % 4],
+            latency=minutes % 997,
+            user_id=f"user-{minutes % 7}",
+            time_to_first_token=None if minutes % 3 else minutes,
+            cost=minutes * 1000,
+        )
+        for minutes in range(1, 60 * 24 * 4, 37)
+    ]
+    await insert(store, rows)
+    now = datetime.now(UTC)
+    span = TimeRange(
+        int((now - timedelta(minutes=start_minutes)).timestamp() * 1000),
+        int((now - timedelta(minutes=end_minutes)).timestamp() * 1000),
+    )
+    rollup, requests = (AggregateQuery(filter=f, time=span) for f in both_paths(filter_node))
+    whole_hours = start_minutes - end_minutes > 60
+    assert ("request_rollup_hourly" in summary_source(org, rollup)[0]) is whole_hours
+    assert "request_rollup_hourly" not in summary_source(org, requests)[0]
+    assert await store.metric_totals(org, rollup) == await store.metric_totals(org, requests)
+    assert (await store.metric_totals(org, rollup))["requests"] > 0 or start_minutes == 20
+    assert await store.model_breakdown(org, rollup) == await store.model_breakdown(org, requests)
+    for series in ("requests", "cost", "latency", "ttft", "users", "errors", "status"):
+        for increment, tz in (("hour", 0), ("day", -120), ("day", 330), ("min", 0)):
+            assert await store.metric_series(org, rollup, series, increment, tz) == (
+                await store.metric_series(org, requests, series, increment, tz)
+            ), (series, increment, tz)
+    for metric in ("latency", "time_to_first_token", "total_tokens"):
+        assert await store.metric_quantiles(org, rollup, metric, "day", 0) == (
+            await store.metric_quantiles(org, requests, metric, "day", 0)
+        )

@@ -1,12 +1,13 @@
 """Dashboard metrics: totals, series bucketed by minute to year in the caller's time zone,
-quantiles and per-model breakdowns. Built on `aggregates.scoped_where`, so every statement is
-scoped to one organization."""
+quantiles and per-model breakdowns. Every statement reads `rollup.summary_source`, which is
+scoped to one organization and takes whole hours from the hourly rollup."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery, scoped_where
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.rollup import summary_source
 
 BUCKETS = {
     "min": "toStartOfMinute",
@@ -16,65 +17,71 @@ BUCKETS = {
     "month": "toStartOfMonth",
     "year": "toStartOfYear",
 }
-# name -> (SELECT expressions, extra WHERE condition)
+# name -> (SELECT expressions over summary rows, HAVING condition that drops empty buckets)
 SERIES = {
-    "requests": ("count() AS count", ""),
-    "cost": ("sum(cost) AS cost_nano", ""),
-    "latency": ("avg(latency) AS duration", ""),
+    "requests": ("sum(requests) AS count", ""),
+    "cost": ("sum(cost_nano) AS cost_nano", ""),
+    "latency": ("sum(latency_sum) / sum(requests) AS duration", ""),
     "tokens": (
-        "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
-        "sum(ifNull(completion_tokens, 0)) AS completion_tokens",
+        "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens",
         "",
     ),
-    "ttft": ("avg(time_to_first_token) AS ttft", "time_to_first_token IS NOT NULL"),
-    "users": ("uniqExact(user_id) AS count", "user_id != ''"),
-    "errors": ("count() AS count", "(status >= 400 OR status < 0)"),
-    "status": ("status, count() AS count", ""),
+    "ttft": ("sum(ttft_sum) / sum(ttft_count) AS ttft", "sum(ttft_count) > 0"),
+    "users": ("ifNull(uniqCombinedMerge(users), 0) AS count", "count > 0"),
+    "errors": ("sumIf(requests, status >= 400 OR status < 0) AS count", "count > 0"),
+    "status": ("status, sum(requests) AS count", ""),
 }
-QUANTILE_METRICS = {
-    "latency": "latency",
-    "time_to_first_token": "time_to_first_token",
-    "total_tokens": "ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0)",
+QUANTILE_DIGESTS = {
+    "latency": ("latency_digest", ""),
+    "time_to_first_token": ("ttft_digest", "sum(ttft_count) > 0"),
+    "total_tokens": ("tokens_digest", ""),
 }
-QUANTILES = "quantiles(0.5, 0.75, 0.9, 0.95, 0.99)"
+MERGE_QUANTILES = "quantilesTDigestMerge(0.5, 0.75, 0.9, 0.95, 0.99)"
 
 TOTALS = (
-    "count() AS requests, sum(cost) AS cost_nano, "
-    "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
-    "sum(ifNull(completion_tokens, 0)) AS completion_tokens, "
-    "avg(latency) AS avg_latency, avg(time_to_first_token) AS avg_ttft, "
-    "uniqExactIf(user_id, user_id != '') AS active_users, "
-    "countIf(status >= 400 OR status < 0) AS errors, "
-    "countIf(cache_reference_id != toUUID('00000000-0000-0000-0000-000000000000')) AS cache_hits, "
-    "sum(cache_saved_cost) AS cache_saved_cost_nano, "
-    "sum(cache_saved_latency) AS cache_saved_latency_ms"
+    "sum(requests) AS requests, sum(cost_nano) AS cost_nano, "
+    "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens, "
+    "if(sum(requests) = 0, NULL, sum(latency_sum) / sum(requests)) AS avg_latency, "
+    "if(sum(ttft_count) = 0, NULL, sum(ttft_sum) / sum(ttft_count)) AS avg_ttft, "
+    "ifNull(uniqCombinedMerge(users), 0) AS active_users, "
+    "sumIf(requests, status >= 400 OR status < 0) AS errors, sum(cache_hits) AS cache_hits, "
+    "sum(saved_cost_nano) AS cache_saved_cost_nano, "
+    "sum(saved_latency_ms) AS cache_saved_latency_ms"
 )
 
 
-def bucket(increment: str) -> str:
-    """The start of the request's `increment` in the caller's time zone, as a UTC time."""
+def bucket(increment: str, column: str = "request_created_at") -> str:
+    """The start of `column`'s `increment` in the caller's time zone, as a UTC time."""
     function = BUCKETS[increment]
     return (
-        f"addMinutes(toDateTime({function}(addMinutes(request_created_at, -{{tz:Int32}})), 'UTC'), "
+        f"addMinutes(toDateTime({function}(addMinutes({column}, -{{tz:Int32}})), 'UTC'), "
         "{tz:Int32})"
     )
 
 
+def _source(
+    organization_id: str, query: AggregateQuery, increment: str = "hour", tz_minutes: int = 0
+) -> tuple[str, dict[str, Any]]:
+    # Hour summaries fit every bucket of an hour or more when the zone is whole hours from UTC.
+    by_minute = increment == "min" or tz_minutes % 60 != 0
+    return summary_source(organization_id, query, by_minute)
+
+
 def totals_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query)
-    return f"SELECT {TOTALS} FROM request_response WHERE {where}", params
+    source, params = _source(organization_id, query)
+    return f"SELECT {TOTALS} FROM ({source})", params
 
 
 def series_sql(
     organization_id: str, query: AggregateQuery, name: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
-    columns, condition = SERIES[name]
-    where, params = scoped_where(organization_id, query, condition)
+    columns, having = SERIES[name]
+    source, params = _source(organization_id, query, increment, tz_minutes)
     params["tz"] = tz_minutes
     group = "time, status" if name == "status" else "time"
     sql = (
-        f"SELECT {bucket(increment)} AS time, {columns} FROM request_response WHERE {where} "
-        f"GROUP BY {group} ORDER BY {group} LIMIT 100000"
+        f"SELECT {bucket(increment, 'slot')} AS time, {columns} FROM ({source}) "
+        f"GROUP BY {group} {'HAVING ' + having if having else ''} ORDER BY {group} LIMIT 100000"
     )
     return sql, params
 
@@ -82,24 +89,25 @@ def series_sql(
 def quantiles_sql(
     organization_id: str, query: AggregateQuery, metric: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
-    expression = QUANTILE_METRICS[metric]
-    where, params = scoped_where(organization_id, query, f"({expression}) IS NOT NULL")
+    digest, having = QUANTILE_DIGESTS[metric]
+    source, params = _source(organization_id, query, increment, tz_minutes)
     params["tz"] = tz_minutes
     sql = (
-        f"SELECT {bucket(increment)} AS time, {QUANTILES}({expression}) AS values "
-        f"FROM request_response WHERE {where} GROUP BY time ORDER BY time LIMIT 100000"
+        f"SELECT {bucket(increment, 'slot')} AS time, {MERGE_QUANTILES}({digest}) AS values "
+        f"FROM ({source}) GROUP BY time {'HAVING ' + having if having else ''} "
+        "ORDER BY time LIMIT 100000"
     )
     return sql, params
 
 
 def models_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query)
+    source, params = _source(organization_id, query)
     sql = (
-        "SELECT model, provider, count() AS total_requests, "
-        "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
-        "sum(ifNull(completion_tokens, 0)) AS completion_tokens, sum(cost) AS cost_nano, "
-        f"avg(latency) AS avg_latency FROM request_response WHERE {where} "
-        "GROUP BY model, provider ORDER BY cost_nano DESC, total_requests DESC, model "
+        "SELECT model, provider, sum(requests) AS total_requests, "
+        "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens, "
+        "sum(cost_nano) AS cost_nano, sum(latency_sum) / sum(requests) AS avg_latency "
+        f"FROM ({source}) GROUP BY model, provider "
+        "ORDER BY sum(cost_nano) DESC, sum(requests) DESC, model "
         "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
     )
     params.update(limit=query.limit, offset=query.offset)

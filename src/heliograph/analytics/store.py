@@ -26,7 +26,8 @@ from heliograph.domain.filters import compile_filter, compile_sort
 REQUESTS = "request_response"
 ANNOTATIONS = "request_annotations"
 SESSION_ANNOTATIONS = "session_annotations"
-CONSOLE_TABLES = (REQUESTS, ANNOTATIONS, SESSION_ANNOTATIONS)
+ROLLUP = "request_rollup_hourly"
+CONSOLE_TABLES = (REQUESTS, ANNOTATIONS, SESSION_ANNOTATIONS, ROLLUP)
 
 SUMMARY_COLUMNS = (
     "request_id, organization_id, request_created_at, response_created_at, provider, model, "

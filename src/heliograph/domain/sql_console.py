@@ -14,6 +14,7 @@ TABLES = {
     "request_response_rmt": "request_response",
     "request_annotations": "request_annotations",
     "session_annotations": "session_annotations",
+    "request_rollup_hourly": "request_rollup_hourly",
 }
 MAX_SQL_CHARS = 20_000
 

@@ -143,7 +143,7 @@ class Proxy:
         record.status, record.attempts = 400, 0
         record.error = "prompt flagged for moderation: " + ", ".join(verdict.categories)
         record.properties["Helicone-Moderation-Status"] = "flagged"
-        self._finish(record, [], call.started, 0.0)
+        self._finish(record, b"", call.started, 0.0)
         message = "The prompt was flagged by OpenAI's moderation endpoint"
         return error_response(400, message, FLAGGED_CODE, record.request_id)
 
@@ -264,8 +264,10 @@ class Proxy:
         response.headers.update(headers)
         response.headers["Helicone-Id"] = record.request_id
         chunk_filter = UsageChunkFilter() if strip else None
-        captured: list[bytes] = []
-        captured_bytes = 0
+        captured = Capture(self._max_capture)
+        # With a Content-Length the client is done at the last byte, not at EOF, so a response
+        # being cached holds its newest chunk back until the save is over.
+        held = b""
         try:
             await response.prepare(request)
             while True:
@@ -276,37 +278,36 @@ class Proxy:
                     break
                 if record.time_to_first_token_ms is None:
                     record.time_to_first_token_ms = _ms(time.perf_counter() - started)
-                if captured_bytes < self._max_capture:
-                    captured.append(chunk)
-                    captured_bytes += len(chunk)
+                captured.add(chunk)
                 out = chunk_filter.feed(chunk) if chunk_filter else chunk
+                if before_eof is not None:
+                    held, out = out, held
                 if out:
                     await response.write(out)
-            if chunk_filter:
-                await response.write(chunk_filter.flush())
+            tail = held + (chunk_filter.flush() if chunk_filter else b"")
             if before_eof is not None:
-                await before_eof(b"".join(captured))
+                await before_eof(captured.body())
+            if tail:
+                await response.write(tail)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError) as gone:
             upstream_response.close()  # stop the provider generating for nobody
             record.status = STATUS_CLIENT_CANCELLED
             record.error = "client disconnected before the response was complete"
-            self._finish(record, captured, started, waited)
+            self._finish(record, captured.body(), started, waited)
             if isinstance(gone, asyncio.CancelledError):
                 raise
             return response
         except (TimeoutError, aiohttp.ClientError) as error:
             record.error = f"provider stream failed: {error}"
-            self._finish(record, captured, started, waited)
+            self._finish(record, captured.body(), started, waited)
             return response
-        self._finish(record, captured, started, waited)
+        self._finish(record, captured.body(), started, waited)
         return response
 
-    def _finish(
-        self, record: RequestRecord, captured: list[bytes], started: float, waited: float
-    ) -> None:
+    def _finish(self, record: RequestRecord, body: bytes, started: float, waited: float) -> None:
         elapsed = time.perf_counter() - started
-        record.response_body = b"".join(captured)
+        record.response_body = body
         record.latency_ms = _ms(elapsed)
         record.response_created_at = datetime.now(UTC)
         self._telemetry.overhead.observe(max(elapsed - waited, 0.0))
@@ -344,7 +345,7 @@ class Proxy:
         except ConnectionResetError:
             record.status = STATUS_CLIENT_CANCELLED
             record.error = "client disconnected before the response was complete"
-        self._finish(record, entry.chunks, started, 0.0)
+        self._finish(record, b"".join(entry.chunks), started, 0.0)
         return response
 
     def _limited(self, call: Call, limit: Limit) -> web.Response:
@@ -354,7 +355,7 @@ class Proxy:
         record.attempts = 0
         record.error = "rate limited by Helicone-RateLimit-Policy"
         record.properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
-        self._finish(record, [], started, 0.0)
+        self._finish(record, b"", started, 0.0)
         headers = {**limit.headers, "Helicone-Id": record.request_id}
         headers["X-Helicone-Error"] = "rate_limited"
         return web.json_response(LIMITED_BODY, status=429, headers=headers, dumps=_dumps)
@@ -367,7 +368,7 @@ class Proxy:
         reason = "timed out" if timed_out else "unreachable"
         message = f"provider {reason}: {'; '.join(outcome.errors)}"
         record.status, record.error = status, message
-        self._finish(record, [], started, time.perf_counter() - started)
+        self._finish(record, b"", started, time.perf_counter() - started)
         code = "upstream_timeout" if timed_out else "upstream_unreachable"
         return error_response(status, message, code, record.request_id, headers)
 
@@ -430,3 +431,20 @@ def _new_record(
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
+
+
+class Capture:
+    """The copy of a response kept for the log: whole chunks until `limit` bytes are held."""
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = limit
+
+    def add(self, chunk: bytes) -> None:
+        if self._size < self._limit:
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks)

@@ -1,0 +1,111 @@
+"""Rows shaped like `request_rollup_hourly` for any time range, the source every dashboard metric
+reads: whole hours come from the rollup, the partial hours at either edge of the range from the
+requests themselves, and a filter the rollup cannot answer sends the whole range to the requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.domain.filters import REQUEST_TABLES, compile_filter
+
+HOUR_MS = 3_600_000
+# Request columns the rollup keeps, so filters on them can be answered from it.
+DIMENSIONS = ("provider", "model", "status")
+DIGEST = "quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)"
+# The same summaries `0006_request_rollup_hourly.sql` keeps, computed from requests.
+SUMMARIES = (
+    "count() AS requests, sum(cost) AS cost_nano, "
+    "sum(ifNull(prompt_tokens, 0)) AS prompt_token_sum, "
+    "sum(ifNull(completion_tokens, 0)) AS completion_token_sum, sum(latency) AS latency_sum, "
+    "sum(ifNull(time_to_first_token, 0)) AS ttft_sum, count(time_to_first_token) AS ttft_count, "
+    "countIf(cache_reference_id != toUUID('00000000-0000-0000-0000-000000000000')) AS cache_hits, "
+    "sum(cache_saved_cost) AS saved_cost_nano, sum(cache_saved_latency) AS saved_latency_ms, "
+    "uniqCombinedState(nullIf(user_id, '')) AS users, "
+    f"{DIGEST}(latency) AS latency_digest, {DIGEST}(time_to_first_token) AS ttft_digest, "
+    f"{DIGEST}(ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0)) AS tokens_digest"
+)
+ROLLUP_COLUMNS = (
+    "requests, cost_nano, prompt_token_sum, completion_token_sum, latency_sum, ttft_sum, "
+    "ttft_count, cache_hits, saved_cost_nano, saved_latency_ms, users, latency_digest, "
+    "ttft_digest, tokens_digest"
+)
+
+
+def summary_source(
+    organization_id: str, query: AggregateQuery, by_minute: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """A subquery of rows `(slot, provider, model, status, <summaries>)` covering exactly the
+    query's requests; `slot` is the hour, or the minute with `by_minute`."""
+    condition, params = compile_filter(query.filter)
+    params["org"] = organization_id
+    start, end = query.time.start_ms, query.time.end_ms
+    if by_minute or not answerable(query.filter):
+        return _from_requests(condition, start, end, by_minute, params, "all"), params
+    first_hour = None if start is None else -(-start // HOUR_MS) * HOUR_MS
+    last_hour = None if end is None else end // HOUR_MS * HOUR_MS
+    if first_hour is not None and last_hour is not None and first_hour >= last_hour:
+        return _from_requests(condition, start, end, False, params, "all"), params
+    parts = [_from_rollup(condition, first_hour, last_hour, params)]
+    if start is not None and first_hour is not None and start < first_hour:
+        parts.append(_from_requests(condition, start, first_hour, False, params, "head"))
+    if end is not None and last_hour is not None and last_hour < end:
+        parts.append(_from_requests(condition, last_hour, end, False, params, "tail"))
+    return " UNION ALL ".join(parts), params
+
+
+def answerable(node: Any) -> bool:
+    """Whether every leaf of the filter is on a column the rollup keeps."""
+    if node == "all" or node == {}:
+        return True
+    if not isinstance(node, Mapping):
+        return False
+    if "left" in node or "right" in node:
+        return answerable(node.get("left")) and answerable(node.get("right"))
+    if len(node) != 1:
+        return False
+    ((table, columns),) = node.items()
+    if table not in REQUEST_TABLES or not isinstance(columns, Mapping) or len(columns) != 1:
+        return False
+    return next(iter(columns)) in DIMENSIONS
+
+
+def _from_rollup(
+    condition: str, first_hour: int | None, last_hour: int | None, params: dict[str, Any]
+) -> str:
+    parts = ["organization_id = {org:UUID}", condition]
+    if first_hour is not None:
+        parts.append("hour >= fromUnixTimestamp64Milli({rollup_from:Int64})")
+        params["rollup_from"] = first_hour
+    if last_hour is not None:
+        parts.append("hour < fromUnixTimestamp64Milli({rollup_to:Int64})")
+        params["rollup_to"] = last_hour
+    return (
+        f"SELECT hour AS slot, provider, model, status, {ROLLUP_COLUMNS} "
+        f"FROM request_rollup_hourly WHERE {' AND '.join(parts)}"
+    )
+
+
+def _from_requests(
+    condition: str,
+    start: int | None,
+    end: int | None,
+    by_minute: bool,
+    params: dict[str, Any],
+    name: str,
+) -> str:
+    parts = ["organization_id = {org:UUID}", condition]
+    if start is not None:
+        parts.append(f"request_created_at >= fromUnixTimestamp64Milli({{{name}_from:Int64}})")
+        params[f"{name}_from"] = start
+    if end is not None:
+        parts.append(f"request_created_at < fromUnixTimestamp64Milli({{{name}_to:Int64}})")
+        params[f"{name}_to"] = end
+    slot = "toStartOfMinute" if by_minute else "toStartOfHour"
+    return (
+        f"SELECT toDateTime({slot}(request_created_at), 'UTC') AS slot, provider, model, status, "
+        f"{SUMMARIES} FROM request_response WHERE {' AND '.join(parts)} "
+        "GROUP BY slot, provider, model, status"
+    )
