@@ -147,6 +147,10 @@ async def timed(
 def queries(api: str, session_id: str) -> dict[str, tuple[str, str, Any]]:
     now = dt.datetime.now(dt.UTC)
     week = {"start": (now - dt.timedelta(days=7)).isoformat(), "end": now.isoformat()}
+    day = {
+        "startTimeUnixMs": int((now - dt.timedelta(days=1)).timestamp() * 1000),
+        "endTimeUnixMs": int(now.timestamp() * 1000),
+    }
     return {
         "request page (newest 100)": (
             "POST",
@@ -207,6 +211,18 @@ def queries(api: str, session_id: str) -> dict[str, tuple[str, str, Any]]:
             },
         ),
         "session tree": ("GET", f"{api}/v1/session/{session_id}/tree", None),
+        "session names": ("POST", f"{api}/v1/session/name/query", {"timeFilter": day}),
+        "session metrics": ("POST", f"{api}/v1/session/metrics/query", {"timeFilter": day}),
+        "user totals (7 days)": (
+            "POST",
+            f"{api}/v1/user/query",
+            {
+                "timeFilter": {
+                    "startTimeUnixMs": day["startTimeUnixMs"] - 6 * 86_400_000,
+                    "endTimeUnixMs": day["endTimeUnixMs"],
+                }
+            },
+        ),
         "user metrics": (
             "POST",
             f"{api}/v1/user/metrics/query",
@@ -232,6 +248,18 @@ def queries(api: str, session_id: str) -> dict[str, tuple[str, str, Any]]:
             },
         ),
     }
+
+
+async def settle(executor: Any, timeout_s: float) -> float:
+    """Wait for the merges a bulk load starts to finish (up to `timeout_s`), so queries are timed
+    on a store at rest rather than competing with its own background merges for two cores."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        busy = await asyncio.to_thread(executor.query, "SELECT count() AS n FROM system.merges", {})
+        if not busy[0]["n"]:
+            break
+        await asyncio.sleep(1)
+    return time.perf_counter() - started
 
 
 async def ingest_rate(running: server.Running, organization_id: str, records: int) -> float:
@@ -279,6 +307,7 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--ingest", type=int, default=200_000)
+    parser.add_argument("--settle-timeout", type=float, default=600)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "queries.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
@@ -294,6 +323,12 @@ async def main() -> None:
             load_sql(args.rows, 30).replace("{org:UUID}", f"toUUID('{created.organization_id}')"),
         )
         load_s = time.perf_counter() - started
+        settle_s = await settle(executor, args.settle_timeout)
+        parts = executor.query(
+            "SELECT count() AS parts FROM system.parts WHERE table = 'request_response' AND active",
+            {},
+        )[0]["parts"]
+        print(f"loaded {args.rows} rows in {load_s:.1f} s; merges settled after {settle_s:.0f} s")
         api = f"http://127.0.0.1:{running.api_port}"
         results: dict[str, Any] = {}
         async with aiohttp.ClientSession() as session:
@@ -312,6 +347,8 @@ async def main() -> None:
         "rows": args.rows,
         "bulk_load_s": round(load_s, 1),
         "bulk_load_rows_per_s": round(args.rows / load_s),
+        "merge_settle_s": round(settle_s),
+        "active_parts": parts,
         "ingest_rows_per_s_through_writer": round(rate),
         "queries": results,
     }

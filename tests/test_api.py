@@ -3,6 +3,9 @@ input (always a 400 that says what is wrong), and tenant isolation."""
 
 from __future__ import annotations
 
+import socket
+import statistics
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +13,7 @@ import aiohttp
 import pytest
 
 from conftest import Heliograph
+from heliograph.server import bind
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "find the needle ü"}]}
 
@@ -349,3 +353,17 @@ async def test_bad_feedback_and_scores_are_400(
     assert message in response["error"]
     status, response = await heliograph.api_post(f"/v1/request/nope/{path}", {"rating": True})
     assert status == 400
+
+
+async def test_keep_alive_responses_are_not_held_back_by_nagle(heliograph: Heliograph) -> None:
+    """Each response on a reused connection arrives at once; a listener without IPPROTO_TCP
+    leaves Nagle on and every one after the first waits ~40 ms for a delayed ACK."""
+    assert bind("127.0.0.1", 0).proto == socket.IPPROTO_TCP
+    timings = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(7):
+            started = time.perf_counter()
+            async with session.get(f"{heliograph.api}/healthz") as response:
+                await response.read()
+            timings.append(time.perf_counter() - started)
+    assert statistics.median(timings[1:]) < 0.025, timings
