@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -84,6 +86,7 @@ def test_sort_defaults_to_newest_first_and_rejects_unknown_keys() -> None:
 
 VALUES_BY_KIND: dict[str, st.SearchStrategy[Any]] = {
     "text": st.text(max_size=20),
+    "body": st.text(max_size=20),
     "number": st.one_of(st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9, allow_nan=False)),
     "cost": st.floats(0, 1000, allow_nan=False),
     "timestamp": st.datetimes(datetime(1901, 1, 2), datetime(2298, 12, 30)).map(
@@ -201,3 +204,32 @@ def test_session_conditions_go_to_having_and_request_conditions_to_where() -> No
     assert where == "model = {p0:String}"
     assert having.startswith("(sum(cost) >= {p1:UInt64} AND session_id IN (SELECT session_id")
     assert params == {"p0": "m", "p1": 1_000_000_000, "p2": "gold"}
+
+
+def test_body_search_reads_only_parts_the_text_index_picks(chdb_executor: ChdbExecutor) -> None:
+    apply_migrations(chdb_executor)
+    org = "00000000-0000-0000-0000-0000000000b0"
+    for body in ("the quarterly forecast", "a recipe for bread"):
+        row = {
+            "request_id": str(uuid.uuid4()),
+            "organization_id": org,
+            "request_created_at": "2026-01-01 00:00:00.000",
+            "provider": "OPENAI",
+            "model": "m",
+            "status": 200,
+            "latency": 1,
+            "is_stream": False,
+            "pricing_status": "priced",
+            "request_body": body,
+        }
+        chdb_executor.insert("request_response", orjson.dumps(row), uuid.uuid4().hex)  # a part each
+    search = {"request_response_rmt": {"request_body": {"contains": "FORECAST"}}}
+    sql, params = compile_filter(search)
+    params["org"] = org
+    where = f"organization_id = {{org:UUID}} AND {sql}"
+    explain = f"EXPLAIN indexes = 1 SELECT 1 FROM request_response WHERE {where}"
+    plan = "\n".join(line["explain"] for line in chdb_executor.query(explain, params))
+    index_part = plan.split("idx_request_body_text", 1)[1]
+    assert "Granules: 1/2" in index_part
+    rows = chdb_executor.query(f"SELECT request_body FROM request_response WHERE {where}", params)
+    assert rows == [{"request_body": "the quarterly forecast"}]

@@ -202,3 +202,44 @@ async def test_metrics_from_the_rollup_equal_metrics_from_requests(
         assert await store.metric_quantiles(org, rollup, metric, "day", 0) == (
             await store.metric_quantiles(org, requests, metric, "day", 0)
         )
+
+
+BODIES = [
+    '{"q": "Der GROSSE Bär aus Tökyö"}',
+    '{"q": "東京都の天気"}',
+    '{"q": "ДАННЫЕ за квартал"}',
+    '{"q": "kubernetes budget review"}',
+    '{"q": "naïve café"}',
+]
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("bär aus TÖKYÖ", [0]),
+        ("東京都", [1]),
+        ("京", [1]),  # shorter than a 3-gram: no index, still found
+        ("данные", [2]),
+        ("ubernetes budg", [3]),
+        ("NAÏVE CAFÉ", [4]),
+        ('{"q": "', [0, 1, 2, 3, 4]),
+        ("100%", []),
+        ("nothing like it", []),
+    ],
+)
+async def test_body_search_is_a_case_insensitive_substring_in_any_script(
+    store: AnalyticsStore, search: str, expected: list[int]
+) -> None:
+    org = str(uuid.uuid4())
+    rows = [row(org, index + 1, request_body=body) for index, body in enumerate(BODIES)]
+    await insert(store, rows)
+    found = await store.list_requests(
+        org, RequestQuery(filter={"request_response_rmt": {"request_body": {"contains": search}}})
+    )
+    assert sorted(str(r["request_id"]) for r in found) == sorted(
+        str(rows[index]["request_id"]) for index in expected
+    )
+    excluded = await store.count_requests(
+        org, {"request_response_rmt": {"request_body": {"not-contains": search}}}
+    )
+    assert excluded == len(BODIES) - len(expected)

@@ -25,6 +25,8 @@ TIMESTAMP_OPS = ("equals", "gte", "lte", "lt", "gt")
 BOOL_OPS = ("equals",)
 UUID_OPS = ("equals", "not-equals")
 
+BODY_GRAM = 3  # the n of the bodies' n-gram text indexes (schema 0007)
+
 COMPARISONS = {"equals": "=", "not-equals": "!=", "gte": ">=", "lte": "<=", "lt": "<", "gt": ">"}
 
 
@@ -35,7 +37,7 @@ class FilterError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Column:
     sql: str
-    kind: str  # text | number | timestamp | bool | uuid | cost
+    kind: str  # text | body | number | timestamp | bool | uuid | cost
 
 
 USAGE_TOTAL_SQL = (
@@ -58,8 +60,8 @@ COLUMNS: dict[str, Column] = {
     "user_id": Column("user_id", "text"),
     "target_url": Column("target_url", "text"),
     "request_path": Column("request_path", "text"),
-    "request_body": Column("request_body", "text"),
-    "response_body": Column("response_body", "text"),
+    "request_body": Column("request_body", "body"),
+    "response_body": Column("response_body", "body"),
     "session_id": Column("session_id", "text"),
     "session_path": Column("session_path", "text"),
     "session_name": Column("session_name", "text"),
@@ -79,6 +81,7 @@ COLUMNS: dict[str, Column] = {
 
 OPERATORS_BY_KIND = {
     "text": TEXT_OPS,
+    "body": TEXT_OPS,
     "number": NUMBER_OPS,
     "cost": NUMBER_OPS,
     "timestamp": TIMESTAMP_OPS,
@@ -88,6 +91,7 @@ OPERATORS_BY_KIND = {
 
 CLICKHOUSE_TYPES = {
     "text": "String",
+    "body": "String",
     "number": "Float64",
     "cost": "UInt64",
     "timestamp": "DateTime64(3, 'UTC')",
@@ -223,7 +227,9 @@ def condition(spec: Column, name: str, operator: str, value: Any, target: SqlFil
         raise FilterError(
             f"operator {operator!r} is not valid for {name}; use one of {', '.join(allowed)}"
         )
-    if spec.kind == "text":
+    if spec.kind == "body" and operator == "contains" and isinstance(value, str):
+        return _body_contains(spec.sql, name, value, target)
+    if spec.kind in ("text", "body"):
         return text_condition(spec.sql, name, operator, value, target)
     bound = target.bind(_coerce(spec.kind, name, value), CLICKHOUSE_TYPES[spec.kind])
     return f"{spec.sql} {COMPARISONS[operator]} {bound}"
@@ -241,6 +247,17 @@ def text_condition(sql: str, name: str, operator: str, value: Any, target: SqlFi
     if operator in ("like", "ilike"):
         return f"{sql} {operator.upper()} {bound}"
     return f"{sql} {COMPARISONS[operator]} {bound}"
+
+
+def _body_contains(sql: str, name: str, value: str, target: SqlFilter) -> str:
+    """A body search: the body's text index (lower-cased 3-grams) picks the rows that hold every
+    3-gram of the search text, then ILIKE checks the substring itself."""
+    exact = text_condition(sql, name, "contains", value, target)
+    if len(value) < BODY_GRAM:
+        return exact  # no whole 3-gram to look up; every body is read
+    needle = target.bind(value, "String")
+    grams = f"tokens(lowerUTF8({needle}), 'ngrams', {BODY_GRAM})"
+    return f"(hasAllTokens({sql}, {grams}) AND {exact})"
 
 
 def _coerce(kind: str, name: str, value: Any) -> Any:
