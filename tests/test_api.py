@@ -3,6 +3,7 @@ input (always a 400 that says what is wrong), and tenant isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import statistics
 import time
@@ -38,11 +39,16 @@ async def query(hg: Heliograph, body: object, key: str | None = None) -> tuple[i
 
 @pytest.fixture
 async def three_requests(heliograph: Heliograph) -> list[str]:
-    ids = [
-        await send(heliograph, **{"Helicone-User-Id": "u1", "Helicone-Property-Team": "red"}),
-        await send(heliograph, **{"Helicone-User-Id": "u2", "Helicone-Property-Team": "blue"}),
-        await send(heliograph, **{"Helicone-User-Id": "u2", "Helicone-Session-Id": "sess-9"}),
-    ]
+    """Three requests, oldest first, each stamped at least a few milliseconds after the last
+    (times are stored to the millisecond, and the order tests need no ties)."""
+    ids = []
+    for headers in (
+        {"Helicone-User-Id": "u1", "Helicone-Property-Team": "red"},
+        {"Helicone-User-Id": "u2", "Helicone-Property-Team": "blue"},
+        {"Helicone-User-Id": "u2", "Helicone-Session-Id": "sess-9"},
+    ):
+        ids.append(await send(heliograph, **headers))
+        await asyncio.sleep(0.005)
     for request_id in ids:
         await heliograph.wait_for(request_id)
     return ids

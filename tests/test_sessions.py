@@ -3,6 +3,7 @@ through the gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -21,6 +22,9 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def send(hg: Heliograph, **headers: str) -> str:
+    """One request through the gateway; a few milliseconds pass before the next, so requests sent
+    in order are stored in order (times are kept to the millisecond)."""
+    await asyncio.sleep(0.005)
     async with aiohttp.ClientSession() as session:
         async with session.post(
             f"{hg.gateway}/openai/v1/chat/completions",

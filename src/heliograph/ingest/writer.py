@@ -2,7 +2,8 @@
 rows or `flush_interval_ms`), and spooled to disk whenever the store cannot take them.
 
 `put` never blocks and never fails: when the queue is full the record goes straight to the
-spool. On shutdown the queue is drained, so a clean stop loses nothing.
+spool. On shutdown the queue is drained, so a clean stop loses nothing. Under load the rows of
+one batch are built while the previous batch is being inserted, on a thread of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -64,6 +66,10 @@ class LogWriter:
         self._replay_lock = threading.Lock()
         self._batch_ready = asyncio.Event()
         self._writing: asyncio.Future[None] | None = None
+        # One inserter thread keeps batches in order; building the next batch (Python, holding
+        # the GIL) overlaps the engine's insert of this one (native code, mostly not).
+        self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-insert")
+        self._inserting: Future[None] | None = None
         self.store_healthy = True
 
     def put(self, record: RequestRecord) -> None:
@@ -91,6 +97,7 @@ class LogWriter:
             await self._writing  # a cancelled await does not stop the thread; wait for it
         await self._flush_queue()
         await asyncio.to_thread(self._replay_once)
+        self._inserter.shutdown(wait=True)
 
     async def _write_loop(self) -> None:
         while True:
@@ -101,6 +108,7 @@ class LogWriter:
             await self._flush_queue()
 
     async def _flush_queue(self) -> None:
+        """Write every queued record; returns once the last batch is stored (or spooled)."""
         while not self._queue.empty():
             batch = [
                 self._queue.get_nowait() for _ in range(min(self._flush_rows, self._queue.qsize()))
@@ -109,25 +117,37 @@ class LogWriter:
             self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
             await asyncio.shield(self._writing)
             self._writing = None
+        await asyncio.to_thread(self._wait_for_insert)
 
     def _write_batch(self, batch: list[RequestRecord]) -> None:
+        """Build and encode the batch, then hand it to the inserter once the batch before it is
+        in; the batch is never held only by this thread when it returns."""
         rows = [self._safe_build(record) for record in batch]
+        data, token = encode_rows(rows), batch_token(rows)
+        self._wait_for_insert()
+        self._inserting = self._inserter.submit(self._store, data, token, len(rows))
+
+    def _wait_for_insert(self) -> None:
+        if self._inserting is not None:
+            self._inserting.result()  # `_store` handles its own failures; this never raises
+
+    def _store(self, data: bytes, token: str, count: int) -> None:
         if not self.store_healthy:
-            self._spool_rows(rows)  # keep order: older spooled batches go first
+            self._spool.write(token, data)  # keep order: older spooled batches go first
+            self._telemetry.spool_files.set(self._spool.size())
             return
         started = time.perf_counter()
-        data, token = encode_rows(rows), batch_token(rows)
         try:
             self._insert(data, token)
         except Exception as error:
-            log.warning("store write failed, spooling %d rows: %s", len(rows), error)
+            log.warning("store write failed, spooling %d rows: %s", count, error)
             self._telemetry.flush_failures.inc()
             self.store_healthy = False
             self._spool.write(token, data)
             self._telemetry.spool_files.set(self._spool.size())
             return
         self._telemetry.flush_latency.observe(time.perf_counter() - started)
-        self._telemetry.rows_written.inc(len(rows))
+        self._telemetry.rows_written.inc(count)
 
     def _safe_build(self, record: RequestRecord) -> dict[str, Any]:
         try:
