@@ -5,9 +5,13 @@ Files are never edited after release and numbers are never reused; a change is a
 
 from __future__ import annotations
 
+import logging
+import time
 from importlib import resources
 
 from heliograph.analytics.executor import Executor
+
+log = logging.getLogger("heliograph.analytics")
 
 MIGRATIONS_TABLE = "heliograph_migrations"
 
@@ -35,11 +39,15 @@ def apply_migrations(executor: Executor) -> list[str]:
     for number, name, sql in schema_files():
         if number in done:
             continue
+        # Some migrations rework existing rows (backfills, new indexes): minutes on a large store.
+        log.info("applying analytics schema %s", name)
+        started = time.perf_counter()
         for statement in _statements(sql):
             executor.command(statement)
         executor.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES ({number}, '{name}')"
         )
+        log.info("applied %s in %.1f s", name, time.perf_counter() - started)
         applied.append(name)
     return applied
 
