@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+from heliograph.domain.money import NANO_PER_USD
+
 MAX_DEPTH = 64
 FEEDBACK_SCORE = "helicone-score-feedback"
 REQUEST_TABLES = ("request_response_rmt", "request_response", "request", "response")
@@ -276,7 +278,7 @@ def _coerce(kind: str, name: str, value: Any) -> Any:
             raise FilterError(f"{name} takes a UUID, got {_show(value)}") from None
     number = _number(name, value)
     if kind == "cost":  # USD in the API, nano-USD in the store
-        return max(0, int(number * 1_000_000_000))
+        return max(0, int(number * NANO_PER_USD))
     return float(number)
 
 

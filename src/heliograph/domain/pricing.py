@@ -20,9 +20,10 @@ import genai_prices
 from genai_prices import data_snapshot
 from genai_prices.types import TieredPrices
 
+from heliograph.domain.money import NANO_PER_USD
 from heliograph.domain.usage import Usage
 
-NANO_USD = Decimal(1_000_000_000)
+NANO_USD = Decimal(NANO_PER_USD)
 PROBE_TOKENS = 1000
 
 PRICED = "priced"

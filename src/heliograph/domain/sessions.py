@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from heliograph.domain.money import nano_to_usd
+
 
 @dataclass
 class Node:
@@ -43,7 +45,7 @@ def _request(row: dict[str, Any], start: int) -> dict[str, Any]:
         "start_offset_ms": offset,
         "duration_ms": int(row["latency"]),
         "cost_nano_usd": int(row["cost"]),
-        "cost": int(row["cost"]) / 1_000_000_000,
+        "cost": nano_to_usd(row["cost"]),
         "total_tokens": int(row["total_tokens"]),
         "model": row["model"],
         "status": int(row["status"]),
@@ -69,7 +71,7 @@ def _shape(node: Node) -> dict[str, Any]:
         "duration_ms": end - begin,
         "total_requests": len(node.requests) + sum(c["total_requests"] for c in children),
         "total_cost_nano_usd": cost_nano,  # summed exactly; shown in USD below
-        "total_cost": cost_nano / 1_000_000_000,
+        "total_cost": nano_to_usd(cost_nano),
         "total_tokens": sum(r["total_tokens"] for r in node.requests)
         + sum(c["total_tokens"] for c in children),
         "requests": node.requests,

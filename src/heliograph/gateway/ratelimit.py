@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from heliograph.domain.pricing import price_usage
+from heliograph.domain.pricing import NANO_USD, price_usage
 from heliograph.domain.ratelimit import InvalidPolicy, RateLimitPolicy, bucket_key, parse_policy
 from heliograph.domain.record import RequestRecord
 from heliograph.gateway.ports import Buckets, RuleSource
@@ -111,7 +111,7 @@ def request_cost_usd(provider: Provider, record: RequestRecord) -> Decimal:
     if not model:
         model = request_model(record.path, load_json(record.request_body))
     price = price_usage(parsed.usage, model, provider.price_id)
-    return Decimal(price.cost_nano_usd) / 1_000_000_000
+    return Decimal(price.cost_nano_usd) / NANO_USD
 
 
 def _segment_value(policy: RateLimitPolicy, user_id: str, properties: dict[str, str]) -> str | None:

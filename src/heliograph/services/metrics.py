@@ -7,9 +7,9 @@ from typing import Any
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import compile_filter
+from heliograph.domain.money import nano_to_usd
 from heliograph.services.requests import QueryError
 
-NANO = 1_000_000_000
 # Helicone's route name -> (series, the value fields of each point)
 OVER_TIME = {
     "requestOverTime": "requests",
@@ -34,7 +34,7 @@ class MetricsService:
         row = await self._store.metric_totals(organization_id, query)
         return {
             "total_requests": int(row["requests"]),
-            "total_cost": int(row["cost_nano"]) / NANO,
+            "total_cost": nano_to_usd(row["cost_nano"]),
             "prompt_tokens": int(row["prompt_tokens"]),
             "completion_tokens": int(row["completion_tokens"]),
             "average_latency": _number(row["avg_latency"]),
@@ -42,7 +42,7 @@ class MetricsService:
             "active_users": int(row["active_users"]),
             "errors": int(row["errors"]),
             "cache_hits": int(row["cache_hits"]),
-            "cache_saved_cost": int(row["cache_saved_cost_nano"]) / NANO,
+            "cache_saved_cost": nano_to_usd(row["cache_saved_cost_nano"]),
             "cache_saved_latency_ms": int(row["cache_saved_latency_ms"]),
         }
 
@@ -81,7 +81,7 @@ class MetricsService:
                 "prompt_tokens": int(row["prompt_tokens"]),
                 "completion_tokens": int(row["completion_tokens"]),
                 "total_tokens": int(row["prompt_tokens"]) + int(row["completion_tokens"]),
-                "cost": int(row["cost_nano"]) / NANO,
+                "cost": nano_to_usd(row["cost_nano"]),
                 "average_latency": _number(row["avg_latency"]),
             }
             for row in rows
@@ -103,7 +103,7 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
     point: dict[str, Any] = {"time": iso_time(row.pop("time"))}
     for name, value in row.items():
         if name == "cost_nano":
-            point["cost"] = int(value) / NANO
+            point["cost"] = nano_to_usd(value)
         else:
             point[name] = _number(value)
     return point

@@ -9,8 +9,9 @@ from typing import Any
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import compile_filter
+from heliograph.domain.money import nano_to_usd
 from heliograph.services.hidden_properties import HiddenProperties
-from heliograph.services.metrics import NANO, check_span, iso_time
+from heliograph.services.metrics import check_span, iso_time
 
 
 class PropertyService:
@@ -41,7 +42,7 @@ class PropertyService:
             {
                 "value": row["value"],
                 "requests": int(row["requests"]),
-                "cost": int(row["cost_nano"]) / NANO,
+                "cost": nano_to_usd(row["cost_nano"]),
             }
             for row in rows
         ]
@@ -57,7 +58,7 @@ class PropertyService:
                 "time": iso_time(row["time"]),
                 "value": row["value"],
                 "requests": int(row["requests"]),
-                "cost": int(row["cost_nano"]) / NANO,
+                "cost": nano_to_usd(row["cost_nano"]),
             }
             for row in rows
         ]

@@ -13,6 +13,7 @@ import orjson
 
 from heliograph.analytics.store import AnalyticsStore, RequestQuery
 from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter, compile_sort
+from heliograph.domain.money import nano_to_usd
 from heliograph.ingest.rows import read_body_file
 
 MAX_LIMIT = 1000
@@ -135,7 +136,7 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
     reasoning = row.get("reasoning_tokens", 0)
     known = prompt is not None or completion is not None
     total = (prompt or 0) + (completion or 0) + cache_read + cache_write + reasoning
-    cost_usd = int(row.get("cost", 0)) / 1_000_000_000
+    cost_usd = nano_to_usd(row.get("cost"))
     request = {
         "request_id": row["request_id"],
         "request_created_at": iso(row["request_created_at"]),
@@ -177,7 +178,7 @@ def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
         "storage_location": row["storage_location"],
         "error": row["error"] or None,
         "attempts": row.get("attempts", 1),
-        "cache_saved_cost": int(row.get("cache_saved_cost", 0)) / 1_000_000_000,
+        "cache_saved_cost": nano_to_usd(row.get("cache_saved_cost")),
         "cache_saved_latency_ms": row.get("cache_saved_latency", 0),
         "scores": {},
         "feedback_rating": None,

@@ -9,11 +9,11 @@ from typing import Any
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.sessions import DISTRIBUTIONS, QUANTILES
 from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.money import nano_to_usd
 from heliograph.domain.session_filters import compile_session_filter
 from heliograph.domain.sessions import build_tree
 from heliograph.services.requests import QueryError, iso
 
-NANO = 1_000_000_000
 MAX_TAG_CHARS = 200
 
 
@@ -30,8 +30,8 @@ class SessionService:
         row = await self._store.session_count(organization_id, query)
         return {
             "count": int(row["count"]),
-            "total_cost": int(row["total_cost"] or 0) / NANO,
-            "avg_cost": float(row["avg_cost"] or 0) / NANO,
+            "total_cost": nano_to_usd(row["total_cost"]),
+            "avg_cost": nano_to_usd(row["avg_cost"]),
             "avg_latency": float(row["avg_latency"] or 0),
             "avg_requests": float(row["avg_requests"] or 0),
         }
@@ -121,7 +121,7 @@ def _session(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "latest_request_created_at": iso(row["latest_request_created_at"]),
         "total_requests": int(row["total_requests"]),
-        "total_cost": int(row["total_cost"]) / NANO,
+        "total_cost": nano_to_usd(row["total_cost"]),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
@@ -139,7 +139,7 @@ def _name(row: dict[str, Any]) -> dict[str, Any]:
         "last_used": iso(row["last_used"]),
         "session_count": int(row["session_count"]),
         "total_requests": int(row["total_requests"]),
-        "total_cost": int(row["total_cost"]) / NANO,
+        "total_cost": nano_to_usd(row["total_cost"]),
         "avg_latency": float(row["avg_latency"]),
     }
 

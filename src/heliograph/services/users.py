@@ -8,8 +8,9 @@ from typing import Any
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import compile_filter
+from heliograph.domain.money import nano_to_usd
 from heliograph.services.requests import QueryError, iso
-from heliograph.services.sessions import NANO, check_bounds
+from heliograph.services.sessions import check_bounds
 
 MAX_USER_IDS = 1000
 
@@ -35,7 +36,7 @@ class UserService:
                 "count": int(row["count"]),
                 "prompt_tokens": int(row["prompt_tokens"]),
                 "completion_tokens": int(row["completion_tokens"]),
-                "cost": int(row["cost"]) / NANO,
+                "cost": nano_to_usd(row["cost"]),
             }
             for row in rows
         ]
@@ -61,7 +62,7 @@ def _user(row: dict[str, Any]) -> dict[str, Any]:
         "average_tokens_per_request": (prompt + completion) / max(requests, 1),
         "total_prompt_tokens": prompt,
         "total_completion_tokens": completion,
-        "cost": int(row["total_cost"]) / NANO,
+        "cost": nano_to_usd(row["total_cost"]),
     }
 
 
