@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import chdb
-import orjson
 
 from heliograph.analytics.executor import (
     READ_SETTINGS,
     StoreUnavailable,
+    decode_rows,
     escape_param,
     settings_clause,
 )
@@ -35,8 +35,7 @@ class ChdbExecutor:
     def query(
         self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        output = self.query_bytes(sql, params, "JSONEachRow", settings)
-        return [orjson.loads(line) for line in output.splitlines() if line]
+        return decode_rows(self.query_bytes(sql, params, "JSONEachRow", settings))
 
     def query_bytes(
         self,

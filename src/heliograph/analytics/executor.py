@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import orjson
+
 # Query-level settings sent with every read: both engines format numbers the same way, and a
 # column name in WHERE always means the column, even where an aggregate has that alias.
 READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0, "prefer_column_name_to_alias": 1}
@@ -55,6 +57,11 @@ class Executor(Protocol):
         """Insert newline-separated JSON objects; a retried batch with the same token is a no-op."""
 
     def close(self) -> None: ...
+
+
+def decode_rows(json_each_row: bytes) -> list[dict[str, Any]]:
+    """The rows of a `JSONEachRow` result, as both engines return them."""
+    return [orjson.loads(line) for line in json_each_row.splitlines() if line]
 
 
 def escape_param(value: Any) -> str:

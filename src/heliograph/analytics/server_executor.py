@@ -7,9 +7,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
-import orjson
 
-from heliograph.analytics.executor import READ_SETTINGS, StoreUnavailable
+from heliograph.analytics.executor import READ_SETTINGS, StoreUnavailable, decode_rows
 
 
 class ServerExecutor:
@@ -30,8 +29,7 @@ class ServerExecutor:
     def query(
         self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        output = self.query_bytes(sql, params, "JSONEachRow", settings)
-        return [orjson.loads(line) for line in output.splitlines() if line]
+        return decode_rows(self.query_bytes(sql, params, "JSONEachRow", settings))
 
     def query_bytes(
         self,
