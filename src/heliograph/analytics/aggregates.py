@@ -38,6 +38,25 @@ class AggregateQuery:
     user_ids: tuple[str, ...] = ()
 
 
+def time_bounds(
+    column: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    params: dict[str, Any],
+    name: str = "time",
+) -> list[str]:
+    """Conditions keeping `column` in `[start_ms, end_ms)` (unix ms; `None` leaves that end open),
+    bound as `{name}_from` and `{name}_to`."""
+    conditions = []
+    if start_ms is not None:
+        conditions.append(f"{column} >= fromUnixTimestamp64Milli({{{name}_from:Int64}})")
+        params[f"{name}_from"] = start_ms
+    if end_ms is not None:
+        conditions.append(f"{column} < fromUnixTimestamp64Milli({{{name}_to:Int64}})")
+        params[f"{name}_to"] = end_ms
+    return conditions
+
+
 def scoped_where(
     organization_id: str, query: AggregateQuery, extra: str = ""
 ) -> tuple[str, dict[str, Any]]:
@@ -51,12 +70,7 @@ def scope(
     """AND the organization, the time range and `extra` onto a compiled condition."""
     params["org"] = organization_id
     parts = ["organization_id = {org:UUID}", condition]
-    if query.time.start_ms is not None:
-        parts.append("request_created_at >= fromUnixTimestamp64Milli({start_ms:Int64})")
-        params["start_ms"] = query.time.start_ms
-    if query.time.end_ms is not None:
-        parts.append("request_created_at < fromUnixTimestamp64Milli({end_ms:Int64})")
-        params["end_ms"] = query.time.end_ms
+    parts += time_bounds("request_created_at", query.time.start_ms, query.time.end_ms, params)
     if extra:
         parts.append(extra)
     return " AND ".join(parts)

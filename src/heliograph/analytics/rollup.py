@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.aggregates import AggregateQuery, time_bounds
 from heliograph.domain.filters import REQUEST_TABLES, compile_filter
 
 HOUR_MS = 3_600_000
@@ -76,12 +76,7 @@ def _from_rollup(
     condition: str, first_hour: int | None, last_hour: int | None, params: dict[str, Any]
 ) -> str:
     parts = ["organization_id = {org:UUID}", condition]
-    if first_hour is not None:
-        parts.append("hour >= fromUnixTimestamp64Milli({rollup_from:Int64})")
-        params["rollup_from"] = first_hour
-    if last_hour is not None:
-        parts.append("hour < fromUnixTimestamp64Milli({rollup_to:Int64})")
-        params["rollup_to"] = last_hour
+    parts += time_bounds("hour", first_hour, last_hour, params, "rollup")
     return (
         f"SELECT hour AS slot, provider, model, status, {ROLLUP_COLUMNS} "
         f"FROM request_rollup_hourly WHERE {' AND '.join(parts)}"
@@ -97,12 +92,7 @@ def _from_requests(
     name: str,
 ) -> str:
     parts = ["organization_id = {org:UUID}", condition]
-    if start is not None:
-        parts.append(f"request_created_at >= fromUnixTimestamp64Milli({{{name}_from:Int64}})")
-        params[f"{name}_from"] = start
-    if end is not None:
-        parts.append(f"request_created_at < fromUnixTimestamp64Milli({{{name}_to:Int64}})")
-        params[f"{name}_to"] = end
+    parts += time_bounds("request_created_at", start, end, params, name)
     slot = "toStartOfMinute" if by_minute else "toStartOfHour"
     return (
         f"SELECT toDateTime({slot}(request_created_at), 'UTC') AS slot, provider, model, status, "

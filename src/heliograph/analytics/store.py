@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from heliograph.analytics import aggregates, metrics, properties, sessions
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.aggregates import AggregateQuery, time_bounds
 from heliograph.analytics.chdb_executor import open_chdb
 from heliograph.analytics.executor import Executor
 from heliograph.analytics.migrate import apply_migrations
@@ -127,15 +127,10 @@ class AnalyticsStore:
         upper: int | None = None
         for span in (*SLICE_SPANS_MS, None):
             lower = None if span is None else anchor_ms - span
-            bounds, bound = [where], {**params, "wanted": wanted - len(rows)}
-            if lower is not None:
-                bounds.append("request_created_at >= fromUnixTimestamp64Milli({slice_from:Int64})")
-                bound["slice_from"] = lower
-            if upper is not None:
-                bounds.append("request_created_at < fromUnixTimestamp64Milli({slice_to:Int64})")
-                bound["slice_to"] = upper
+            bound = {**params, "wanted": wanted - len(rows)}
+            sliced = [where, *time_bounds("request_created_at", lower, upper, bound, "slice")]
             sql = (
-                f"SELECT {columns} FROM {REQUESTS} WHERE {' AND '.join(bounds)} "
+                f"SELECT {columns} FROM {REQUESTS} WHERE {' AND '.join(sliced)} "
                 f"ORDER BY {NEWEST_FIRST} LIMIT {{wanted:UInt32}}"
             )
             rows += await self._call(self._executor.query, sql, bound)
