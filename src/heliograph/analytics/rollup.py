@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from heliograph.analytics.aggregates import AggregateQuery, time_bounds
-from heliograph.domain.filters import REQUEST_TABLES, compile_filter
+from heliograph.domain.filters import REQUEST_TABLES, compile_filter, leaves
 
 HOUR_MS = 3_600_000
 # Request columns the rollup keeps, so filters on them can be answered from it.
@@ -58,15 +58,13 @@ def summary_source(
 
 def answerable(node: Any) -> bool:
     """Whether every leaf of the filter is on a column the rollup keeps."""
-    if node == "all" or node == {}:
-        return True
-    if not isinstance(node, Mapping):
+    return all(_on_dimension(leaf) for leaf in leaves(node))
+
+
+def _on_dimension(leaf: Any) -> bool:
+    if not isinstance(leaf, Mapping) or len(leaf) != 1:
         return False
-    if "left" in node or "right" in node:
-        return answerable(node.get("left")) and answerable(node.get("right"))
-    if len(node) != 1:
-        return False
-    ((table, columns),) = node.items()
+    ((table, columns),) = leaf.items()
     if table not in REQUEST_TABLES or not isinstance(columns, Mapping) or len(columns) != 1:
         return False
     return next(iter(columns)) in DIMENSIONS

@@ -7,7 +7,7 @@ parameter; column and operator names only ever select from the tables below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -146,9 +146,26 @@ def compile_tree(node: Any, target: SqlFilter, leaf: LeafCompiler, depth: int = 
         return "1"
     if not isinstance(node, Mapping):
         raise FilterError(f'a filter node must be an object or "all", got {_show(node)}')
-    if "left" in node or "right" in node or "operator" in node:
+    if is_branch(node):
         return _branch(node, target, leaf, depth)
     return leaf(node, target)
+
+
+def leaves(node: Any, depth: int = 0) -> Iterator[Any]:
+    """Every leaf of a filter tree (malformed ones included, for the compiler to reject)."""
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
+    if node == "all" or node == {}:
+        return
+    if is_branch(node):
+        yield from leaves(node.get("left"), depth + 1)
+        yield from leaves(node.get("right"), depth + 1)
+    else:
+        yield node
+
+
+def is_branch(node: Any) -> bool:
+    return isinstance(node, Mapping) and ("left" in node or "right" in node or "operator" in node)
 
 
 def _branch(node: Mapping[str, Any], target: SqlFilter, leaf: LeafCompiler, depth: int) -> str:

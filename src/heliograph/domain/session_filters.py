@@ -17,6 +17,8 @@ from heliograph.domain.filters import (
     compile_filter,
     compile_tree,
     condition,
+    is_branch,
+    leaves,
     single,
     text_condition,
 )
@@ -55,11 +57,11 @@ def split(node: Any, depth: int = 0) -> tuple[Any, Any]:
     OR-ed with a request condition has no single meaning, so it is refused."""
     if depth > MAX_DEPTH:
         raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
-    if _is_branch(node) and node.get("operator") == "and" and {"left", "right"} <= set(node):
+    if is_branch(node) and node.get("operator") == "and" and {"left", "right"} <= set(node):
         left_requests, left_sessions = split(node["left"], depth + 1)
         right_requests, right_sessions = split(node["right"], depth + 1)
         return _and(left_requests, right_requests), _and(left_sessions, right_sessions)
-    tables = _tables(node, depth)
+    tables = _tables(node)
     if SESSION_TABLE not in tables:
         return node, "all"
     if tables == {SESSION_TABLE}:
@@ -86,18 +88,12 @@ def _session_leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
     return condition(spec, column, operator, value, target)
 
 
-def _tables(node: Any, depth: int) -> set[str]:
-    if depth > MAX_DEPTH:
-        raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
-    if _is_branch(node):
-        return _tables(node.get("left"), depth + 1) | _tables(node.get("right"), depth + 1)
-    if isinstance(node, Mapping) and len(node) == 1:
-        return {str(next(iter(node)))}
-    return set()
-
-
-def _is_branch(node: Any) -> bool:
-    return isinstance(node, Mapping) and ("left" in node or "right" in node or "operator" in node)
+def _tables(node: Any) -> set[str]:
+    return {
+        str(next(iter(leaf)))
+        for leaf in leaves(node)
+        if isinstance(leaf, Mapping) and len(leaf) == 1
+    }
 
 
 def _and(left: Any, right: Any) -> Any:
