@@ -447,4 +447,6 @@ class Capture:
             self._size += len(chunk)
 
     def body(self) -> bytes:
-        return b"".join(self._chunks)
+        # Kept joined: a cached response asks for its body twice (to save, then to log).
+        self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
