@@ -42,7 +42,7 @@ def apply_migrations(executor: Executor) -> list[str]:
         # Some migrations rework existing rows (backfills, new indexes): minutes on a large store.
         log.info("applying analytics schema %s", name)
         started = time.perf_counter()
-        for statement in _statements(sql):
+        for statement in statements(sql):
             executor.command(statement)
         executor.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES ({number}, '{name}')"
@@ -52,6 +52,6 @@ def apply_migrations(executor: Executor) -> list[str]:
     return applied
 
 
-def _statements(sql: str) -> list[str]:
+def statements(sql: str) -> list[str]:
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -56,7 +56,7 @@ GROUP BY organization_id, hour, provider, model, status;
 
 -- Requests stored before the view existed; the token makes a re-run after a crash a no-op.
 -- The SELECT repeats the view's (a `TO` view cannot populate itself), and `analytics/rollup.py`
--- computes the same summaries at read time; the store contract tests hold all three equal.
+-- computes the same summaries at read time: tests hold all three equal.
 INSERT INTO request_rollup_hourly
 SETTINGS insert_deduplication_token = 'heliograph-0006-backfill'
 SELECT
