@@ -23,8 +23,8 @@ def backfill_for(organization_id: str) -> str:
     backfill = statements(sql)[-1]
     assert backfill.startswith("INSERT INTO request_rollup_hourly")
     backfill = backfill.replace("heliograph-0006-backfill", f"test-{organization_id}")
-    scoped = f"WHERE organization_id = toUUID('{organization_id}')\nGROUP BY"
-    limited = backfill.replace("FROM request_response\nGROUP BY", f"FROM request_response\n{scoped}")
+    scoped = f"FROM request_response\nWHERE organization_id = toUUID('{organization_id}')\nGROUP BY"
+    limited = backfill.replace("FROM request_response\nGROUP BY", scoped)
     assert scoped in limited
     return limited
 
