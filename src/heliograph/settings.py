@@ -34,6 +34,7 @@ class Settings:
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
     key_cache_ttl_s: float = 60.0
+    stall_after_s: float = 30.0  # /healthz says stalled when a non-empty queue has not moved
     allowed_target_origins: tuple[str, ...] = ()
     log_level: str = "info"
     gateway_workers: int = 1  # gateway processes `serve` starts; 0 runs the gateway in-process

@@ -46,5 +46,7 @@ class RequestRecord:
     cache_enabled: bool = False
     cache_reference_id: str = ""  # the request whose cached response this one replayed
     cache_original_latency_ms: int = 0
+    # The id was chosen by the caller (`Helicone-Request-Id`, a log message), so it may repeat.
+    client_request_id: bool = False
     # Set when the log comes from elsewhere (Helicone's log message) and already carries usage.
     reported: dict[str, object] | None = None
