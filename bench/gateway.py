@@ -2,11 +2,19 @@
 proxy (the floor any Python proxy pays) and through Heliograph (`heliograph serve`, logging on),
 in the same run, so the differences are the gateway's cost.
 
-Scenarios: one connection (latency p50/p99), fixed rates of 200 and 500 req/s (latency under
-load), 64 connections (throughput; wrk when installed), each non-streaming and streaming.
+Scenarios: one connection (latency p50/p99; direct, floor and Heliograph take turns for
+`--rounds` rounds, so the host's noisy moments fall on all three alike), fixed rates of 200 and
+500 req/s (latency under load), 64 connections (throughput; wrk when installed), each
+non-streaming and streaming.
+`--pieces` makes the fake provider answer in pieces with small gaps, as real providers do, so a
+request spans several turns of the gateway's event loop. `--rss-requests N` then sends N more
+requests through the gateway and reports the gateway process's resident memory.
 Prints a table and writes `bench/results/gateway.json`.
 
-    python bench/gateway.py [--seconds 10] [--out bench/results/gateway.json]
+    python bench/gateway.py [--seconds 10] [--pieces] [--scenarios 1conn,rates,64conn,cache]
+                            [--rounds 3] [--rss-requests 10000] [--out bench/results/gateway.json]
+
+Run it with `PYTHONPATH=<another checkout>/src` to measure that version of Heliograph instead.
 """
 
 from __future__ import annotations
@@ -69,6 +77,12 @@ async def one_request(
 async def sequential(
     url: str, body: bytes, headers: dict[str, str], seconds: float
 ) -> dict[str, Any]:
+    return summarise(await sequential_latencies(url, body, headers, seconds), seconds)
+
+
+async def sequential_latencies(
+    url: str, body: bytes, headers: dict[str, str], seconds: float
+) -> list[float]:
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=1)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -77,7 +91,19 @@ async def sequential(
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             latencies.append(await one_request(session, url, body, headers))
-    return summarise(latencies, seconds)
+    return latencies
+
+
+async def interleaved(
+    targets: dict[str, tuple[str, dict[str, str]]], body: bytes, seconds: float, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """One connection to each target in turn, `rounds` times, so a noisy moment of the host
+    falls on every target alike; the latencies of all rounds are summarised together."""
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, headers) in targets.items():
+            latencies[name] += await sequential_latencies(url, body, headers, seconds / rounds)
+    return {name: summarise(values, seconds) for name, values in latencies.items()}
 
 
 async def fixed_rate(
@@ -179,9 +205,12 @@ async def python_throughput(
     return result
 
 
-def start_processes(workdir: Path) -> tuple[list[subprocess.Popen[bytes]], dict[str, Any]]:
+def start_processes(
+    workdir: Path, pieces: bool
+) -> tuple[list[subprocess.Popen[bytes]], dict[str, Any]]:
     upstream_port, gateway_port, api_port = free_port(), free_port(), free_port()
-    upstream = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), str(upstream_port)])
+    upstream_argv = [sys.executable, str(HERE / "upstream.py"), str(upstream_port)]
+    upstream = subprocess.Popen(upstream_argv + (["--pieces"] if pieces else []))
     env = {
         **os.environ,
         "HELIOGRAPH_DATA_DIR": str(workdir),
@@ -228,6 +257,7 @@ def start_processes(workdir: Path) -> tuple[list[subprocess.Popen[bytes]], dict[
         "gateway": f"http://127.0.0.1:{gateway_port}/openai/v1/chat/completions",
         "api": f"http://127.0.0.1:{api_port}",
         "key": key,
+        "serve_pid": gateway.pid,
     }
 
 
@@ -256,44 +286,106 @@ def logged_count(api: str, key: str) -> int:
         return int(json.loads(response.read())["data"])
 
 
-async def run_scenarios(urls: dict[str, Any], seconds: float) -> dict[str, Any]:
-    gateway_headers = {
-        "Helicone-Auth": f"Bearer {urls['key']}",
+def gateway_headers(key: str) -> dict[str, str]:
+    return {
+        "Helicone-Auth": f"Bearer {key}",
         "Authorization": "Bearer sk-bench",
         "Content-Type": "application/json",
     }
+
+
+async def run_scenarios(
+    urls: dict[str, Any], seconds: float, scenarios: set[str], rounds: int
+) -> dict[str, Any]:
+    through_gateway = gateway_headers(urls["key"])
     direct_headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    targets = {
+        target: (urls[target], through_gateway if target == "gateway" else direct_headers)
+        for target in ("direct", "floor", "gateway")
+    }
     results: dict[str, Any] = {}
     for mode, body in (("non-streaming", BODY), ("streaming", STREAM_BODY)):
         encoded = json.dumps(body).encode()
-        for target in ("direct", "floor", "gateway"):
-            url = urls[target]
-            headers = gateway_headers if target == "gateway" else direct_headers
+        if "1conn" in scenarios:
+            one = await interleaved(targets, encoded, seconds, rounds)
+            for target, figures in one.items():
+                results[f"{mode}/{target}/1 connection"] = figures
+        for target, (url, headers) in targets.items():
             prefix = f"{mode}/{target}"
-            results[f"{prefix}/1 connection"] = await sequential(url, encoded, headers, seconds)
-            for rate in (200, 500):
+            for rate in (200, 500) if "rates" in scenarios else ():
                 results[f"{prefix}/{rate} req/s"] = await fixed_rate(
                     url, encoded, headers, rate, seconds
                 )
+            if "64conn" not in scenarios:
+                continue
             if shutil.which("wrk"):
                 results[f"{prefix}/64 connections"] = wrk_throughput(url, body, headers, seconds)
             else:
                 results[f"{prefix}/64 connections"] = await python_throughput(
                     url, encoded, headers, seconds
                 )
-    cached_headers = {**gateway_headers, "Helicone-Cache-Enabled": "true"}
+    if "cache" in scenarios and "1conn" in scenarios:
+        results.update(await cache_hits(urls["gateway"], through_gateway, seconds))
+    return results
+
+
+async def cache_hits(url: str, headers: dict[str, str], seconds: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    cached_headers = {**headers, "Helicone-Cache-Enabled": "true"}
     for mode, body in (("non-streaming", BODY), ("streaming", STREAM_BODY)):
         encoded = json.dumps(body).encode()
         results[f"cache/{mode}/hit, 1 connection"] = await sequential(
-            urls["gateway"], encoded, cached_headers, seconds
+            url, encoded, cached_headers, seconds
         )
     return results
+
+
+async def gateway_memory(urls: dict[str, Any], requests: int) -> dict[str, Any]:
+    """Resident memory of the gateway process after `requests` more requests (half streaming),
+    64 at a time."""
+    child = gateway_child(urls["serve_pid"])
+    before = process_memory_mb(child)
+    headers = gateway_headers(urls["key"])
+    bodies = [json.dumps(BODY).encode(), json.dumps(STREAM_BODY).encode()]
+    remaining = requests
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await one_request(session, urls["gateway"], bodies[remaining % 2], headers)
+
+        await asyncio.gather(*(worker() for _ in range(64)))
+    await asyncio.sleep(1)  # the last batch ships
+    return {"requests": requests, "before": before, "after": process_memory_mb(child)}
+
+
+def gateway_child(serve_pid: int) -> int:
+    """The gateway process `heliograph serve` started (its only child)."""
+    children = Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split()
+    if len(children) != 1:
+        raise RuntimeError(f"expected one gateway process, found {children}")
+    return int(children[0])
+
+
+def process_memory_mb(pid: int) -> dict[str, float]:
+    """Resident (VmRSS) and peak resident (VmHWM) memory, in MB."""
+    figures = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            figures[name] = round(int(value.split()[0]) / 1024, 1)
+    return figures
 
 
 def cache_table(results: dict[str, Any]) -> str:
     """Cache hits against the same request going upstream through the gateway."""
     lines = [f"{'cache':<30} {'upstream p50/p99':>17} {'hit p50/p99':>12} {'hit rps':>8}"]
     for mode in ("non-streaming", "streaming"):
+        if f"cache/{mode}/hit, 1 connection" not in results:
+            continue
         upstream = results[f"{mode}/gateway/1 connection"]
         hit = results[f"cache/{mode}/hit, 1 connection"]
         lines.append(
@@ -334,14 +426,22 @@ def _pair(figures: dict[str, Any], base: dict[str, Any] | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--pieces", action="store_true", help="the provider answers in pieces")
+    parser.add_argument("--scenarios", default="1conn,rates,64conn,cache")
+    parser.add_argument("--rss-requests", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved 1-connection rounds")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "gateway.json")
     args = parser.parse_args()
+    memory = None
     with tempfile.TemporaryDirectory() as workdir:
-        processes, urls = start_processes(Path(workdir))
+        processes, urls = start_processes(Path(workdir), args.pieces)
         try:
             import uvloop
 
-            results = uvloop.run(run_scenarios(urls, args.seconds))
+            scenarios = set(args.scenarios.split(","))
+            results = uvloop.run(run_scenarios(urls, args.seconds, scenarios, args.rounds))
+            if args.rss_requests:
+                memory = uvloop.run(gateway_memory(urls, args.rss_requests))
             time.sleep(2)  # let the last batch flush
             logged = logged_count(urls["api"], urls["key"])
         finally:
@@ -351,7 +451,9 @@ def main() -> None:
     summary = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "seconds_per_scenario": args.seconds,
+        "upstream": "in pieces" if args.pieces else "one write",
         "requests_logged_through_gateway": logged,
+        "gateway_memory_mb": memory,
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -359,6 +461,8 @@ def main() -> None:
     print(table(results))
     print()
     print(cache_table(results))
+    if memory is not None:
+        print(f"\ngateway process memory (MB): {memory}")
     print(f"\nrequests logged through the gateway: {logged}")
     print(f"written to {args.out}")
 

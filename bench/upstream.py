@@ -1,10 +1,13 @@
 """A lean fake provider for benchmarks: fixed OpenAI-style answers, JSON or SSE, no bookkeeping.
 
-Run as `python bench/upstream.py PORT`.
+Run as `python bench/upstream.py PORT [--pieces]`. With `--pieces` it answers as real providers do:
+the JSON in a few chunks and every SSE event in its own write, with a small gap between writes, so
+a request spans several event-loop turns of the proxy in front of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
@@ -45,20 +48,42 @@ def chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
 
 STREAM = [chunk(word) for word in ("Hi", " there", "!", " How", " can", " I", " help?")]
 USAGE_CHUNK = chunk(None, USAGE)
+PIECE_GAP_S = 0.001
+GAP_S = web.AppKey("gap_s", float)
+JSON_PIECES = 3
+
+
+def pieces_of(data: bytes, count: int) -> list[bytes]:
+    size = -(-len(data) // count)
+    return [data[start : start + size] for start in range(0, len(data), size)]
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.read()
+    gap_s = request.app[GAP_S]
     if b'"stream":true' not in body.replace(b" ", b""):
-        return web.Response(body=COMPLETION, content_type="application/json")
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        if not gap_s:
+            return web.Response(body=COMPLETION, content_type="application/json")
+        return await write_pieces(request, "application/json", pieces_of(COMPLETION, JSON_PIECES))
+    events = list(STREAM)
+    if b"include_usage" in body:
+        # Providers send the usage event right behind the last content event, not a gap later.
+        events[-1] += USAGE_CHUNK
+    events.append(b"data: [DONE]\n\n")
+    return await write_pieces(request, "text/event-stream", events)
+
+
+async def write_pieces(
+    request: web.Request, content_type: str, pieces: list[bytes]
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    gap_s = request.app[GAP_S]
     try:
         await response.prepare(request)
-        for piece in STREAM:
+        for number, piece in enumerate(pieces):
+            if number and gap_s:
+                await asyncio.sleep(gap_s)
             await response.write(piece)
-        if b"include_usage" in body:
-            await response.write(USAGE_CHUNK)
-        await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
     except ConnectionResetError:
         pass  # the load generator hung up at the end of a run
@@ -67,6 +92,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 def main() -> None:
     app = web.Application()
+    app[GAP_S] = PIECE_GAP_S if "--pieces" in sys.argv[2:] else 0.0
     app.router.add_post("/v1/chat/completions", chat)
     web.run_app(
         app,

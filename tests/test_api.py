@@ -9,6 +9,7 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -373,3 +374,100 @@ async def test_keep_alive_responses_are_not_held_back_by_nagle(heliograph: Helio
                 await response.read()
             timings.append(time.perf_counter() - started)
     assert statistics.median(timings[1:]) < 0.025, timings
+
+
+ENGINE_TEXT = (
+    "Code: 27. DB::Exception: Cannot parse input: expected '\"' before: 'x'\n"
+    "/var/lib/heliograph/analytics/store/data/default/request_response/all_1_1_0/ SELECT "
+) * 500
+
+
+async def test_store_errors_reach_clients_as_a_generic_503(
+    heliograph: Heliograph, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's text (SQL, values, paths) stays in one short log line."""
+    from heliograph.analytics.executor import StoreUnavailable
+
+    async def failing(*_args: object) -> int:
+        raise StoreUnavailable(ENGINE_TEXT)
+
+    monkeypatch.setattr(heliograph.running.services.requests, "count", failing)
+    status, body = await heliograph.api_post("/v1/request/count/query", {"filter": "all"})
+    assert status == 503
+    assert body == {
+        "data": None,
+        "error": "the analytics store could not answer; try again shortly",
+    }
+    (line,) = [r.getMessage() for r in caplog.records if "analytics store error" in r.getMessage()]
+    assert "\n" not in line
+    assert len(line) < 400
+    assert "/v1/request/count/query" in line
+
+
+async def test_a_huge_search_term_is_a_400_naming_the_limit(
+    heliograph: Heliograph, caplog: pytest.LogCaptureFixture
+) -> None:
+    term = "needle " * 15_000
+    leaf = {"request_response_rmt": {"request_body": {"contains": term}}}
+    status, body = await query(heliograph, {"filter": leaf})
+    assert status == 400
+    assert "at most 1000 characters" in body["error"]
+    assert len(body["error"]) < 200
+    assert sum(len(r.getMessage()) for r in caplog.records) < 10_000
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/session/query", {"search": "", "nameEquals": "n" * 1001}),
+        ("/v1/user/query", {"userIds": ["u" * 1001]}),
+        ("/v1/property/" + "k" * 501 + "/search", {}),
+        ("/v1/session/" + "s" * 1001 + "/tag", {"tag": "t"}),
+    ],
+)
+async def test_other_oversized_inputs_are_400s(
+    heliograph: Heliograph, path: str, body: dict
+) -> None:
+    status, answer = await heliograph.api_post(path, body)
+    assert status == 400, answer
+    assert "at most" in answer["error"]
+    assert len(answer["error"]) < 300
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/request/query",
+            {"filter": {"request_response_rmt": {"model": {"equals": "\ud800"}}}},
+        ),
+        ("/v1/request/count/query", {"filter": {"properties": {"k\udfff": {"equals": "v"}}}}),
+    ],
+)
+async def test_text_that_is_not_unicode_is_a_400(
+    heliograph: Heliograph, path: str, body: dict
+) -> None:
+    """JSON can carry lone surrogates; no store can hold or compare them. (Fields typed as
+    strings are refused by validation already; filters take any JSON.)"""
+    status, answer = await heliograph.api_post(path, body)
+    assert status == 400, answer
+    assert "not valid Unicode" in answer["error"]
+
+
+async def test_a_body_without_a_length_is_capped_too(heliograph: Heliograph) -> None:
+    """A chunked body declares no length; it is cut off at the same limit, not read whole."""
+
+    async def chunks() -> Any:
+        yield b'{"filter": "all", "pad": "'
+        for _ in range(10):
+            yield b"x" * 1024 * 1024
+        yield b'"}'
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            heliograph.api + "/v1/request/count/query", data=chunks(), headers=heliograph.auth()
+        ) as response,
+    ):
+        assert response.status == 413
+        assert "larger than" in (await response.json())["error"]

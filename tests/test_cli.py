@@ -57,6 +57,58 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert "no organization" in missing.output
 
 
+def test_a_second_init_refuses_a_duplicate_organization(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    first = json.loads(runner.invoke(cli, ["init", *data, "--json"]).output.splitlines()[-1])
+    again = runner.invoke(cli, ["init", *data])
+    assert again.exit_code == 1
+    assert "organization 'default' already exists" in again.output
+    assert f"heliograph keys create --org {first['organization_id']} --data-dir" in again.output
+    assert "heliograph init --name <name>" in again.output
+    other = runner.invoke(cli, ["init", *data, "--name", "other", "--json"])
+    assert other.exit_code == 0, other.output
+    listing = runner.invoke(cli, ["keys", "list", *data]).output
+    assert "(default)" in listing
+    assert "(other)" in listing
+    assert len(listing.splitlines()) == 2
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line as a user runs it; a `serve` that starts anyway is stopped after 20 s."""
+    command = [sys.executable, "-m", "heliograph", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=20)
+
+
+def test_serve_without_an_organization_says_to_run_init(tmp_path: Path) -> None:
+    port = str(free_port())
+    result = run_cli(
+        "serve", "--data-dir", str(tmp_path), "--gateway-workers", "0", "--gateway-port", port
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: no organization yet; run `heliograph init --data-dir {tmp_path}` first "
+        "to create one\n"
+    )
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path)])
+    free = str(free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        serve = ["serve", "--data-dir", str(tmp_path), "--gateway-workers", "0"]
+        for flag, other in (("--gateway-port", "--api-port"), ("--api-port", "--gateway-port")):
+            result = run_cli(*serve, flag, busy, other, free)
+            assert result.returncode == 1
+            assert result.stderr.splitlines() == [
+                f"Error: port {busy} on 127.0.0.1 is in use; is Heliograph already running? "
+                f"Stop it, or choose another with {flag}"
+            ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -233,3 +233,57 @@ def test_body_search_reads_only_parts_the_text_index_picks(chdb_executor: ChdbEx
     assert "Granules: 1/2" in index_part
     rows = chdb_executor.query(f"SELECT request_body FROM request_response WHERE {where}", params)
     assert rows == [{"request_body": "the quarterly forecast"}]
+
+
+def _chain(leaf: Any, count: int) -> Any:
+    """`count` copies of `leaf` OR-ed in a balanced tree (shallow, unlike a chain)."""
+    if count == 1:
+        return leaf
+    half = count // 2
+    return {"left": _chain(leaf, half), "operator": "or", "right": _chain(leaf, count - half)}
+
+
+@pytest.mark.parametrize(
+    ("node", "limit"),
+    [
+        ({"request_response_rmt": {"request_body": {"contains": "x" * 100_000}}}, "1000 char"),
+        ({"request_response_rmt": {"model": {"equals": "x" * 1001}}}, "1000 char"),
+        ({"properties": {"k": {"contains": "x" * 1001}}}, "1000 char"),
+        ({"properties": {"k" * 501: {"equals": "x"}}}, "key takes at most 500"),
+        ({"request_response_rmt": {"latency": {"gt": "9" * 41}}}, "at most 40 char"),
+        ({"request_response_rmt": {"cost": {"gt": 1e300}}}, "below 1e18"),
+        (_chain({"request_response_rmt": {"status": {"equals": 200}}}, 201), "at most 200 cond"),
+    ],
+)
+def test_oversized_filters_are_refused_naming_the_limit(node: Any, limit: str) -> None:
+    with pytest.raises(FilterError, match=limit) as raised:
+        compile_filter(node)
+    assert len(str(raised.value)) < 200  # the term itself is never echoed back
+
+
+def test_oversized_session_filters_are_refused() -> None:
+    leaf = {SESSION_TABLE: {"session_tag": {"contains": "x" * 5000}}}
+    with pytest.raises(FilterError, match="at most 1000 char"):
+        compile_session_filter(leaf)
+    many = _chain({SESSION_TABLE: {"session_total_requests": {"gte": 1}}}, 201)
+    with pytest.raises(FilterError, match="at most 200 cond"):
+        compile_session_filter({"left": many, "operator": "and", "right": "all"})
+
+
+def test_unknown_names_are_shortened_in_errors() -> None:
+    with pytest.raises(FilterError) as raised:
+        compile_filter({"request_response_rmt": {"c" * 10_000: {"equals": "x"}}})
+    assert len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"request_response_rmt": {"request_body": {"contains": "abc\ud800"}}},
+        {"properties": {"\udc00": {"equals": "x"}}},
+        {"request_response_rmt": {"scores": {"\ud800": {"gte": 1}}}},
+    ],
+)
+def test_lone_surrogates_are_refused(node: Any) -> None:
+    with pytest.raises(FilterError, match="not valid Unicode"):
+        compile_filter(node)

@@ -73,6 +73,7 @@ def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, Any
     }
     bodies: dict[str, Any] = {
         "/v1/helicone-sql/execute": {"sql": "SELECT * FROM request_response"},
+        "/v1/helicone-sql/download": {"sql": "SELECT * FROM request_response"},
         "/v1/request/export": {"format": "jsonl"},
     }
     found = []

@@ -1,5 +1,5 @@
-"""The hourly rollup's backfill (schema 0006) summarises stored requests exactly as its
-materialized view summarises new ones."""
+"""The hourly rollup's backfill (schema 0009, which rebuilt 0006's) summarises stored requests
+exactly as its materialized view summarises new ones."""
 
 from __future__ import annotations
 
@@ -11,18 +11,17 @@ from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.migrate import apply_migrations, schema_files, statements
 
 SUMS = (
-    "requests, cost_nano, prompt_token_sum, completion_token_sum, latency_sum, ttft_sum, "
-    "ttft_count, cache_hits"
+    "requests, cost_nano, prompt_token_sum, completion_token_sum, cache_read_token_sum, "
+    "cache_write_token_sum, reasoning_token_sum, latency_sum, ttft_sum, ttft_count, cache_hits"
 )
 
 
 def backfill_for(organization_id: str) -> str:
-    """0006's backfill statement, limited to one organization so other tests' rows stay as
+    """The latest backfill statement, limited to one organization so other tests' rows stay as
     they are in the shared store."""
-    (sql,) = [sql for number, _, sql in schema_files() if number == 6]
+    (sql,) = [sql for number, _, sql in schema_files() if number == 9]
     backfill = statements(sql)[-1]
     assert backfill.startswith("INSERT INTO request_rollup_hourly")
-    backfill = backfill.replace("heliograph-0006-backfill", f"test-{organization_id}")
     scoped = f"FROM request_response\nWHERE organization_id = toUUID('{organization_id}')\nGROUP BY"
     limited = backfill.replace("FROM request_response\nGROUP BY", scoped)
     assert scoped in limited
@@ -46,6 +45,9 @@ def test_backfill_adds_what_the_view_added(chdb_executor: ChdbExecutor) -> None:
             "user_id": f"user-{index % 4}",
             "prompt_tokens": index,
             "completion_tokens": 2 * index,
+            "prompt_cache_read_tokens": index % 7,
+            "prompt_cache_write_tokens": index % 5,
+            "reasoning_tokens": index % 3,
             "cost": 1000 * index,
             "pricing_status": "priced",
         }

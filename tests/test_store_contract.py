@@ -243,3 +243,35 @@ async def test_body_search_is_a_case_insensitive_substring_in_any_script(
         org, {"request_response_rmt": {"request_body": {"not-contains": search}}}
     )
     assert excluded == len(BODIES) - len(expected)
+
+
+class RecordingExecutor:
+    """Records the statements a migration run sends, as a fresh engine would see them."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def command(self, sql: str) -> None:
+        self.commands.append(sql)
+
+    def query(self, sql: str, params: object, settings: object = None) -> list[dict[str, object]]:
+        return []
+
+
+@pytest.mark.parametrize("server", [False, True])
+def test_the_console_user_is_created_on_a_server_only(server: bool) -> None:
+    from heliograph.analytics.migrate import apply_migrations
+
+    recorded = RecordingExecutor()
+    values = {"console_password_sha256": "ab" * 32}
+    applied = apply_migrations(recorded, server, values)  # type: ignore[arg-type]
+    assert "0008_console_user.server.sql" in applied  # recorded as applied either way
+    created = [sql for sql in recorded.commands if "heliograph_console" in sql]
+    if not server:
+        assert created == []
+        return
+    user = next(sql for sql in created if sql.startswith("CREATE USER"))
+    assert "sha256_hash BY '" + "ab" * 32 + "'" in user
+    policy = next(sql for sql in created if sql.startswith("CREATE ROW POLICY"))
+    assert "getSetting('SQL_heliograph_organization_id')" in policy
+    assert "request_rollup_hourly" in policy

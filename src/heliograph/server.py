@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import secrets
@@ -22,29 +21,21 @@ import uvicorn
 from aiohttp import web
 
 from heliograph.api.app import build_api_app
-from heliograph.gateway.app import build_gateway_app
-from heliograph.gateway.caching import ResponseCacher
-from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, ResponseCache, RuleSource
-from heliograph.gateway.proxy import Proxy
-from heliograph.gateway.ratelimit import RateLimiter
-from heliograph.gateway.targets import TargetPolicy
-from heliograph.ingest.shipper import LogShipper
-from heliograph.ingest.spool import Spool
-from heliograph.providers.base import Provider
-from heliograph.providers.registry import build_registry
-from heliograph.services.container import Services, open_app_db
-from heliograph.services.keys import CachedKeyVerifier
-from heliograph.services.ratelimits import CachedRuleSource
+from heliograph.api.http_limits import HeaderLimits, head_bytes, limited_protocol
+from heliograph.gateway.ports import Buckets, ResponseCache
+from heliograph.gateway_process import (
+    GATEWAY_SOCKET_FD_ENV,
+    build_proxy,
+    open_buckets,
+    open_response_cache,
+    serve_gateway,
+)
+from heliograph.lifeline import Lifeline, wait_for_stop
+from heliograph.runtime import bind, run_async
+from heliograph.services.container import Services
 from heliograph.settings import Settings
-from heliograph.state.buckets import MemoryBuckets
-from heliograph.state.disk_cache import DiskResponseCache
-from heliograph.state.redis_buckets import RedisBuckets
-from heliograph.state.redis_cache import RedisResponseCache
-from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph")
-GATEWAY_SOCKET_FD_ENV = "HELIOGRAPH_GATEWAY_SOCKET_FD"
-SHUTDOWN_GRACE_S = 10  # in-flight streams get this long to finish before they are cut
 CHILD_STOP_TIMEOUT_S = 30
 
 
@@ -54,79 +45,18 @@ class _ApiServer(uvicorn.Server):
         yield  # signals belong to `serve_forever`, which stops everything in order
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # An explicit IPPROTO_TCP: accepted sockets inherit it, and asyncio turns Nagle off only on
-    # sockets that report it; without it every keep-alive response waits ~40 ms for an ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def open_buckets(settings: Settings) -> Buckets:
-    """Rate-limit buckets in Redis when `HELIOGRAPH_REDIS_URL` is set, else in this process."""
-    if settings.redis_url:
-        return RedisBuckets(settings.redis_url)
-    return MemoryBuckets()
-
-
-def open_response_cache(settings: Settings) -> ResponseCache:
-    """Cached responses in Redis when `HELIOGRAPH_REDIS_URL` is set, else in the data dir."""
-    if settings.redis_url:
-        return RedisResponseCache(settings.redis_url)
-    return DiskResponseCache(settings.data_dir / "cache", settings.cache_max_bytes)
-
-
-def build_proxy(
-    settings: Settings,
-    providers: dict[str, Provider],
-    keys: KeyVerifier,
-    sink: RecordSink,
-    telemetry: Telemetry,
-    buckets: Buckets,
-    rules: RuleSource,
-    cache: ResponseCache,
-) -> Proxy:
-    origins = [provider.origin for provider in providers.values()]
-    return Proxy(
-        providers,
-        TargetPolicy(origins, settings.allowed_target_origins),
-        keys,
-        sink,
-        telemetry,
-        max_capture_bytes=settings.max_request_bytes,
-        limiter=RateLimiter(buckets, rules),
-        cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
-    )
-
-
-async def serve_gateway(
-    settings: Settings, proxy: Proxy, telemetry: Telemetry, sock: socket.socket
-) -> web.AppRunner:
-    app = build_gateway_app(
-        proxy,
-        telemetry,
-        max_request_bytes=settings.max_request_bytes,
-        connect_timeout_s=settings.upstream_connect_timeout_s,
-        read_timeout_s=settings.upstream_timeout_s,
-        api_url=settings.resolved_api_url,
-    )
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
-    )
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner
-
-
 async def serve_api(
     services: Services, sock: socket.socket
 ) -> tuple[_ApiServer, asyncio.Task[None]]:
+    settings = services.settings
+    app = HeaderLimits(build_api_app(services), settings.max_headers, settings.max_header_bytes)
     config = uvicorn.Config(
-        build_api_app(services), lifespan="off", log_level="warning", access_log=False
+        app,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        http=limited_protocol(settings.header_timeout_s, settings.body_timeout_s),
+        h11_max_incomplete_event_size=head_bytes(settings.max_header_bytes),
     )
     api = _ApiServer(config)
     task = asyncio.create_task(api.serve(sockets=[sock]), name="api-server")
@@ -163,15 +93,20 @@ class Running:
 
 
 async def start(settings: Settings, gateway_socket: socket.socket | None = None) -> Running:
-    """Start the API and writer, and the gateway in-process unless a socket is kept for children."""
-    services = await Services.open(settings)
-    api_socket = bind(settings.host, settings.api_port)
+    """Start the API and writer, and the gateway in-process unless a socket is kept for children.
+    Ports are bound before the stores open, so a busy port fails at once and leaves nothing open."""
+    with contextlib.ExitStack() as on_failure:
+        api_socket = on_failure.enter_context(bind(settings.host, settings.api_port))
+        in_process = gateway_socket is None
+        if gateway_socket is None:
+            gateway_socket = on_failure.enter_context(bind(settings.host, settings.gateway_port))
+        services = await Services.open(settings)
+        on_failure.pop_all()
     settings = replace(settings, api_port=api_socket.getsockname()[1])  # when bound to port 0
     runner = None
     buckets = None
     cache = None
-    if gateway_socket is None:
-        gateway_socket = bind(settings.host, settings.gateway_port)
+    if in_process:
         buckets = open_buckets(settings)
         cache = open_response_cache(settings)
         proxy = build_proxy(
@@ -191,61 +126,14 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
     return Running(services, gateway_port, api_port, runner, buckets, cache, api, api_task)
 
 
-async def run_gateway_process(settings: Settings) -> None:
-    """A gateway child (or a standalone `heliograph gateway`): proxy, verify keys, ship logs."""
-    telemetry = Telemetry()
-    app_db = open_app_db(settings, migrate=False)
-    shipper = LogShipper(
-        settings.resolved_ingest_url,
-        settings.ingest_token,
-        Spool(settings.gateway_spool_dir),
-        flush_rows=settings.flush_rows,
-        flush_interval_ms=min(settings.flush_interval_ms, 200),
-    )
-    await shipper.start()
-    verifier = CachedKeyVerifier(app_db.keys, settings.key_cache_ttl_s)
-    rules = CachedRuleSource(app_db.rules, settings.key_cache_ttl_s)
-    providers = build_registry(settings.provider_base_urls)
-    buckets = open_buckets(settings)
-    cache = open_response_cache(settings)
-    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules, cache)
-    inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
-    if inherited:
-        sock = socket.socket(fileno=int(inherited))
-    else:
-        sock = bind(settings.host, settings.gateway_port)
-    runner = await serve_gateway(settings, proxy, telemetry, sock)
-    quiet_garbage_collector()
-    await _wait_for_signal()
-    await runner.cleanup()
-    await shipper.stop()
-    await buckets.close()
-    await cache.close()
-    app_db.engine.dispose()
-
-
-def quiet_garbage_collector() -> None:
-    """Move everything alive after start-up out of the collector's sight and collect less often:
-    a proxy allocates many short-lived objects, and full collections showed up as p99 spikes."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-
-
 class GatewayChildren:
-    """Starts the gateway processes on a socket bound here, restarts any that dies, stops them."""
+    """Starts the gateway processes on a socket bound here, restarts any that dies, stops them.
+    Each child holds a `Lifeline` to this process, so a `kill -9` here stops the children too."""
 
     def __init__(self, settings: Settings, sock: socket.socket) -> None:
         self._settings = settings
         self._socket = sock
+        self._lifeline = Lifeline()
         self._children: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
@@ -275,14 +163,14 @@ class GatewayChildren:
             "HELIOGRAPH_INGEST_TOKEN": settings.ingest_token,
             "HELIOGRAPH_GATEWAY_WORKER": str(index),
             "HELIOGRAPH_LOG_LEVEL": settings.log_level,
+            **self._lifeline.child_env(),
         }
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "heliograph",
-            "gateway",
+            "heliograph.gateway_process",
             env=env,
-            pass_fds=(self._socket.fileno(),),
+            pass_fds=(self._socket.fileno(), self._lifeline.read_fd),
         )
 
     async def stop(self) -> None:
@@ -298,6 +186,7 @@ class GatewayChildren:
                 child.kill()
         for watcher in self._watchers:
             watcher.cancel()
+        self._lifeline.close()
 
 
 async def serve_forever(settings: Settings) -> None:
@@ -323,7 +212,7 @@ async def serve_forever(settings: Settings) -> None:
         running.api_port,
         settings.data_dir,
     )
-    await _wait_for_signal()
+    await wait_for_stop()
     log.info("stopping: flushing pending logs")
     if children is not None:
         await children.stop()
@@ -331,18 +220,5 @@ async def serve_forever(settings: Settings) -> None:
     log.info("stopped")
 
 
-def run_async(main: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is not available on Windows
-        asyncio.run(main)
-        return
-    uvloop.run(main)
-
-
 def run(settings: Settings) -> None:
     run_async(serve_forever(settings))
-
-
-def run_gateway(settings: Settings) -> None:
-    run_async(run_gateway_process(settings))

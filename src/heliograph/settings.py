@@ -33,6 +33,10 @@ class Settings:
     cache_max_bytes: int = 1024 * 1024 * 1024  # the in-process response cache, on disk
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0  # to send a whole request head (also the idle keep-alive)
+    body_timeout_s: float = 30.0  # longest pause inside a request body
+    max_headers: int = 100  # header fields per request, on both ports
+    max_header_bytes: int = 8190  # longest request line or header field
     key_cache_ttl_s: float = 60.0
     stall_after_s: float = 30.0  # /healthz says stalled when a non-empty queue has not moved
     allowed_target_origins: tuple[str, ...] = ()

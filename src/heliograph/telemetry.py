@@ -37,6 +37,12 @@ class Telemetry:
         self.flush_failures = Counter(
             "heliograph_ingest_flush_failures", "Failed batch writes", registry=self.registry
         )
+        self.quarantined = Counter(
+            "heliograph_ingest_quarantined",
+            "Records, rows or spooled lines set aside because they could not be stored",
+            ["kind"],
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

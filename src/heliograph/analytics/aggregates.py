@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from heliograph.domain.filters import compile_filter
+from heliograph.domain.filters import USAGE_TOTAL_SQL, compile_filter
 
 USER_SORTS = {
     "last_active": "last_active",
     "first_active": "first_active",
     "total_requests": "total_requests",
     "cost": "total_cost",
-    "total_prompt_tokens": "total_prompt_tokens",
-    "total_completion_tokens": "total_completion_tokens",
+    "total_prompt_tokens": "prompt_tokens",
+    "total_completion_tokens": "completion_tokens",
+    "total_tokens": "total_tokens",
     "user_id": "user_id",
 }
 
@@ -76,11 +77,19 @@ def scope(
     return " AND ".join(parts)
 
 
+# Every token count of a group of requests, and their total by the one definition.
+TOKEN_SUMS = (
+    "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
+    "sum(ifNull(completion_tokens, 0)) AS completion_tokens, "
+    "sum(prompt_cache_read_tokens) AS prompt_cache_read_tokens, "
+    "sum(prompt_cache_write_tokens) AS prompt_cache_write_tokens, "
+    "sum(reasoning_tokens) AS reasoning_tokens, "
+    f"sum({USAGE_TOTAL_SQL}) AS total_tokens"
+)
 USER_COLUMNS = (
     "user_id, count() AS total_requests, min(request_created_at) AS first_active, "
     "max(request_created_at) AS last_active, uniqExact(toDate(request_created_at)) AS active_days, "
-    "sum(ifNull(prompt_tokens, 0)) AS total_prompt_tokens, "
-    "sum(ifNull(completion_tokens, 0)) AS total_completion_tokens, sum(cost) AS total_cost"
+    f"{TOKEN_SUMS}, sum(cost) AS total_cost"
 )
 
 
@@ -108,8 +117,7 @@ def user_totals_sql(organization_id: str, query: AggregateQuery) -> tuple[str, d
         where += " AND user_id IN {user_ids:Array(String)}"
         params["user_ids"] = list(query.user_ids)
     sql = (
-        "SELECT user_id, count() AS count, sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
-        "sum(ifNull(completion_tokens, 0)) AS completion_tokens, sum(cost) AS cost "
+        f"SELECT user_id, count() AS count, {TOKEN_SUMS}, sum(cost) AS cost "
         f"FROM request_response WHERE {where} GROUP BY user_id ORDER BY count DESC, user_id "
         "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
     )

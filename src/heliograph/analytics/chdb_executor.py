@@ -1,13 +1,17 @@
-"""The embedded engine: chDB in this process, every call made on one dedicated thread.
+"""The embedded engine: chDB in this process, one connection per concurrent call.
 
 chDB allows one data path per process, so executors are shared per path and reference-counted;
-embedded mode therefore means a single server process (several processes need a server).
+embedded mode therefore means a single server process (several processes need a server). One chDB
+connection runs one statement at a time, but several connections to the same path run in
+parallel (measured on chDB 4.4), so each call borrows an idle connection or opens another: reads
+never wait on each other, and the writer never waits on a read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +33,10 @@ class ChdbExecutor:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = str(path.resolve())
-        self._connection = chdb.connect(self.path)  # type: ignore[no-untyped-call]
-        self._call_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[Any] = [chdb.connect(self.path)]  # type: ignore[no-untyped-call]
+        self._all: list[Any] = list(self._idle)
+        self._closed = False
 
     def query(
         self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
@@ -61,18 +67,46 @@ class ChdbExecutor:
         self._run(statement, "CSV", {})
 
     def _run(self, sql: str, fmt: str, params: Mapping[str, str]) -> Any:
-        with self._call_lock:
+        with self._connection() as connection:
             try:
-                return self._connection.query(sql, fmt, params=dict(params))
+                return connection.query(sql, fmt, params=dict(params))
             except Exception as error:  # chDB raises plain RuntimeError/ChdbError subclasses
                 raise StoreUnavailable(str(error)) from error
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """An idle connection, or a new one: there are as many as calls ever ran at once, which
+        the callers' thread pools bound."""
+        with self._pool_lock:
+            if self._closed:
+                raise StoreUnavailable("the analytics store is closed")
+            if self._idle:
+                connection = self._idle.pop()
+            else:
+                connection = chdb.connect(self.path)  # type: ignore[no-untyped-call]
+                self._all.append(connection)
+        try:
+            yield connection
+        finally:
+            with self._pool_lock:
+                if self._closed:  # closed while this call ran
+                    connection.close()
+                else:
+                    self._idle.append(connection)
+
+    @property
+    def connections(self) -> int:
+        return len(self._all)
 
     def close(self) -> None:
         release_chdb(self)
 
     def _really_close(self) -> None:
-        with self._call_lock:
-            self._connection.close()
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
 
 def open_chdb(path: Path) -> ChdbExecutor:

@@ -17,15 +17,22 @@ BUCKETS = {
     "month": "toStartOfMonth",
     "year": "toStartOfYear",
 }
+# Every token count over summary rows; the total adds the five sums, as `USAGE_TOTAL_SQL` adds
+# a request's five counts.
+USAGE_TOTALS = (
+    "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens, "
+    "sum(cache_read_token_sum) AS prompt_cache_read_tokens, "
+    "sum(cache_write_token_sum) AS prompt_cache_write_tokens, "
+    "sum(reasoning_token_sum) AS reasoning_tokens, "
+    "sum(prompt_token_sum + completion_token_sum + cache_read_token_sum + cache_write_token_sum "
+    "+ reasoning_token_sum) AS total_tokens"
+)
 # name -> (SELECT expressions over summary rows, HAVING condition that drops empty buckets)
 SERIES = {
     "requests": ("sum(requests) AS count", ""),
     "cost": ("sum(cost_nano) AS cost_nano", ""),
     "latency": ("sum(latency_sum) / sum(requests) AS duration", ""),
-    "tokens": (
-        "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens",
-        "",
-    ),
+    "tokens": (USAGE_TOTALS, ""),
     "ttft": ("sum(ttft_sum) / sum(ttft_count) AS ttft", "sum(ttft_count) > 0"),
     "users": ("ifNull(uniqCombinedMerge(users), 0) AS count", "count > 0"),
     "errors": ("sumIf(requests, status >= 400 OR status < 0) AS count", "count > 0"),
@@ -39,8 +46,7 @@ QUANTILE_DIGESTS = {
 MERGE_QUANTILES = "quantilesTDigestMerge(0.5, 0.75, 0.9, 0.95, 0.99)"
 
 TOTALS = (
-    "sum(requests) AS requests, sum(cost_nano) AS cost_nano, "
-    "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens, "
+    f"sum(requests) AS requests, sum(cost_nano) AS cost_nano, {USAGE_TOTALS}, "
     "if(sum(requests) = 0, NULL, sum(latency_sum) / sum(requests)) AS avg_latency, "
     "if(sum(ttft_count) = 0, NULL, sum(ttft_sum) / sum(ttft_count)) AS avg_ttft, "
     "ifNull(uniqCombinedMerge(users), 0) AS active_users, "
@@ -103,8 +109,7 @@ def quantiles_sql(
 def models_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
     source, params = _source(organization_id, query)
     sql = (
-        "SELECT model, provider, sum(requests) AS total_requests, "
-        "sum(prompt_token_sum) AS prompt_tokens, sum(completion_token_sum) AS completion_tokens, "
+        f"SELECT model, provider, sum(requests) AS total_requests, {USAGE_TOTALS}, "
         "sum(cost_nano) AS cost_nano, sum(latency_sum) / sum(requests) AS avg_latency "
         f"FROM ({source}) GROUP BY model, provider "
         "ORDER BY sum(cost_nano) DESC, sum(requests) DESC, model "

@@ -1,6 +1,8 @@
 """Applies the numbered files in `sql/schema/` once each, in order, recording them in a table.
 
 Files are never edited after release and numbers are never reused; a change is a new file.
+Files named `*.server.sql` concern only a ClickHouse server (users, row policies); the embedded
+store records them as applied without running them.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ def schema_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def apply_migrations(executor: Executor) -> list[str]:
-    """Apply every schema file not yet applied; return the names applied now."""
+def apply_migrations(
+    executor: Executor, server: bool = False, values: dict[str, str] | None = None
+) -> list[str]:
+    """Apply every schema file not yet applied; return the names applied now. `values` fill
+    `{name}` placeholders in server-only files (hex digests, never free text)."""
     executor.command(
         f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, "
         "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
@@ -42,8 +47,9 @@ def apply_migrations(executor: Executor) -> list[str]:
         # Some migrations rework existing rows (backfills, new indexes): minutes on a large store.
         log.info("applying analytics schema %s", name)
         started = time.perf_counter()
-        for statement in statements(sql):
-            executor.command(statement)
+        server_only = name.endswith(".server.sql")
+        for statement in statements(sql) if server or not server_only else []:
+            executor.command(statement.format(**(values or {})) if server_only else statement)
         executor.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES ({number}, '{name}')"
         )

@@ -9,28 +9,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from heliograph.analytics.aggregates import AggregateQuery, time_bounds
-from heliograph.domain.filters import REQUEST_TABLES, compile_filter, leaves
+from heliograph.domain.filters import REQUEST_TABLES, USAGE_TOTAL_SQL, compile_filter, leaves
 
 HOUR_MS = 3_600_000
 # Request columns the rollup keeps, so filters on them can be answered from it.
 DIMENSIONS = ("provider", "model", "status")
 DIGEST = "quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)"
-# The same summaries `0006_request_rollup_hourly.sql` keeps, computed from requests.
+# The same summaries `0009_rollup_every_token.sql` keeps, computed from requests.
 SUMMARIES = (
     "count() AS requests, sum(cost) AS cost_nano, "
     "sum(ifNull(prompt_tokens, 0)) AS prompt_token_sum, "
-    "sum(ifNull(completion_tokens, 0)) AS completion_token_sum, sum(latency) AS latency_sum, "
+    "sum(ifNull(completion_tokens, 0)) AS completion_token_sum, "
+    "sum(prompt_cache_read_tokens) AS cache_read_token_sum, "
+    "sum(prompt_cache_write_tokens) AS cache_write_token_sum, "
+    "sum(reasoning_tokens) AS reasoning_token_sum, sum(latency) AS latency_sum, "
     "sum(ifNull(time_to_first_token, 0)) AS ttft_sum, count(time_to_first_token) AS ttft_count, "
     "countIf(cache_reference_id != toUUID('00000000-0000-0000-0000-000000000000')) AS cache_hits, "
     "sum(cache_saved_cost) AS saved_cost_nano, sum(cache_saved_latency) AS saved_latency_ms, "
     "uniqCombinedState(nullIf(user_id, '')) AS users, "
     f"{DIGEST}(latency) AS latency_digest, {DIGEST}(time_to_first_token) AS ttft_digest, "
-    f"{DIGEST}(ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0)) AS tokens_digest"
+    f"{DIGEST}({USAGE_TOTAL_SQL}) AS tokens_digest"
 )
 ROLLUP_COLUMNS = (
-    "requests, cost_nano, prompt_token_sum, completion_token_sum, latency_sum, ttft_sum, "
-    "ttft_count, cache_hits, saved_cost_nano, saved_latency_ms, users, latency_digest, "
-    "ttft_digest, tokens_digest"
+    "requests, cost_nano, prompt_token_sum, completion_token_sum, cache_read_token_sum, "
+    "cache_write_token_sum, reasoning_token_sum, latency_sum, ttft_sum, ttft_count, cache_hits, "
+    "saved_cost_nano, saved_latency_ms, users, latency_digest, ttft_digest, tokens_digest"
 )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery, scope
-from heliograph.domain.session_filters import compile_session_filter
+from heliograph.analytics.aggregates import TOKEN_SUMS, AggregateQuery, scope
+from heliograph.domain.filters import USAGE_TOTAL_SQL
+from heliograph.domain.session_filters import SESSION_DURATION_SQL, compile_session_filter
 
 SESSION_SORTS = {
     "latest_request_created_at": "latest_request_created_at",
@@ -19,12 +20,9 @@ SESSION_SORTS = {
 SESSION_COLUMNS = (
     "session_id, any(session_name) AS session_name, "
     "min(request_created_at) AS created_at, max(request_created_at) AS latest_request_created_at, "
-    "count() AS total_requests, sum(cost) AS total_cost, "
-    "sum(ifNull(prompt_tokens, 0)) AS prompt_tokens, "
-    "sum(ifNull(completion_tokens, 0)) AS completion_tokens, "
+    f"count() AS total_requests, sum(cost) AS total_cost, {TOKEN_SUMS}, "
     "avg(latency) AS avg_latency, sum(latency) AS total_latency, "
-    "dateDiff('millisecond', min(request_created_at), max(request_created_at)) AS duration_ms, "
-    "groupUniqArray(100)(user_id) AS user_ids"
+    f"{SESSION_DURATION_SQL} AS duration_ms, groupUniqArray(100)(user_id) AS user_ids"
 )
 QUANTILES = {"p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 # What each session chart measures, per session, from the grouped sessions.
@@ -134,8 +132,7 @@ def session_requests_sql(organization_id: str, session_id: str) -> tuple[str, di
     sql = (
         "SELECT toString(request_id) AS request_id, session_path, session_name, "
         "toUnixTimestamp64Milli(request_created_at) AS created_ms, latency, cost, "
-        "ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens "
-        "+ prompt_cache_write_tokens + reasoning_tokens AS total_tokens, model, status, user_id "
+        f"{USAGE_TOTAL_SQL} AS total_tokens, model, status, user_id "
         "FROM request_response WHERE organization_id = {org:UUID} "
         "AND session_id = {session:String} ORDER BY request_created_at, request_id LIMIT 10000"
     )

@@ -1,13 +1,17 @@
 """`AnalyticsStore`: the typed operations the rest of Heliograph runs on the analytics engine.
 
-Every read is scoped to one organization here, by the store itself, never by its callers. Calls
-run on worker threads so the event loop never waits on the engine.
+Every read is scoped to one organization here, by the store itself, never by its callers: besides
+each query's own `WHERE`, the engine is told to filter every table to the organization
+(`additional_table_filters`), so a query that forgot its clause still reads only that
+organization's rows. Reads, console queries and writes run on separate worker pools, so a slow
+read never queues the writer and the console never takes every reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +31,9 @@ REQUESTS = "request_response"
 ANNOTATIONS = "request_annotations"
 SESSION_ANNOTATIONS = "session_annotations"
 ROLLUP = "request_rollup_hourly"
-CONSOLE_TABLES = (REQUESTS, ANNOTATIONS, SESSION_ANNOTATIONS, ROLLUP)
+# Every table a read can touch, each filtered to the organization by the engine itself.
+SCOPED_TABLES = (REQUESTS, ANNOTATIONS, SESSION_ANNOTATIONS, ROLLUP)
+READ_TIMEOUT_S = 30
 
 SUMMARY_COLUMNS = (
     "request_id, organization_id, request_created_at, response_created_at, provider, model, "
@@ -54,25 +60,74 @@ class RequestQuery:
     include_bodies: bool = True
 
 
-class AnalyticsStore:
-    def __init__(self, executor: Executor, threads: int = 1) -> None:
-        self._executor = executor
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="analytics")
+@dataclass(frozen=True, slots=True)
+class ConsoleLimits:
+    """What the engine allows one console query: it stops the query cleanly past any of these."""
 
-    async def _call(self, function: Any, *args: Any) -> Any:
+    seconds: int = 5
+    memory_bytes: int = 256 * 1024 * 1024
+    rows_read: int = 50_000_000
+    result_rows: int = 10_000
+    result_bytes: int = 64 * 1024 * 1024
+
+
+class AnalyticsStore:
+    def __init__(
+        self,
+        executor: Executor,
+        readers: int = 4,
+        console_slots: int = 1,
+        read_timeout_s: int = READ_TIMEOUT_S,
+        server: bool = False,
+    ) -> None:
+        self._executor = executor
+        self._server = server
+        self._read_timeout_s = read_timeout_s
+        self._reads = ThreadPoolExecutor(readers, thread_name_prefix="analytics-read")
+        self._console = ThreadPoolExecutor(console_slots, thread_name_prefix="analytics-console")
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="analytics-write")
+
+    async def _call(
+        self, pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any
+    ) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, function, *args)
+        return await loop.run_in_executor(pool, function, *args)
 
     async def migrate(self) -> list[str]:
-        applied: list[str] = await self._call(apply_migrations, self._executor)
+        values: dict[str, str] = getattr(self._executor, "migration_values", dict)()
+        applied: list[str] = await self._call(
+            self._writes, apply_migrations, self._executor, self._server, values
+        )
         return applied
 
     async def ping(self) -> bool:
-        rows = await self._call(self._executor.query, "SELECT 1 AS ok", {})
+        rows = await self._call(self._reads, self._executor.query, "SELECT 1 AS ok", {})
         return bool(rows and rows[0]["ok"] == 1)
 
+    async def read(
+        self, organization_id: str, sql: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The one path every read takes: the engine filters every table to the organization and
+        stops the query after the read timeout."""
+        settings = self._read_settings(organization_id)
+        rows: list[dict[str, Any]] = await self._call(
+            self._reads, self._executor.query, sql, params, settings
+        )
+        return rows
+
+    def existing_ids_blocking(self, organization_id: str, request_ids: list[str]) -> set[str]:
+        """`existing_ids` for callers already on a worker thread (the ingest writer)."""
+        sql, params = _existing_ids_sql(organization_id, request_ids)
+        rows = self._executor.query(sql, params, self._read_settings(organization_id))
+        return {row["id"] for row in rows}
+
+    def _read_settings(self, organization_id: str) -> dict[str, Any]:
+        # Priority 1 pauses console queries (10) while the read runs; 0 would mean "none".
+        timeout = self._read_timeout_s
+        return {**scope_settings(organization_id), "max_execution_time": timeout, "priority": 1}
+
     async def insert_requests(self, json_rows: bytes, dedup_token: str) -> None:
-        await self._call(self._executor.insert, REQUESTS, json_rows, dedup_token)
+        await self._call(self._writes, self._executor.insert, REQUESTS, json_rows, dedup_token)
 
     def insert_requests_blocking(self, json_rows: bytes, dedup_token: str) -> None:
         """For callers already on a worker thread (the ingest writer)."""
@@ -86,15 +141,16 @@ class AnalyticsStore:
         order = compile_sort(query.sort)
         if order == NEWEST_FIRST:
             wanted = query.offset + query.limit
-            rows = await self._newest_first(columns, where, params, wanted, _now_ms())
+            rows = await self._newest_first(
+                organization_id, columns, where, params, wanted, _now_ms()
+            )
             return rows[query.offset : wanted]
         sql = (
             f"SELECT {columns} FROM {REQUESTS} WHERE {where} ORDER BY {order} "
             "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
         )
         params.update(limit=query.limit, offset=query.offset)
-        ordered: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
-        return ordered
+        return await self.read(organization_id, sql, params)
 
     async def page_after(
         self,
@@ -115,10 +171,16 @@ class AnalyticsStore:
             params.update(after_at=after[0], after_id=after[1])
             anchor_ms = _timestamp_ms(after[0]) + 1
         columns = f"{SUMMARY_COLUMNS}, {BODY_COLUMNS}"
-        return await self._newest_first(columns, where, params, limit, anchor_ms)
+        return await self._newest_first(organization_id, columns, where, params, limit, anchor_ms)
 
     async def _newest_first(
-        self, columns: str, where: str, params: dict[str, Any], wanted: int, anchor_ms: int
+        self,
+        organization_id: str,
+        columns: str,
+        where: str,
+        params: dict[str, Any],
+        wanted: int,
+        anchor_ms: int,
     ) -> list[dict[str, Any]]:
         """The newest `wanted` matching requests, read one time slice at a time going back from
         `anchor_ms` (an hour, a day, a week, a month, then the rest): a page usually comes from
@@ -133,7 +195,7 @@ class AnalyticsStore:
                 f"SELECT {columns} FROM {REQUESTS} WHERE {' AND '.join(sliced)} "
                 f"ORDER BY {NEWEST_FIRST} LIMIT {{wanted:UInt32}}"
             )
-            rows += await self._call(self._executor.query, sql, bound)
+            rows += await self.read(organization_id, sql, bound)
             if len(rows) >= wanted:
                 break
             upper = lower
@@ -142,7 +204,7 @@ class AnalyticsStore:
     async def count_requests(self, organization_id: str, filter_node: Any) -> int:
         where, params = self._scoped(organization_id, filter_node)
         sql = f"SELECT count() AS n FROM {REQUESTS} WHERE {where}"
-        rows = await self._call(self._executor.query, sql, params)
+        rows = await self.read(organization_id, sql, params)
         return int(rows[0]["n"]) if rows else 0
 
     async def get_request(
@@ -154,17 +216,11 @@ class AnalyticsStore:
             "AND request_id = {id:UUID} LIMIT 1"
         )
         params = {"org": organization_id, "id": request_id}
-        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+        rows = await self.read(organization_id, sql, params)
         return rows[0] if rows else None
 
     async def existing_ids(self, organization_id: str, request_ids: list[str]) -> set[str]:
-        sql = (
-            f"SELECT DISTINCT toString(request_id) AS id FROM {REQUESTS} "
-            "WHERE organization_id = {org:UUID} AND request_id IN {ids:Array(UUID)}"
-        )
-        rows = await self._call(
-            self._executor.query, sql, {"org": organization_id, "ids": request_ids}
-        )
+        rows = await self.read(organization_id, *_existing_ids_sql(organization_id, request_ids))
         return {row["id"] for row in rows}
 
     async def add_annotations(
@@ -184,7 +240,7 @@ class AnalyticsStore:
             for name, value in values.items()
         ]
         data = b"\n".join(orjson.dumps(row) for row in rows)
-        await self._call(self._executor.insert, ANNOTATIONS, data, uuid.uuid4().hex)
+        await self._call(self._writes, self._executor.insert, ANNOTATIONS, data, uuid.uuid4().hex)
 
     async def annotations(
         self, organization_id: str, request_ids: list[str]
@@ -197,24 +253,26 @@ class AnalyticsStore:
             f"FROM {ANNOTATIONS} WHERE organization_id = {{org:UUID}} "
             "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
         )
-        rows = await self._call(
-            self._executor.query, sql, {"org": organization_id, "ids": request_ids}
-        )
+        rows = await self.read(organization_id, sql, {"org": organization_id, "ids": request_ids})
         found: dict[str, dict[str, float]] = {}
         for row in rows:
             found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
         return found
 
     async def sessions(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        return await self._rows(sessions.sessions_sql(organization_id, query))
+        return await self._rows(organization_id, sessions.sessions_sql(organization_id, query))
 
     async def session_count(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        return (await self._rows(sessions.session_count_sql(organization_id, query)))[0]
+        return (
+            await self._rows(organization_id, sessions.session_count_sql(organization_id, query))
+        )[0]
 
     async def session_names(
         self, organization_id: str, query: AggregateQuery, name_contains: str
     ) -> list[dict[str, Any]]:
-        return await self._rows(sessions.session_names_sql(organization_id, query, name_contains))
+        return await self._rows(
+            organization_id, sessions.session_names_sql(organization_id, query, name_contains)
+        )
 
     async def session_distributions(
         self, organization_id: str, query: AggregateQuery, upper: float, lower: float | None
@@ -222,17 +280,21 @@ class AnalyticsStore:
         """Averages and bounds, then the trimmed histograms, of requests, duration and cost per
         session."""
         statement = sessions.distribution_bounds_sql(organization_id, query, upper, lower)
-        bounds = (await self._rows(statement))[0]
+        bounds = (await self._rows(organization_id, statement))[0]
         if not int(bounds["sessions"]):
             return bounds, {}
         statement = sessions.distribution_histograms_sql(organization_id, query, bounds)
-        return bounds, (await self._rows(statement))[0]
+        return bounds, (await self._rows(organization_id, statement))[0]
 
     async def session_requests(self, organization_id: str, session_id: str) -> list[dict[str, Any]]:
-        return await self._rows(sessions.session_requests_sql(organization_id, session_id))
+        return await self._rows(
+            organization_id, sessions.session_requests_sql(organization_id, session_id)
+        )
 
     async def session_annotations(self, organization_id: str, session_id: str) -> dict[str, str]:
-        rows = await self._rows(sessions.session_annotation_sql(organization_id, session_id))
+        rows = await self._rows(
+            organization_id, sessions.session_annotation_sql(organization_id, session_id)
+        )
         return {row["kind"]: row["value"] for row in rows}
 
     async def annotate_session(
@@ -246,90 +308,120 @@ class AnalyticsStore:
             "created_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
         }
         data = orjson.dumps(row)
-        await self._call(self._executor.insert, SESSION_ANNOTATIONS, data, uuid.uuid4().hex)
+        await self._call(
+            self._writes, self._executor.insert, SESSION_ANNOTATIONS, data, uuid.uuid4().hex
+        )
 
     async def session_exists(self, organization_id: str, session_id: str) -> bool:
         sql = (
             f"SELECT 1 AS found FROM {REQUESTS} WHERE organization_id = {{org:UUID}} "
             "AND session_id = {session:String} LIMIT 1"
         )
-        return bool(await self._rows((sql, {"org": organization_id, "session": session_id})))
+        params = {"org": organization_id, "session": session_id}
+        return bool(await self.read(organization_id, sql, params))
 
     async def users(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        return await self._rows(aggregates.users_sql(organization_id, query))
+        return await self._rows(organization_id, aggregates.users_sql(organization_id, query))
 
     async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
-        rows = await self._rows(aggregates.user_count_sql(organization_id, query))
+        rows = await self._rows(organization_id, aggregates.user_count_sql(organization_id, query))
         return int(rows[0]["count"])
 
     async def user_totals(
         self, organization_id: str, query: AggregateQuery
     ) -> list[dict[str, Any]]:
-        return await self._rows(aggregates.user_totals_sql(organization_id, query))
+        return await self._rows(organization_id, aggregates.user_totals_sql(organization_id, query))
 
     async def metric_totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        return (await self._rows(metrics.totals_sql(organization_id, query)))[0]
+        return (await self._rows(organization_id, metrics.totals_sql(organization_id, query)))[0]
 
     async def metric_series(
         self, organization_id: str, query: AggregateQuery, name: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
-        return await self._rows(metrics.series_sql(organization_id, query, name, increment, tz))
+        return await self._rows(
+            organization_id, metrics.series_sql(organization_id, query, name, increment, tz)
+        )
 
     async def metric_quantiles(
         self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
         statement = metrics.quantiles_sql(organization_id, query, metric, increment, tz)
-        return await self._rows(statement)
+        return await self._rows(organization_id, statement)
 
     async def model_breakdown(
         self, organization_id: str, query: AggregateQuery
     ) -> list[dict[str, Any]]:
-        return await self._rows(metrics.models_sql(organization_id, query))
+        return await self._rows(organization_id, metrics.models_sql(organization_id, query))
 
     async def property_keys(
         self, organization_id: str, query: AggregateQuery, hidden: list[str]
     ) -> list[dict[str, Any]]:
-        return await self._rows(properties.keys_sql(organization_id, query, hidden))
+        return await self._rows(
+            organization_id, properties.keys_sql(organization_id, query, hidden)
+        )
 
     async def property_values(
         self, organization_id: str, query: AggregateQuery, key: str, search: str
     ) -> list[dict[str, Any]]:
-        return await self._rows(properties.values_sql(organization_id, query, key, search))
+        return await self._rows(
+            organization_id, properties.values_sql(organization_id, query, key, search)
+        )
 
     async def property_top(
         self, organization_id: str, query: AggregateQuery, key: str, by: str
     ) -> list[dict[str, Any]]:
-        return await self._rows(properties.top_sql(organization_id, query, key, by))
+        return await self._rows(
+            organization_id, properties.top_sql(organization_id, query, key, by)
+        )
 
     async def property_over_time(
         self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
         statement = properties.over_time_sql(organization_id, query, key, increment, tz)
-        return await self._rows(statement)
+        return await self._rows(organization_id, statement)
 
     async def console(
-        self, organization_id: str, sql: str, max_rows: int, max_seconds: int
+        self, organization_id: str, sql: str, limits: ConsoleLimits
     ) -> list[dict[str, Any]]:
-        """Run a console query (already checked by `domain.sql_console`) with the engine itself
-        holding it to the organization's rows, read-only, within row and time limits."""
-        org = str(uuid.UUID(organization_id))  # a canonical UUID: safe inside the setting
-        scope = f"organization_id = toUUID(\\'{org}\\')"
-        filters = ", ".join(f"'{table}': '{scope}'" for table in CONSOLE_TABLES)
-        settings = {
-            "readonly": 1,
-            "max_execution_time": int(max_seconds),
-            "max_result_rows": int(max_rows),
-            "result_overflow_mode": "break",
-            "additional_table_filters": "{" + filters + "}",
-        }
-        statement = f"SELECT * FROM ({sql}) LIMIT {int(max_rows)}"
-        rows: list[dict[str, Any]] = await self._call(self._executor.query, statement, {}, settings)
+        """Run a console query (already checked by `domain.sql_console`) as the console: the
+        engine holds it to the organization's rows, read-only, within `limits`."""
+        statement = f"SELECT * FROM ({sql}) LIMIT {int(limits.result_rows)}"
+        settings = console_settings(organization_id, limits, self._server)
+        rows: list[dict[str, Any]] = await self._call(
+            self._console, self._console_executor().query, statement, {}, settings
+        )
         return rows
 
-    async def _rows(self, statement: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        sql, params = statement
-        rows: list[dict[str, Any]] = await self._call(self._executor.query, sql, params)
+    async def console_csv(self, organization_id: str, sql: str, limits: ConsoleLimits) -> bytes:
+        """The same query's result as CSV with a header row."""
+        statement = f"SELECT * FROM ({sql}) LIMIT {int(limits.result_rows)}"
+        settings = console_settings(organization_id, limits, self._server)
+        csv: bytes = await self._call(
+            self._console,
+            self._console_executor().query_bytes,
+            statement,
+            {},
+            "CSVWithNames",
+            settings,
+        )
+        return csv
+
+    async def describe(self, sql: str) -> list[dict[str, Any]]:
+        """Column names and types of a query's result, without running it."""
+        rows: list[dict[str, Any]] = await self._call(
+            self._reads, self._executor.query, f"DESCRIBE ({sql})", {}
+        )
         return rows
+
+    def _console_executor(self) -> Executor:
+        """On a server, console queries run as the read-only console user (row policies)."""
+        for_console = getattr(self._executor, "for_console", None)
+        return for_console() if for_console is not None else self._executor
+
+    async def _rows(
+        self, organization_id: str, statement: tuple[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return await self.read(organization_id, *statement)
 
     def _scoped(self, organization_id: str, filter_node: Any) -> tuple[str, dict[str, Any]]:
         condition, params = compile_filter(filter_node)
@@ -337,8 +429,69 @@ class AnalyticsStore:
         return f"organization_id = {{org:UUID}} AND {condition}", params
 
     async def close(self) -> None:
-        await self._call(self._executor.close)
-        self._pool.shutdown(wait=True)
+        await self._call(self._writes, self._executor.close)
+        for pool in (self._reads, self._console, self._writes):
+            pool.shutdown(wait=True)
+
+    def ping_blocking(self) -> bool:
+        """`ping` for callers already on a worker thread (the ingest writer)."""
+        rows = self._executor.query("SELECT 1 AS ok", {})
+        return bool(rows and rows[0]["ok"] == 1)
+
+    def stored_request_times_blocking(
+        self, organization_id: str, request_ids: list[str]
+    ) -> set[tuple[str, str]]:
+        """(id, created at) of the organization's stored requests among `request_ids`, for the
+        ingest writer's thread (one row per request id)."""
+        sql = (
+            "SELECT DISTINCT toString(request_id) AS id, toString(request_created_at) AS at "
+            f"FROM {REQUESTS} WHERE organization_id = {{org:UUID}} "
+            "AND request_id IN {ids:Array(UUID)}"
+        )
+        settings = {**scope_settings(organization_id), "max_execution_time": self._read_timeout_s}
+        rows = self._executor.query(sql, {"org": organization_id, "ids": request_ids}, settings)
+        return {(row["id"], row["at"]) for row in rows}
+
+
+def scope_settings(organization_id: str) -> dict[str, Any]:
+    """The engine-level filter holding every table a read can touch to one organization."""
+    org = str(uuid.UUID(organization_id))  # a canonical UUID: safe inside the setting's text
+    scope = f"organization_id = toUUID(\\'{org}\\')"
+    filters = ", ".join(f"'{table}': '{scope}'" for table in SCOPED_TABLES)
+    return {"additional_table_filters": "{" + filters + "}"}
+
+
+def console_settings(organization_id: str, limits: ConsoleLimits, server: bool) -> dict[str, Any]:
+    """The organization filter and every engine limit a console query runs under."""
+    settings: dict[str, Any] = {
+        **scope_settings(organization_id),
+        "max_execution_time": limits.seconds,
+        "timeout_overflow_mode": "throw",
+        "max_memory_usage": limits.memory_bytes,
+        "max_rows_to_read": limits.rows_read,
+        "read_overflow_mode": "throw",
+        "max_result_rows": limits.result_rows,
+        "max_result_bytes": limits.result_bytes,
+        "result_overflow_mode": "break",
+        "max_threads": 1,  # one core: the other serves everyone else's reads
+        # Behind every API read: paused while one runs, and at the lowest OS priority.
+        "priority": 10,
+        "os_thread_priority": 19,
+        "output_format_json_validate_utf8": 1,
+    }
+    if server:  # the console user's row policies read the organization from this setting
+        settings["SQL_heliograph_organization_id"] = str(uuid.UUID(organization_id))
+    else:  # on a server the console user is read-only by its grants
+        settings["readonly"] = 1
+    return settings
+
+
+def _existing_ids_sql(organization_id: str, request_ids: list[str]) -> tuple[str, dict[str, Any]]:
+    sql = (
+        f"SELECT DISTINCT toString(request_id) AS id FROM {REQUESTS} "
+        "WHERE organization_id = {org:UUID} AND request_id IN {ids:Array(UUID)}"
+    )
+    return sql, {"org": organization_id, "ids": request_ids}
 
 
 def _now_ms() -> int:
@@ -356,5 +509,7 @@ def open_store(clickhouse_url: str, embedded_path: Path) -> AnalyticsStore:
     if clickhouse_url:
         from heliograph.analytics.server_executor import ServerExecutor
 
-        return AnalyticsStore(ServerExecutor(clickhouse_url), threads=4)
-    return AnalyticsStore(open_chdb(embedded_path), threads=1)
+        return AnalyticsStore(
+            ServerExecutor(clickhouse_url), readers=8, console_slots=4, server=True
+        )
+    return AnalyticsStore(open_chdb(embedded_path), readers=4, console_slots=1)

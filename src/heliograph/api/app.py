@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heliograph import __version__
 from heliograph.analytics.executor import StoreUnavailable
@@ -38,6 +38,36 @@ MAX_API_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # shipped log batches carry whole bodies
 
 
+class BodyLimit:
+    """A 413 for a body over its route's limit: at once when `Content-Length` says so, and as
+    soon as the limit is passed when the body comes chunked with no length."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = MAX_BATCH_BODY_BYTES if scope["path"] == "/v1/log/batch" else MAX_API_BODY_BYTES
+        too_large = f"request body larger than {limit} bytes"
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await fail(413, too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:  # FastAPI passes an HTTPException from here to its handler
+                raise HTTPException(413, too_large)
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def build_api_app(services: Services | None) -> FastAPI:
     """The API over `services` (None only to render the OpenAPI document)."""
     app = FastAPI(
@@ -53,16 +83,7 @@ def build_api_app(services: Services | None) -> FastAPI:
     app.add_exception_handler(StoreUnavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        limit = MAX_BATCH_BODY_BYTES if request.url.path == "/v1/log/batch" else MAX_API_BODY_BYTES
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return fail(413, f"request body larger than {limit} bytes")
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit)
     routers = (requests, sessions, users, metrics, properties, sql, log, ratelimits, settings)
     for module in (*routers, health):
         app.include_router(module.router)

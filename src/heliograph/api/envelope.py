@@ -1,4 +1,6 @@
-"""Helicone's `{data, error}` envelope and the error responses every route shares."""
+"""Helicone's `{data, error}` envelope and the error responses every route shares. Engine texts,
+file paths and tracebacks stay in the server log (one line, shortened); clients get a message
+written for them."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger("heliograph.api")
+
+LOGGED_CHARS = 300
+MAX_PROBLEMS = 5
 
 
 class JsonResponse(Response):
@@ -34,9 +39,12 @@ def fail(status_code: int, message: str) -> JsonResponse:
 async def on_validation_error(_request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, RequestValidationError)
     problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+    errors = error.errors()
+    for item in errors[:MAX_PROBLEMS]:
+        where = ".".join(str(part)[:100] for part in item.get("loc", ()) if part != "body")
         problems.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return fail(400, "invalid request: " + "; ".join(problems))
 
 
@@ -45,16 +53,28 @@ async def on_http_error(_request: Request, error: Exception) -> JsonResponse:
     return fail(error.status_code, str(error.detail))
 
 
-async def on_store_unavailable(_request: Request, error: Exception) -> JsonResponse:
-    """The analytics engine failed: a 503 in the envelope (writes are spooled, reads can retry)."""
-    log.warning("analytics store error: %s", error)
+async def on_store_unavailable(request: Request, error: Exception) -> JsonResponse:
+    """The analytics engine failed: a 503 in the envelope (writes are spooled, reads can retry).
+    The engine's text may quote SQL, values or paths, so it goes to the log only, shortened."""
+    log.warning("analytics store error on %s: %s", _route(request), one_line(str(error)))
     return fail(503, "the analytics store could not answer; try again shortly")
 
 
-async def on_unexpected(_request: Request, error: Exception) -> JsonResponse:
-    """Anything else: logged with its traceback, answered in the envelope, never as plain text."""
-    log.error("unexpected API error", exc_info=error)
+async def on_unexpected(request: Request, error: Exception) -> JsonResponse:
+    """Anything else is a bug: logged with its traceback, answered in the envelope with a message
+    that names nothing internal."""
+    log.error("unexpected API error on %s", _route(request), exc_info=error)
     return fail(500, "internal error; it has been logged")
+
+
+def one_line(text: str, limit: int = LOGGED_CHARS) -> str:
+    """`text` on one line and at most `limit` characters, for a log that stays readable."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _route(request: Request) -> str:
+    return one_line(f"{request.method} {request.url.path}", 200)
 
 
 async def on_bad_query(_request: Request, error: Exception) -> JsonResponse:

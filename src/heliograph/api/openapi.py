@@ -1,5 +1,7 @@
 """The committed OpenAPI document: `python -m heliograph.api.openapi` rewrites
-`schemas/openapi.json`; the test suite fails when the code and that file disagree."""
+`schemas/openapi.json`; the test suite fails when the code and that file disagree. Besides what
+FastAPI derives from the routes, it documents the error statuses each route really answers, in
+the `{data, error}` envelope, so the API fuzzer (`tests/test_fuzz_api.py`) can hold them to it."""
 
 from __future__ import annotations
 
@@ -12,10 +14,83 @@ from heliograph.api.app import build_api_app
 
 COMMITTED = Path(__file__).resolve().parents[3] / "schemas" / "openapi.json"
 
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Helicone's envelope for a failure: no data, and a message for people.",
+    "properties": {"data": {"type": "null"}, "error": {"type": "string"}},
+    "required": ["data", "error"],
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# Routes that read the analytics store answer 503 when it cannot (the message is generic).
+STORE_PREFIXES = (
+    "/healthz",
+    "/v1/request/",
+    "/v1/session/",
+    "/v1/user/",
+    "/v1/metrics/",
+    "/v1/property/",
+    "/v1/helicone-sql/",
+)
+# The SQL console runs one query per organization at a time and answers 429 to a second.
+BUSY_PREFIXES = ("/v1/helicone-sql/execute", "/v1/helicone-sql/download")
+NOT_FOUND_OPERATIONS = ("restorePropertyKey",)  # 404 without a path parameter
+# Successes that are not 200 or not JSON, for routes whose handlers pick them themselves.
+SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201"}
+SUCCESS_CONTENT = {
+    ("get", "/metrics"): "text/plain",
+    ("post", "/v1/helicone-sql/download"): "text/csv",
+}
+DESCRIPTIONS = {
+    "400": "Invalid input; the message says which field or limit",
+    "401": "Missing or invalid API key",
+    "404": "No such resource (or no route for this path)",
+    "413": "Request body too large",
+    "429": "Busy: retry after the seconds in Retry-After",
+    "503": "The analytics store could not answer; retry shortly",
+}
+
 
 def document() -> dict[str, Any]:
     spec: dict[str, Any] = build_api_app(None).openapi()
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            _document_statuses(path, operation)
+            if (method, path) in SUCCESS_CONTENT:
+                content = {SUCCESS_CONTENT[method, path]: {"schema": {"type": "string"}}}
+                operation["responses"]["200"]["content"] = content
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
     return spec
+
+
+def _document_statuses(path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)  # validation errors are 400s in the envelope (`envelope.py`)
+    success = SUCCESS_STATUS.get(operation.get("operationId", ""))
+    if success is not None and "200" in responses:
+        responses[success] = responses.pop("200")
+    for status in _error_statuses(path, operation):
+        content = {"application/json": {"schema": ERROR_REF}}
+        responses.setdefault(status, {"description": DESCRIPTIONS[status], "content": content})
+
+
+def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
+    statuses = []
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.append("400")
+    if path.startswith("/v1/"):
+        statuses.append("401")
+    if "{" in path or operation.get("operationId") in NOT_FOUND_OPERATIONS:
+        statuses.append("404")
+    if operation.get("requestBody"):
+        statuses.append("413")
+    if path.startswith(BUSY_PREFIXES):
+        statuses.append("429")
+    if path.startswith(STORE_PREFIXES):
+        statuses.append("503")
+    return statuses
 
 
 def render() -> str:

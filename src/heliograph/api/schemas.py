@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -80,7 +80,7 @@ class SessionQueryBody(BaseModel):
 
     search: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
-    nameEquals: str | None = None
+    nameEquals: str | None = Field(default=None, max_length=1000)
     filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
     sort: Literal[
         "latest_request_created_at", "created_at", "total_cost", "total_requests", "avg_latency"
@@ -123,7 +123,9 @@ class UserQueryBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    userIds: list[str] | None = Field(default=None, max_length=1000)
+    userIds: list[Annotated[str, Field(max_length=1000)]] | None = Field(
+        default=None, max_length=1000
+    )
     timeFilter: TimeFilter | None = None
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=100, ge=1, le=1000)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from heliograph.appdb.urls import normalise_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def normalise_url(url: str) -> str:
-    """Accept `postgresql://` URLs and use the psycopg 3 driver for them."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
 
 
 def create_app_engine(url: str) -> Engine:
@@ -41,6 +35,10 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    # Imported here: gateway processes open the app DB without migrating it, and Alembic alone
+    # would be a sixth of their memory.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -49,10 +47,14 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
 
 
 def downgrade_all(engine: Engine) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(engine), "base")
 
 

@@ -34,6 +34,13 @@ def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
     return session.scalars(statement).first()
 
 
+def find_active_keys(session: Session, key_hashes: list[str]) -> list[ApiKey]:
+    statement = select(ApiKey).where(
+        ApiKey.api_key_hash.in_(key_hashes), ApiKey.revoked_at.is_(None)
+    )
+    return list(session.scalars(statement))
+
+
 def list_api_keys(session: Session, org_id: str) -> list[ApiKey]:
     statement = select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at)
     return list(session.scalars(statement))

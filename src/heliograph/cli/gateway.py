@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from heliograph.cli.options import data_dir_option
-from heliograph.server import run_gateway
+from heliograph.gateway_process import run_gateway
 from heliograph.settings import load_settings
 
 

@@ -1,16 +1,18 @@
-"""Options several commands share."""
+"""Options several commands share. The app DB is imported only when a command opens it, so that
+`heliograph gateway` starts as lean as the gateway process itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from heliograph.services.container import open_app_db
-from heliograph.services.keys import KeyService
-from heliograph.settings import load_settings
+from heliograph.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from heliograph.services.keys import KeyService
 
 
 def data_dir_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -23,6 +25,25 @@ def data_dir_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def key_service(data_dir: Path | None) -> KeyService:
+    from heliograph.services.container import open_app_db
+
     settings = load_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return open_app_db(settings).keys
+
+
+def organizations(settings: Settings) -> list[tuple[str, str]]:
+    """Every organization's id and name, from the app DB (migrated first, as `init` would)."""
+    from heliograph.services.container import open_app_db
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app_db = open_app_db(settings)
+    try:
+        return app_db.keys.list_organizations()
+    finally:
+        app_db.engine.dispose()
+
+
+def with_data_dir(command: str, data_dir: Path | None) -> str:
+    """A command to suggest, with the `--data-dir` the user gave, so it acts on the same stores."""
+    return f"{command} --data-dir {data_dir}" if data_dir else command

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from heliograph.cli.options import data_dir_option
-from heliograph.server import run
-from heliograph.settings import load_settings
+from heliograph.cli.options import data_dir_option, organizations, with_data_dir
+from heliograph.runtime import PortInUse
+from heliograph.settings import Settings, load_settings
 
 
 @click.command()
@@ -38,7 +38,21 @@ def serve(
         api_port=api_port,
         gateway_workers=gateway_workers,
     )
+    if not organizations(settings):
+        # Without one every request would be answered 401, with nothing said about why.
+        init = with_data_dir("heliograph init", data_dir)
+        raise click.ClickException(f"no organization yet; run `{init}` first to create one")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run(settings)
+    from heliograph.server import run  # the whole application: only this command needs it
+
+    try:
+        run(settings)
+    except PortInUse as busy:
+        raise click.ClickException(_port_in_use(busy, settings)) from None
+
+
+def _port_in_use(busy: PortInUse, settings: Settings) -> str:
+    option = "--gateway-port" if busy.port == settings.gateway_port else "--api-port"
+    return f"{busy}; is Heliograph already running? Stop it, or choose another with {option}"

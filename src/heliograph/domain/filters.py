@@ -17,6 +17,13 @@ from uuid import UUID
 from heliograph.domain.money import NANO_PER_USD
 
 MAX_DEPTH = 64
+# Input caps: a filter is written by a person or a UI, so these are far above real use while
+# keeping one request's SQL, parameters and error messages small.
+MAX_LEAVES = 200
+MAX_TERM_CHARS = 1000
+MAX_KEY_CHARS = 500
+MAX_NUMBER_CHARS = 40
+MAX_NUMBER = Decimal("1e18")  # beyond every count, duration and cost a row can hold
 FEEDBACK_SCORE = "helicone-score-feedback"
 REQUEST_TABLES = ("request_response_rmt", "request_response", "request", "response")
 SESSION_TABLE = "sessions_request_response_rmt"
@@ -29,6 +36,7 @@ UUID_OPS = ("equals", "not-equals")
 
 BODY_GRAM = 3  # the n of the bodies' n-gram text indexes (schema 0007)
 
+UINT64_MAX = 2**64 - 1
 COMPARISONS = {"equals": "=", "not-equals": "!=", "gte": ">=", "lte": "<=", "lt": "<", "gt": ">"}
 
 
@@ -42,6 +50,9 @@ class Column:
     kind: str  # text | body | number | timestamp | bool | uuid | cost
 
 
+# The one definition of a request's total tokens, used by every endpoint (README, "Tokens"):
+# stored `prompt_tokens` leave out cache reads and writes and `completion_tokens` leave out
+# reasoning, as Helicone stores them, so the total adds all five.
 USAGE_TOTAL_SQL = (
     "(ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens"
     " + prompt_cache_write_tokens + reasoning_tokens)"
@@ -122,6 +133,7 @@ class SqlFilter:
     """SQL text with `{pN:Type}` placeholders and the values to bind to them."""
 
     params: dict[str, Any] = field(default_factory=dict)
+    leaves: int = 0
 
     def bind(self, value: Any, clickhouse_type: str) -> str:
         name = f"p{len(self.params)}"
@@ -145,9 +157,12 @@ def compile_tree(node: Any, target: SqlFilter, leaf: LeafCompiler, depth: int = 
     if node == "all" or node == {}:
         return "1"
     if not isinstance(node, Mapping):
-        raise FilterError(f'a filter node must be an object or "all", got {_show(node)}')
+        raise FilterError(f'a filter node must be an object or "all", got {show(node)}')
     if is_branch(node):
         return _branch(node, target, leaf, depth)
+    target.leaves += 1
+    if target.leaves > MAX_LEAVES:
+        raise FilterError(f"a filter has at most {MAX_LEAVES} conditions")
     return leaf(node, target)
 
 
@@ -174,7 +189,7 @@ def _branch(node: Mapping[str, Any], target: SqlFilter, leaf: LeafCompiler, dept
         raise FilterError("a filter branch needs exactly the keys left, operator and right")
     operator = node["operator"]
     if operator not in ("and", "or"):
-        raise FilterError(f'branch operator must be "and" or "or", got {_show(operator)}')
+        raise FilterError(f'branch operator must be "and" or "or", got {show(operator)}')
     left = compile_tree(node["left"], target, leaf, depth + 1)
     right = compile_tree(node["right"], target, leaf, depth + 1)
     return f"({left} {operator.upper()} {right})"
@@ -187,7 +202,7 @@ def _leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
     if table == SESSION_TABLE:
         raise FilterError(f"{SESSION_TABLE} filters apply only to the session endpoints")
     if table not in REQUEST_TABLES:
-        raise FilterError(f"unknown table {table!r}; use request_response_rmt or properties")
+        raise FilterError(f"unknown table {show(table)}; use request_response_rmt or properties")
     column, predicate = single(columns, f"column of {table}")
     if column == "properties":
         return _property(predicate, target)
@@ -200,13 +215,26 @@ def _leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
         return _score(FEEDBACK_SCORE, predicate, target)
     spec = COLUMNS.get(column)
     if spec is None:
-        raise FilterError(f"unknown column {column!r} in {table}")
+        raise FilterError(f"unknown column {show(column)} in {table}")
     operator, value = single(predicate, f"operator for {column}")
     return condition(spec, column, operator, value, target)
 
 
+def check_text(name: str, value: str, limit: int = MAX_TERM_CHARS) -> str:
+    """`value` when it is at most `limit` characters of valid Unicode (JSON can carry lone
+    surrogates, which no engine can store or compare); a `FilterError` naming the rule if not."""
+    if len(value) > limit:
+        raise FilterError(f"{name} takes at most {limit} characters, got {len(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FilterError(f"{name} is not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
 def _property(columns: Any, target: SqlFilter) -> str:
     key, predicate = single(columns, "property key")
+    check_text("a property key", key, MAX_KEY_CHARS)
     operator, value = single(predicate, f"operator for property {key}")
     key_param = target.bind(key, "String")
     spec = Column(f"properties[{key_param}]", "text")
@@ -216,10 +244,11 @@ def _property(columns: Any, target: SqlFilter) -> str:
 
 def _score(name: str, predicate: Any, target: SqlFilter) -> str:
     """Requests whose newest value for score `name` matches; `{org:UUID}` is bound by the store."""
-    operator, value = single(predicate, f"operator for score {name}")
+    check_text("a score name", name, MAX_KEY_CHARS)
+    operator, value = single(predicate, f"operator for score {show(name)}")
     if operator not in NUMBER_OPS:
         raise FilterError(
-            f"operator {operator!r} is not valid for scores; use {', '.join(NUMBER_OPS)}"
+            f"operator {show(operator)} is not valid for scores; use {', '.join(NUMBER_OPS)}"
         )
     if isinstance(value, bool):
         value = int(value)
@@ -244,7 +273,7 @@ def condition(spec: Column, name: str, operator: str, value: Any, target: SqlFil
     allowed = OPERATORS_BY_KIND[spec.kind]
     if operator not in allowed:
         raise FilterError(
-            f"operator {operator!r} is not valid for {name}; use one of {', '.join(allowed)}"
+            f"operator {show(operator)} is not valid for {name}; use one of {', '.join(allowed)}"
         )
     if spec.kind == "body" and operator == "contains" and isinstance(value, str):
         return _body_contains(spec.sql, name, value, target)
@@ -256,7 +285,8 @@ def condition(spec: Column, name: str, operator: str, value: Any, target: SqlFil
 
 def text_condition(sql: str, name: str, operator: str, value: Any, target: SqlFilter) -> str:
     if not isinstance(value, str):
-        raise FilterError(f"{name} {operator} takes a string, got {_show(value)}")
+        raise FilterError(f"{name} {operator} takes a string, got {show(value)}")
+    check_text(f"{name} {operator}", value)
     if value in ("null", "__empty__") and operator in ("equals", "not-equals"):
         return f"{'' if operator == 'equals' else 'NOT '}empty({sql})"
     if operator in ("contains", "not-contains"):
@@ -285,49 +315,52 @@ def _coerce(kind: str, name: str, value: Any) -> Any:
             return value
         if value in ("true", "false"):
             return value == "true"
-        raise FilterError(f"{name} takes true or false, got {_show(value)}")
+        raise FilterError(f"{name} takes true or false, got {show(value)}")
     if kind == "timestamp":
         return _timestamp(name, value)
     if kind == "uuid":
         try:
             return str(UUID(str(value)))
         except ValueError:
-            raise FilterError(f"{name} takes a UUID, got {_show(value)}") from None
+            raise FilterError(f"{name} takes a UUID, got {show(value)}") from None
     number = _number(name, value)
-    if kind == "cost":  # USD in the API, nano-USD in the store
-        return max(0, int(number * NANO_PER_USD))
+    if kind == "cost":  # USD in the API, nano-USD in the store (UInt64)
+        return min(max(0, int(number * NANO_PER_USD)), UINT64_MAX)
     return float(number)
 
 
 def _number(name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FilterError(f"{name} takes a number, got {_show(value)}")
+        raise FilterError(f"{name} takes a number, got {show(value)}")
+    text = str(value)
+    if len(text) > MAX_NUMBER_CHARS:
+        raise FilterError(f"{name} takes a number of at most {MAX_NUMBER_CHARS} characters")
     try:
-        number = Decimal(str(value))
+        number = Decimal(text)
     except InvalidOperation:
-        raise FilterError(f"{name} takes a number, got {_show(value)}") from None
-    if not number.is_finite():
-        raise FilterError(f"{name} takes a finite number, got {_show(value)}")
+        raise FilterError(f"{name} takes a number, got {show(value)}") from None
+    if not number.is_finite() or abs(number) > MAX_NUMBER:
+        raise FilterError(f"{name} takes a finite number below 1e18, got {show(value)}")
     return number
 
 
 def _timestamp(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise FilterError(f"{name} takes an ISO 8601 timestamp string, got {_show(value)}")
+        raise FilterError(f"{name} takes an ISO 8601 timestamp string, got {show(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FilterError(f"{name} takes an ISO 8601 timestamp, got {_show(value)}") from None
+        raise FilterError(f"{name} takes an ISO 8601 timestamp, got {show(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if not 1900 < moment.year < 2299:  # inside ClickHouse's DateTime64 range
-        raise FilterError(f"{name} must be between the years 1901 and 2298, got {value!r}")
+        raise FilterError(f"{name} must be between the years 1901 and 2298, got {show(value)}")
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def single(mapping: Any, what: str) -> tuple[str, Any]:
     if not isinstance(mapping, Mapping) or len(mapping) != 1:
-        raise FilterError(f"expected an object with exactly one {what}, got {_show(mapping)}")
+        raise FilterError(f"expected an object with exactly one {what}, got {show(mapping)}")
     ((key, value),) = mapping.items()
     return str(key), value
 
@@ -336,7 +369,7 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -348,8 +381,8 @@ def compile_sort(sort: Any) -> str:
     key, direction = single(sort, "sort key")
     column = SORT_KEYS.get(key)
     if column is None:
-        raise FilterError(f"unknown sort key {key!r}; use one of {', '.join(SORT_KEYS)}")
+        raise FilterError(f"unknown sort key {show(key)}; use one of {', '.join(SORT_KEYS)}")
     if direction not in ("asc", "desc"):
-        raise FilterError(f'sort direction must be "asc" or "desc", got {_show(direction)}')
+        raise FilterError(f'sort direction must be "asc" or "desc", got {show(direction)}')
     tie = "request_id DESC" if direction == "desc" else "request_id ASC"
     return f"{column} {direction.upper()}, {tie}"

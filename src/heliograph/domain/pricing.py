@@ -16,10 +16,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
-import genai_prices
-from genai_prices import data_snapshot
-from genai_prices.types import TieredPrices
-
 from heliograph.domain.money import NANO_PER_USD
 from heliograph.domain.usage import Usage
 
@@ -101,6 +97,10 @@ def price_counts(counts: TokenCounts, model: str, provider: str | None) -> Decim
 
 
 def calc_price(counts: TokenCounts, model: str, provider: str | None) -> Decimal | None:
+    # Imported on first use: genai-prices brings pydantic, which a gateway process that never
+    # prices a request (no `cents` rate limit) should not carry.
+    import genai_prices
+
     usage = genai_prices.Usage(
         input_tokens=counts.input,
         cache_read_tokens=counts.cache_read,
@@ -117,6 +117,9 @@ def calc_price(counts: TokenCounts, model: str, provider: str | None) -> Decimal
 @lru_cache(maxsize=2048)
 def linear_rates(model: str, provider: str | None, hour: str) -> LinearRates | None:
     """Per-token rates learnt from `calc_price`; None for unknown models (the slow path says so)."""
+    from genai_prices import data_snapshot
+    from genai_prices.types import TieredPrices
+
     try:
         _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
     except LookupError:

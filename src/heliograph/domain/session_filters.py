@@ -19,8 +19,16 @@ from heliograph.domain.filters import (
     condition,
     is_branch,
     leaves,
+    show,
     single,
     text_condition,
+)
+
+# The one definition of a session's duration: from its first request's start to its last
+# response's end (`latency` runs to the last byte), as the session tree draws it.
+SESSION_DURATION_SQL = (
+    "(max(toUnixTimestamp64Milli(request_created_at) + latency)"
+    " - min(toUnixTimestamp64Milli(request_created_at)))"
 )
 
 SESSION_COLUMNS: dict[str, Column] = {
@@ -74,7 +82,7 @@ def split(node: Any, depth: int = 0) -> tuple[Any, Any]:
 def _session_leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
     table, columns = single(node, "table")
     if table != SESSION_TABLE:  # split() keeps request leaves out of here
-        raise FilterError(f"unexpected table {table!r} in a session condition")
+        raise FilterError(f"unexpected table {show(table)} in a session condition")
     column, predicate = single(columns, f"column of {table}")
     operator, value = single(predicate, f"operator for {column}")
     if column == "session_tag":
@@ -84,7 +92,7 @@ def _session_leaf(node: Mapping[str, Any], target: SqlFilter) -> str:
     spec = SESSION_COLUMNS.get(column)
     if spec is None:
         known = ", ".join([*SESSION_COLUMNS, "session_tag"])
-        raise FilterError(f"unknown column {column!r} in {table}; use one of {known}")
+        raise FilterError(f"unknown column {show(column)} in {table}; use one of {known}")
     return condition(spec, column, operator, value, target)
 
 

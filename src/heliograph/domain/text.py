@@ -15,12 +15,20 @@ def clean_text(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        # surrogatepass writes each surrogate as its 3-byte form, which UTF-8 decoding refuses
-        # and replaces; valid characters around it come back unchanged.
-        value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        value = _valid_utf8(value)
     return value.replace("\0", "") if "\0" in value else value
 
 
 def clean_mapping(values: Mapping[str, str]) -> dict[str, str]:
     """A string-to-string mapping with every key and value cleaned."""
     return {clean_text(key): clean_text(value) for key, value in values.items()}
+
+
+def _valid_utf8(value: str) -> str:
+    # A decoder's escapes (U+DC80..U+DCFF) turn back into the bytes they stood for, one U+FFFD
+    # each; any other lone surrogate is written in its 3-byte form, which decoding replaces.
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")

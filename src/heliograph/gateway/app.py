@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -12,6 +12,8 @@ from heliograph.gateway.proxy import Proxy
 from heliograph.telemetry import Telemetry
 
 CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
+# Why the process cannot do its job (its logs are stuck), or None when it can.
+HealthCheck = Callable[[], str | None]
 
 
 def build_gateway_app(
@@ -22,8 +24,11 @@ def build_gateway_app(
     connect_timeout_s: float,
     read_timeout_s: float,
     api_url: str,
+    body_timeout_s: float = 30.0,
+    stalled: HealthCheck | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=max_request_bytes)
+    proxy.body_timeout_s = body_timeout_s
 
     async def client_session(app: web.Application) -> AsyncIterator[None]:
         # One pooled session for every upstream; no total timeout, since streams run long.
@@ -43,6 +48,9 @@ def build_gateway_app(
             proxy.session = None
 
     async def health(_request: web.Request) -> web.Response:
+        reason = stalled() if stalled is not None else None
+        if reason is not None:
+            return web.json_response({"status": "stalled", "stalled": [reason]}, status=503)
         return web.json_response({"status": "ok"})
 
     async def metrics(_request: web.Request) -> web.Response:
@@ -52,6 +60,6 @@ def build_gateway_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
     app.router.add_get("/healthcheck", health)
-    app.router.add_post("/v1/feedback", feedback_handler(api_url, CLIENT_SESSION))  # type: ignore[arg-type]
+    app.router.add_post("/v1/feedback", feedback_handler(api_url, CLIENT_SESSION, body_timeout_s))  # type: ignore[arg-type]
     app.router.add_route("*", "/{prefix}/{tail:.*}", proxy.handle)
     return app

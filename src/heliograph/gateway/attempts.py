@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,12 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from heliograph.gateway.headers import HeliconeOptions
+from heliograph.gateway.headers import HOP_BY_HOP, HeliconeOptions
 
 RETRYABLE = frozenset({429, *range(500, 600)})
 MAX_RETRIES = 10
+MAX_FALLBACKS = 10
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
 class InvalidFallbacks(ValueError):
@@ -90,6 +93,8 @@ def parse_fallbacks(text: str) -> list[dict[str, Any]]:
         raise InvalidFallbacks("Helicone-Fallbacks must be a JSON array") from None
     if not isinstance(entries, list) or not entries:
         raise InvalidFallbacks("Helicone-Fallbacks must be a non-empty JSON array")
+    if len(entries) > MAX_FALLBACKS:
+        raise InvalidFallbacks(f"Helicone-Fallbacks may list at most {MAX_FALLBACKS} entries")
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("target-url"), str):
             raise InvalidFallbacks(f'fallback {index} needs a "target-url" string')
@@ -97,11 +102,25 @@ def parse_fallbacks(text: str) -> list[dict[str, Any]]:
             raise InvalidFallbacks(f'fallback {index}: "headers" must be an object')
         if not isinstance(entry.get("bodyKeyOverride", {}), dict):
             raise InvalidFallbacks(f'fallback {index}: "bodyKeyOverride" must be an object')
+        for name, value in entry.get("headers", {}).items():
+            _check_header(index, name, value)
     return entries
 
 
+def _check_header(index: int, name: str, value: object) -> None:
+    """An entry's headers carry credentials and content types, never framing or routing: `Host`,
+    hop-by-hop headers and `Content-Length` belong to the gateway, `Helicone-*` to Heliograph."""
+    lower = name.lower()
+    if lower in HOP_BY_HOP or lower.startswith("helicone-"):
+        raise InvalidFallbacks(f'fallback {index}: "headers" may not set {name}')
+    if not HEADER_NAME.fullmatch(name):
+        raise InvalidFallbacks(f"fallback {index}: {name!r} is not a valid header name")
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise InvalidFallbacks(f"fallback {index}: the value of {name} must be one line of text")
+
+
 def fallback_target(entry: Mapping[str, Any], origin: str, path: str, body: bytes) -> Target:
-    headers = [(str(k), str(v)) for k, v in entry.get("headers", {}).items()]
+    headers = list(entry.get("headers", {}).items())  # checked by `parse_fallbacks`
     override = entry.get("bodyKeyOverride") or {}
     if override:
         try:

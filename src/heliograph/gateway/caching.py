@@ -38,7 +38,13 @@ class ResponseCacher:
     async def lookup(
         self, settings: CacheSettings, url: str, body: bytes, headers: Iterable[tuple[str, str]]
     ) -> CacheSlot:
-        slot = CacheSlot(settings, cache_keys(settings, url, body, headers))
+        try:
+            keys = cache_keys(settings, url, body, headers)
+        except (TypeError, UnicodeEncodeError):
+            # A credential header holding bytes that were not UTF-8 has no exact text form, and a
+            # lossy one could share another key's entries: such a request skips the cache.
+            return CacheSlot(settings, [])
+        slot = CacheSlot(settings, keys)
         try:
             values = await self._store.get_many(slot.keys)
         except Exception as error:

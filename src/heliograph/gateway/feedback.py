@@ -3,21 +3,36 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import orjson
 from aiohttp import web
 
+from heliograph.gateway.connections import Incomplete, read_body
+from heliograph.gateway.headers import valid_uuid
 
-def feedback_handler(api_url: str, session_key: web.AppKey[aiohttp.ClientSession]) -> object:
+log = logging.getLogger("heliograph.gateway")
+
+
+def feedback_handler(
+    api_url: str, session_key: web.AppKey[aiohttp.ClientSession], body_timeout_s: float
+) -> object:
     async def feedback(request: web.Request) -> web.Response:
+        raw = await read_body(request, body_timeout_s)
+        if isinstance(raw, Incomplete):
+            return _error(408, raw.value)
         try:
-            document = orjson.loads(await request.read())
+            document = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return _error(400, 'the body must be JSON: {"helicone-id": ..., "rating": true}')
         request_id = document.get("helicone-id") if isinstance(document, dict) else None
         rating = document.get("rating") if isinstance(document, dict) else None
         if not isinstance(request_id, str) or not isinstance(rating, bool):
             return _error(400, 'expected {"helicone-id": "<request id>", "rating": true|false}')
+        request_id = valid_uuid(request_id)  # it becomes part of an API URL: a UUID, nothing else
+        if request_id is None:
+            return _error(400, '"helicone-id" must be a request id (a UUID)')
         headers = {"Authorization": request.headers.get("Helicone-Auth", "")}
         url = f"{api_url}/v1/request/{request_id}/feedback"
         session = request.app[session_key]
@@ -28,7 +43,8 @@ def feedback_handler(api_url: str, session_key: web.AppKey[aiohttp.ClientSession
                     body=body, status=response.status, content_type="application/json"
                 )
         except aiohttp.ClientError as error:
-            return _error(502, f"the API could not be reached: {error}")
+            log.warning("feedback: the API could not be reached: %s", error)
+            return _error(502, "the API could not be reached")
 
     return feedback
 

@@ -1,10 +1,16 @@
-"""Which headers cross the proxy, and what the `Helicone-*` request headers ask for."""
+"""Which headers cross the proxy, and what the `Helicone-*` request headers ask for.
+
+Every value read from a header into the log is cleaned here (`clean_text`): aiohttp decodes
+header bytes as UTF-8 with `surrogateescape`, so a byte that was not UTF-8 arrives as a lone
+surrogate, which no log serializer accepts."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from heliograph.domain.text import clean_text
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the HTTP client sets itself.
 HOP_BY_HOP = frozenset(
@@ -23,6 +29,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 PROPERTY_PREFIX = "helicone-property-"
+MAX_PROPERTIES = 64
+MAX_PROPERTY_NAME_CHARS = 256
 
 
 @dataclass(slots=True)
@@ -54,6 +62,9 @@ class HeliconeOptions:
     cache_seed: str = ""
     cache_ignore_keys: str = ""
     moderations_enabled: str = ""
+    custom_properties: int = 0
+    # The first input cap a header broke (the 400's message); checked once the key is verified.
+    refused: str = ""
 
 
 def split_headers(
@@ -102,18 +113,42 @@ SESSION_OPTIONS = {
 
 def _read_option(options: HeliconeOptions, name: str, value: str) -> None:
     if name.startswith(PROPERTY_PREFIX):
-        # Helicone lower-cases custom property keys; kept so migrated queries still match.
-        options.properties[name[len(PROPERTY_PREFIX) :]] = value
+        _read_property(options, name[len(PROPERTY_PREFIX) :], value)
     elif name in TEXT_OPTIONS:
-        setattr(options, TEXT_OPTIONS[name], value)
+        setattr(options, TEXT_OPTIONS[name], clean_text(value))
     elif name in FLAG_OPTIONS:
         setattr(options, FLAG_OPTIONS[name], value.strip().lower() == "true")
     elif name in SESSION_OPTIONS:
         attribute, property_name = SESSION_OPTIONS[name]
+        value = clean_text(value)
         setattr(options, attribute, value)
         options.properties[property_name] = value
     elif name == "helicone-request-id":
         options.request_id = valid_uuid(value)
+
+
+def _read_property(options: HeliconeOptions, key: str, value: str) -> None:
+    # Helicone lower-cases custom property keys; kept so migrated queries still match.
+    options.custom_properties += 1
+    if options.custom_properties > MAX_PROPERTIES:
+        options.refused = f"at most {MAX_PROPERTIES} Helicone-Property-* headers are accepted"
+    elif not key or len(key) > MAX_PROPERTY_NAME_CHARS:
+        options.refused = (
+            f"a Helicone-Property-* name must have 1 to {MAX_PROPERTY_NAME_CHARS} characters"
+        )
+    else:
+        options.properties[clean_text(key)] = clean_text(value)
+
+
+def without_key(headers: list[tuple[str, str]], auth: str) -> list[tuple[str, str]]:
+    """`headers` less any that carries the caller's Heliograph key (Helicone's manual-logger
+    clients send it as `Authorization`): it must never reach a provider."""
+    key = auth.strip()
+    if key[:7].lower() == "bearer ":
+        key = key[7:].strip()
+    if not key:
+        return headers
+    return [(name, value) for name, value in headers if key not in value]
 
 
 def valid_uuid(value: str) -> str | None:

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 
 from heliograph.gateway.attempts import Target, fallback_target, parse_fallbacks
-from heliograph.gateway.headers import HeliconeOptions
+from heliograph.gateway.headers import HeliconeOptions, without_key
 from heliograph.gateway.targets import TargetPolicy
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import provider_for_origin
+
+
+class InvalidPath(ValueError):
+    """The request path climbs out of its route (a `..` segment, in any spelling)."""
 
 
 @dataclass(slots=True)
@@ -39,8 +44,9 @@ def plan_request(
     providers: Mapping[str, Provider],
     targets: TargetPolicy,
 ) -> Plan:
-    """Raises `KeyError` (unknown route), `TargetRejected` or `InvalidFallbacks`."""
+    """Raises `KeyError` (unknown route), `InvalidPath`, `TargetRejected` or `InvalidFallbacks`."""
     prefix = request.match_info["prefix"]
+    headers = without_key(headers, options.auth or "")
     entries = (
         parse_fallbacks(options.fallbacks) if prefix == "gateway" and options.fallbacks else []
     )
@@ -56,6 +62,8 @@ def plan_request(
     raw = request.raw_path  # forwarded as sent: still percent-encoded, query string included
     path = raw[raw.find("/", 1) :] if raw.find("/", 1) > 0 else "/"
     tail, _, query = path.partition("?")
+    if "." in tail or "%" in tail or "\\" in tail:
+        _refuse_dot_segments(tail)
     is_stream = any(marker in tail for marker in provider.stream_in_path) or "alt=sse" in query
     strip_usage = False
     if b'"stream"' in body:
@@ -70,7 +78,10 @@ def plan_request(
         return Plan(
             provider, path, is_stream, strip_usage, [Target(origin + path, origin, headers, body)]
         )
-    planned = [_fallback(entry, targets, path, body, headers, strip_usage) for entry in entries]
+    auth = options.auth or ""
+    planned = [
+        _fallback(entry, targets, path, body, headers, strip_usage, auth) for entry in entries
+    ]
     return Plan(provider, path, is_stream, strip_usage, planned)
 
 
@@ -81,8 +92,10 @@ def _fallback(
     body: bytes,
     client_headers: list[tuple[str, str]],
     strip_usage: bool,
+    auth: str,
 ) -> Target:
     target = fallback_target(entry, targets.check(str(entry["target-url"])), path, body)
+    target.headers[:] = without_key(target.headers, auth)
     # An entry's headers replace the forwarded ones, so one provider's key never reaches another;
     # the body's content type is kept unless the entry sets its own.
     names = {name.lower() for name, _ in target.headers}
@@ -92,6 +105,14 @@ def _fallback(
     if strip_usage:
         target.headers.append(("Accept-Encoding", "identity"))
     return target
+
+
+def _refuse_dot_segments(tail: str) -> None:
+    """Upstreams and the proxies before them may decode `%2e%2e`, read `\\` as `/` or drop a
+    `;parameter`, so the path is checked as decoded (twice, for double encoding) that way."""
+    decoded = unquote(unquote(tail)).replace("\\", "/")
+    if any(segment.partition(";")[0] == ".." for segment in decoded.split("/")):
+        raise InvalidPath("the request path may not contain '..' segments")
 
 
 def _should_ask_usage(provider: Provider, tail: str, document: dict[str, object]) -> bool:

@@ -31,9 +31,10 @@ from heliograph.domain.record import (
 )
 from heliograph.gateway.attempts import InvalidFallbacks, Outcome, retry_policy, send
 from heliograph.gateway.caching import CacheSlot, ResponseCacher
+from heliograph.gateway.connections import Incomplete, read_body
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
 from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
-from heliograph.gateway.plan import Plan, plan_request
+from heliograph.gateway.plan import InvalidPath, Plan, plan_request
 from heliograph.gateway.ports import KeyVerifier, RecordSink
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
@@ -59,7 +60,9 @@ def _dumps(value: object) -> str:
 
 
 CACHE_SAVE_WAIT_S = 2.0
+MAX_CACHE_IGNORE_KEYS = 64
 REJECTION_CODES: dict[type[Exception], str] = {
+    InvalidPath: "invalid_path",
     TargetRejected: "invalid_target",
     InvalidFallbacks: "invalid_fallbacks",
     InvalidCacheSettings: "invalid_cache_settings",
@@ -100,6 +103,7 @@ class Proxy:
         self._cacher = cacher
         self._background: set[asyncio.Task[None]] = set()
         self.session: aiohttp.ClientSession | None = None
+        self.body_timeout_s = 30.0  # set by the app from HELIOGRAPH_BODY_TIMEOUT_S
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         call = await self._admit(request)
@@ -157,8 +161,11 @@ class Proxy:
         if identity is None:
             message = "missing or invalid Helicone-Auth header (Bearer <key>)"
             return error_response(401, message, "unauthorized", request_id)
+        if options.refused:
+            return error_response(400, options.refused, "invalid_options", request_id)
         try:
-            body = await request.read()
+            received = await read_body(request, self.body_timeout_s)
+            body = received if isinstance(received, bytes) else b""
             plan = plan_request(
                 request, options, body, forward_headers, self._providers, self._targets
             )
@@ -166,12 +173,32 @@ class Proxy:
         except web.HTTPRequestEntityTooLarge as too_large:
             message = too_large.text or "request too large"
             return error_response(413, message, "too_large", request_id)
-        except (TargetRejected, InvalidFallbacks, InvalidCacheSettings) as rejected:
+        except (InvalidPath, TargetRejected, InvalidFallbacks, InvalidCacheSettings) as rejected:
             return error_response(400, str(rejected), REJECTION_CODES[type(rejected)], request_id)
         except KeyError:
             return error_response(404, "unknown provider route", "unknown_provider", request_id)
         record = _new_record(request_id, identity, created_at, plan, request.method, body, options)
+        if isinstance(received, Incomplete):
+            return await self._incomplete(request, record, started, received)
         return Call(options, plan, body, cache, record, started)
+
+    async def _incomplete(
+        self, request: web.Request, record: RequestRecord, started: float, why: Incomplete
+    ) -> web.Response:
+        """A body that stopped arriving (a 408, then the connection closes) or whose client left
+        (status -3): recorded, never forwarded."""
+        stalled = why is Incomplete.STALLED
+        record.status = 408 if stalled else STATUS_CLIENT_CANCELLED
+        record.attempts, record.error = 0, why.value
+        self._finish(record, b"", started, 0.0)
+        response = error_response(408, why.value, "body_timeout", record.request_id)
+        if stalled:
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            # Close now: aiohttp would otherwise linger, reading what is left of the body.
+            request.protocol.force_close()
+        return response
 
     async def _forward(
         self,
@@ -342,10 +369,13 @@ class Proxy:
             if chunk_filter:
                 await response.write(chunk_filter.flush())
             await response.write_eof()
-        except ConnectionResetError:
+        except (ConnectionResetError, asyncio.CancelledError) as gone:
             record.status = STATUS_CLIENT_CANCELLED
             record.error = "client disconnected before the response was complete"
-        self._finish(record, b"".join(entry.chunks), started, 0.0)
+            if isinstance(gone, asyncio.CancelledError):
+                raise
+        finally:
+            self._finish(record, b"".join(entry.chunks), started, 0.0)
         return response
 
     def _limited(self, call: Call, limit: Limit) -> web.Response:
@@ -387,7 +417,7 @@ def _wants_moderation(call: Call) -> bool:
 
 
 def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettings | None:
-    return cache_settings(
+    settings = cache_settings(
         options.cache_enabled,
         options.cache_save,
         options.cache_read,
@@ -396,6 +426,10 @@ def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettin
         options.cache_ignore_keys,
         cache_control,
     )
+    if settings is not None and len(settings.ignore_keys) > MAX_CACHE_IGNORE_KEYS:
+        message = f"Helicone-Cache-Ignore-Keys may list at most {MAX_CACHE_IGNORE_KEYS} keys"
+        raise InvalidCacheSettings(message)
+    return settings
 
 
 def _new_record(
@@ -413,7 +447,7 @@ def _new_record(
         created_at=created_at,
         provider=plan.provider.name,
         target_url=plan.targets[0].origin,
-        path=plan.path,
+        path=plan.path,  # ASCII: aiohttp refuses any other byte in a request line
         method=method,
         request_body=body,
         is_stream=plan.is_stream,
@@ -422,6 +456,7 @@ def _new_record(
         session_id=options.session_id,
         session_path=options.session_path,
         session_name=options.session_name,
+        client_request_id=options.request_id is not None,
         omit_request=options.omit_request,
         omit_response=options.omit_response,
         model_override=options.model_override,

@@ -1,5 +1,7 @@
-"""Validation of `Helicone-Target-Url`: only known provider origins and origins the operator
-listed are reachable, so the gateway is never an open proxy (or a way into the private network)."""
+"""Validation of `Helicone-Target-Url` and fallback targets: only provider origins (as the operator
+configured them) and origins the operator listed are reachable, so the gateway is never an open
+proxy (or a way into the private network). Both lists are trusted even when private: a local model
+server set as `HELIOGRAPH_<PROVIDER>_BASE_URL` was chosen by the operator."""
 
 from __future__ import annotations
 
@@ -14,24 +16,21 @@ class TargetRejected(ValueError):
 
 class TargetPolicy:
     def __init__(self, provider_origins: Iterable[str], extra_origins: Iterable[str]) -> None:
-        self._provider_origins = {origin.rstrip("/").lower() for origin in provider_origins}
-        self._extra_origins = {origin.rstrip("/").lower() for origin in extra_origins}
+        origins = [*provider_origins, *extra_origins]
+        self._trusted = {origin.rstrip("/").lower() for origin in origins}
 
     def check(self, target_url: str | None) -> str:
         """The validated origin (`scheme://host[:port]`) of `target_url`."""
         if not target_url:
             raise TargetRejected("the /gateway route needs a Helicone-Target-Url header")
         origin = origin_of(target_url)
-        if origin in self._extra_origins:
-            return origin  # listed by the operator: trusted even when private
+        if origin in self._trusted:
+            return origin  # configured or listed by the operator: trusted even when private
         if is_private_host(urlsplit(origin).hostname or ""):
             raise TargetRejected(f"target {origin} is a private or link-local address")
-        if origin not in self._provider_origins:
-            raise TargetRejected(
-                f"target {origin} is not an allowed origin; "
-                "add it to HELIOGRAPH_ALLOWED_TARGET_ORIGINS"
-            )
-        return origin
+        raise TargetRejected(
+            f"target {origin} is not an allowed origin; add it to HELIOGRAPH_ALLOWED_TARGET_ORIGINS"
+        )
 
 
 def origin_of(target_url: str) -> str:

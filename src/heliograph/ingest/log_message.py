@@ -3,10 +3,12 @@
 
 Helicone ships bodies separately (S3); here they may ride along as `log.request.body` and
 `log.response.body` (strings or JSON). Without bodies the reported usage and model are used.
+Every string is cleaned here (valid UTF-8, no NUL), so nothing a sender writes can poison ingest.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,12 @@ from typing import Any
 import orjson
 
 from heliograph.domain.record import RequestRecord
+from heliograph.domain.text import clean_text
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+MAX_COST_USD = 1_000_000
+EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class InvalidLogMessage(ValueError):
@@ -37,29 +45,67 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
         request_id=_uuid(request.get("id"), "log.request.id"),
         organization_id=organization_id,
         created_at=created_at,
-        provider=str(request.get("provider") or "CUSTOM"),
-        target_url=str(request.get("targetUrl") or ""),
-        path=str(request.get("path") or ""),
+        provider=_text(request.get("provider")) or "CUSTOM",
+        target_url=_text(request.get("targetUrl")),
+        path=_text(request.get("path")),
         method="POST",
         request_body=_bytes(request.get("body")),
-        status=_int(response.get("status"), "log.response.status"),
+        status=_int(response.get("status"), "log.response.status", -INT32_MAX, INT32_MAX),
         response_body=_bytes(response.get("body")),
         response_created_at=_optional_moment(response.get("responseCreatedAt")) or created_at,
-        latency_ms=_int(response.get("delayMs", 0), "log.response.delayMs"),
+        latency_ms=_int(response.get("delayMs", 0), "log.response.delayMs", 0, INT64_MAX),
         time_to_first_token_ms=_optional_int(response.get("timeToFirstToken")),
         is_stream=bool(request.get("isStream")),
-        user_id=str(request.get("userId") or ""),
-        properties={str(k): str(v) for k, v in properties.items()},
+        user_id=_text(request.get("userId")),
+        properties={_text(key): _text(value) for key, value in properties.items()},
         omit_request=bool(meta.get("omitRequestLog")),
         omit_response=bool(meta.get("omitResponseLog")),
-        model_override=str(meta.get("modelOverride") or ""),
+        model_override=_text(meta.get("modelOverride")),
         api_key_id=key_id,
-        reported=response,
+        client_request_id=True,  # the sender chose the id, so it may come again
+        reported=_reported(response, meta),
     )
     record.session_id = record.properties.get("Helicone-Session-Id", "")
     record.session_path = record.properties.get("Helicone-Session-Path", "")
     record.session_name = record.properties.get("Helicone-Session-Name", "")
     return record
+
+
+def _reported(response: dict[str, Any], meta: dict[str, Any]) -> dict[str, object]:
+    """What the sender measured (usage, cost, model), for when no body says it; the body itself
+    is not kept twice."""
+    reported = {str(key): _clean_json(value) for key, value in response.items() if key != "body"}
+    cost = reported.get("cost")
+    if _is_number(cost) and not 0 <= cost <= MAX_COST_USD:  # type: ignore[operator]
+        raise InvalidLogMessage(
+            f"log.response.cost must be a number of dollars, 0 to {MAX_COST_USD}"
+        )
+    if not reported.get("model"):  # the AI gateway names its model in the meta
+        reported["model"] = _text(meta.get("gatewayModel") or meta.get("providerModelId"))
+    return reported
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else clean_text(value if isinstance(value, str) else str(value))
+
+
+def _clean_json(value: Any) -> Any:
+    """A JSON value with every string (keys too) cleaned."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(key)): _clean_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities are not JSON
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+        return str(value)  # larger than any column or JSON encoder takes
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _uuid(value: Any, where: str) -> str:
@@ -76,26 +122,34 @@ def _optional_moment(value: Any) -> datetime | None:
 def _moment(value: Any, where: str) -> datetime:
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value / 1000, UTC)
-        moment = datetime.fromisoformat(str(value))
-    except (ValueError, OverflowError):
+            moment = datetime.fromtimestamp(value / 1000, UTC)
+        else:
+            moment = datetime.fromisoformat(clean_text(str(value)))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
         raise InvalidLogMessage(f"{where} must be an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidLogMessage(f"{where} must be between 1970 and 2200")
+    return moment
 
 
-def _int(value: Any, where: str) -> int:
+def _int(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidLogMessage(f"{where} must be a number")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidLogMessage(f"{where} must be a number from {low} to {high}")
     return int(value)
 
 
 def _optional_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if math.isfinite(value) and 0 <= value <= INT64_MAX else None
 
 
 def _bytes(body: Any) -> bytes:
     if body is None:
         return b""
     if isinstance(body, str):
-        return body.encode()
-    return orjson.dumps(body)
+        return clean_text(body).encode()
+    return orjson.dumps(_clean_json(body))

@@ -1,8 +1,11 @@
 """Turns a captured `RequestRecord` into a `request_response` row: parses bodies, reads model and
-usage with the provider's parser, prices the usage. Pure CPU work, run on the writer's thread."""
+usage with the provider's parser, prices the usage. Every text column is cleaned (valid UTF-8, no
+NUL) whatever the record holds. Pure CPU work, run on the writer's thread."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +17,7 @@ import zstandard
 from heliograph.domain.pricing import PRICED, Price, price_usage, usd_to_nano
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.redaction import Redactor
+from heliograph.domain.text import clean_text
 from heliograph.domain.usage import Usage
 from heliograph.providers import openai
 from heliograph.providers.base import Parsed, Provider, request_model
@@ -23,6 +27,13 @@ from heliograph.providers.sse import load_json
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 PREVIEW_BYTES = 64 * 1024
 CACHE_HIT = "cache_hit"
+# Bodies too large for the row, kept in it until its id is settled (caller-chosen ids only).
+DEFERRED_BODIES = "_deferred_bodies"
+TEXT_COLUMNS = (
+    "provider", "model", "request_model", "response_model", "model_override", "target_url",
+    "request_path", "method", "user_id", "session_id", "session_path", "session_name",
+    "api_key_id", "error",
+)  # fmt: skip
 
 
 def timestamp(value: Any) -> str | None:
@@ -50,11 +61,16 @@ class RowBuilder:
         request_json = load_json(record.request_body) if record.request_body else None
         parsed = self._parse(record, response_body)
         model_from_request = request_model(record.path, request_json)
-        model = record.model_override or parsed.model or model_from_request
+        model = _text(
+            record.model_override
+            or parsed.model
+            or model_from_request
+            or _reported_model(record.reported)
+        )
         usage, price = self._usage_and_price(record, parsed, model)
         user_id = record.user_id or _body_user(request_json)
         row: dict[str, Any] = {
-            "request_id": record.request_id,
+            "request_id": _canonical_id(record.request_id),
             "organization_id": record.organization_id,
             "request_created_at": timestamp(record.created_at),
             "response_created_at": timestamp(record.response_created_at),
@@ -71,7 +87,7 @@ class RowBuilder:
             "time_to_first_token": record.time_to_first_token_ms,
             "is_stream": record.is_stream,
             "user_id": user_id,
-            "properties": record.properties,
+            "properties": _clean_properties(record.properties),
             "session_id": record.session_id,
             "session_path": record.session_path,
             "session_name": record.session_name,
@@ -92,12 +108,14 @@ class RowBuilder:
             "cache_enabled": record.cache_enabled,
         }
         if record.cache_reference_id:  # a replay: nothing was spent, this much was saved
-            row["cache_reference_id"] = record.cache_reference_id
+            row["cache_reference_id"] = _canonical_id(record.cache_reference_id)
             row["cache_saved_cost"] = price.cost_nano_usd
             row["cache_saved_latency"] = max(
                 record.cache_original_latency_ms - record.latency_ms, 0
             )
             row["cost"], row["pricing_status"] = 0, CACHE_HIT
+        for column in TEXT_COLUMNS:  # defensive: edges clean too, but one bad value costs a batch
+            row[column] = _text(row[column])
         self._add_bodies(row, record, request_json, response_body)
         return row
 
@@ -130,22 +148,41 @@ class RowBuilder:
             request, response = redactor.redact_bytes(request), redactor.redact_bytes(response)
         row["storage_location"] = "clickhouse"
         if len(request) + len(response) > self._max_body:
-            self._write_body_file(record, request, response)
+            if record.client_request_id:  # its id may still change: written once it is settled
+                row[DEFERRED_BODIES] = _body_document(request, response).decode()
+            else:
+                self._write_body_file(record.organization_id, record.request_id, request, response)
             row["storage_location"] = "file"
             request, response = request[:PREVIEW_BYTES], response[:PREVIEW_BYTES]
         row["request_body"] = request.decode("utf-8", "replace")
         row["response_body"] = response.decode("utf-8", "replace")
 
-    def _write_body_file(self, record: RequestRecord, request: bytes, response: bytes) -> None:
-        path = body_path(self._body_dir, record.organization_id, record.request_id)
+    def _write_body_file(
+        self, organization_id: str, request_id: str, request: bytes, response: bytes
+    ) -> None:
+        self._write_document(organization_id, request_id, _body_document(request, response))
+
+    def write_deferred_bodies(self, row: dict[str, Any]) -> None:
+        """Write the body file of a row whose id was settled after it was built."""
+        document = row.pop(DEFERRED_BODIES, None)
+        if isinstance(document, str):
+            with contextlib.suppress(ValueError):  # a row without UUIDs is refused by the store
+                self._write_document(row["organization_id"], row["request_id"], document.encode())
+
+    def _write_document(self, organization_id: str, request_id: str, document: bytes) -> None:
+        # Ids name the file: only UUIDs (ValueError otherwise), so it stays under `body_dir`.
+        path = body_path(self._body_dir, _uuid(organization_id), _uuid(request_id))
         path.parent.mkdir(parents=True, exist_ok=True)
-        document = orjson.dumps(
-            {
-                "request_body": request.decode("utf-8", "replace"),
-                "response_body": response.decode("utf-8", "replace"),
-            }
-        )
         path.write_bytes(zstandard.ZstdCompressor(level=3).compress(document))
+
+
+def _body_document(request: bytes, response: bytes) -> bytes:
+    return orjson.dumps(
+        {
+            "request_body": request.decode("utf-8", "replace"),
+            "response_body": response.decode("utf-8", "replace"),
+        }
+    )
 
 
 def body_path(body_dir: Path, organization_id: str, request_id: str) -> Path:
@@ -171,6 +208,36 @@ def _body_user(request_json: Any) -> str:
     if isinstance(request_json, dict) and isinstance(request_json.get("user"), str):
         return str(request_json["user"])
     return ""
+
+
+def _reported_model(reported: Mapping[str, object] | None) -> str:
+    """The model a log message named when it carried no bodies to read it from."""
+    model = reported.get("model") if reported else None
+    return model if isinstance(model, str) else ""
+
+
+def _uuid(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a UUID")
+    return str(uuid.UUID(value))
+
+
+def _canonical_id(request_id: str) -> str:
+    """Ids in one spelling, so a reused id is recognised; anything else is left to the store."""
+    try:
+        return str(uuid.UUID(request_id))
+    except (ValueError, TypeError, AttributeError):
+        return _text(request_id)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else clean_text(value if isinstance(value, str) else str(value))
+
+
+def _clean_properties(properties: object) -> dict[str, str]:
+    if not isinstance(properties, Mapping):
+        return {}
+    return {_text(key): _text(value) for key, value in properties.items()}
 
 
 def _reported_usage(reported: Mapping[str, object]) -> Usage:

@@ -1,7 +1,8 @@
 """The on-disk spool: batches the store could not take wait here, one file each, until it can.
 
-A file is written to a temporary name and renamed, so a crash never leaves half a batch behind;
-its name carries the batch's deduplication token, so replaying it twice stores it once.
+A file is written to a temporary name, fsync'd and renamed (and the directory fsync'd), so a
+crash never leaves half a batch behind and a written batch survives a power cut; its name carries
+the batch's deduplication token, so replaying it twice stores it once.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, token: str, json_rows: bytes) -> Path:
-        final = self.directory / f"{time.time_ns():020d}-{token}.jsonl"
-        temporary = self.directory / f".{token}.tmp"
+        stamp = time.time_ns()
+        final = self.directory / f"{stamp:020d}-{token}.jsonl"
+        temporary = self.directory / f".{stamp}-{token}.tmp"
         with open(temporary, "wb") as handle:
             handle.write(json_rows)
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(final)
+        _fsync_directory(self.directory)  # the rename itself must reach the disk
         return final
 
     def pending(self) -> list[Path]:
@@ -37,3 +40,11 @@ class Spool:
 
     def size(self) -> int:
         return len(list(self.directory.glob("*.jsonl")))
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -2,18 +2,20 @@
 
 JSON lines, one record each, bodies base64-encoded because they are raw bytes (possibly
 compressed). Encoding is cheap on purpose: the gateway does it, and parsing waits for ingest.
+A record whose text cannot be written as JSON (a lone surrogate) is sent `cleaned`.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from heliograph.domain.record import RequestRecord
+from heliograph.domain.text import clean_text
 
 BYTES_FIELDS = ("request_body", "response_body")
 TIME_FIELDS = ("created_at", "response_created_at")
@@ -25,7 +27,33 @@ class InvalidBatch(ValueError):
 
 
 def encode_records(records: list[RequestRecord]) -> bytes:
-    return b"\n".join(orjson.dumps(_to_dict(record)) for record in records)
+    return b"\n".join(encode_record(record) for record in records)
+
+
+def encode_record(record: RequestRecord) -> bytes:
+    """One line; raises `orjson.JSONEncodeError` (a `TypeError`) when the record holds text JSON
+    cannot carry (lone surrogates), a number too large or a value of no JSON type."""
+    return orjson.dumps(_to_dict(record))
+
+
+def cleaned(record: RequestRecord) -> RequestRecord:
+    """`record` with every string in it made valid UTF-8 (`clean_text`), property names included."""
+    changes = {
+        spec.name: _clean(getattr(record, spec.name))
+        for spec in fields(RequestRecord)
+        if spec.name not in BYTES_FIELDS
+    }
+    return replace(record, **changes)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    return value
 
 
 def _to_dict(record: RequestRecord) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from sqlalchemy import Engine
 
 from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
+from heliograph.ingest.inserter import BatchInserter
+from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.rows import RowBuilder
 from heliograph.ingest.spool import Spool
 from heliograph.ingest.writer import LogWriter
@@ -94,10 +96,20 @@ class Services:
             settings.max_stored_body_bytes,
             app_db.redaction.redactor_for,
         )
-        writer = LogWriter(
+        quarantine = Quarantine(settings.data_dir / "quarantine", telemetry.quarantined)
+        inserter = BatchInserter(
             store.insert_requests_blocking,
-            rows.build,
+            store.ping_blocking,
+            store.stored_request_times_blocking,
+            rows.write_deferred_bodies,
             Spool(settings.spool_dir),
+            quarantine,
+            telemetry,
+        )
+        writer = LogWriter(
+            inserter,
+            rows.build,
+            quarantine,
             telemetry,
             flush_rows=settings.flush_rows,
             flush_interval_ms=settings.flush_interval_ms,
@@ -125,7 +137,8 @@ class Services:
         )
 
     async def close(self) -> None:
-        """Flush pending logs first, then close the stores."""
+        """Stop re-checking keys, flush pending logs, then close the stores."""
+        await self.verifier.close()
         await self.writer.stop()
         await self.store.close()
         self.engine.dispose()

@@ -1,11 +1,10 @@
-"""Organizations and API keys: create, list, revoke, and verify with an in-memory TTL cache so a
-warm gateway request never touches the app DB."""
+"""Organizations and API keys: create, list, revoke, and the lookups `CachedKeyVerifier`
+(`services/key_cache.py`) answers from memory with, so a warm request never touches the app DB."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,10 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from heliograph.appdb import repository
 from heliograph.appdb.models import ApiKey
-from heliograph.domain.keys import Identity, bearer_token, display_prefix, generate_key, hash_key
-
-NEGATIVE_TTL_S = 5.0
-MAX_CACHED_KEYS = 100_000
+from heliograph.domain.keys import Identity, display_prefix, generate_key, hash_key
+from heliograph.services.key_cache import CachedKeyVerifier as CachedKeyVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,28 +79,10 @@ class KeyService:
             record = repository.find_active_key(session, hash_key(key))
             return None if record is None else Identity(record.organization_id, record.id)
 
-
-class CachedKeyVerifier:
-    """Verifies `Bearer <key>` header values; answers from memory for `ttl_s` after a lookup."""
-
-    def __init__(self, keys: KeyService, ttl_s: float) -> None:
-        self._keys = keys
-        self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[Identity | None, float]] = {}
-
-    async def verify(self, header_value: str | None) -> Identity | None:
-        key = bearer_token(header_value)
-        if key is None:
-            return None
-        cached = self._cache.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        identity = await asyncio.to_thread(self._keys.lookup, key)
-        if len(self._cache) >= MAX_CACHED_KEYS:
-            self._cache.clear()
-        self._cache[key] = (identity, now + (self._ttl_s if identity else NEGATIVE_TTL_S))
-        return identity
-
-    def forget(self) -> None:
-        self._cache.clear()
+    def active(self, key_hashes: Sequence[str]) -> dict[str, Identity]:
+        """The identities behind those of `key_hashes` that are still active, by hash."""
+        with self._sessions() as session:
+            return {
+                record.api_key_hash: Identity(record.organization_id, record.id)
+                for record in repository.find_active_keys(session, list(key_hashes))
+            }

@@ -8,7 +8,7 @@ from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import compile_filter
 from heliograph.domain.money import nano_to_usd
-from heliograph.services.requests import QueryError
+from heliograph.services.requests import QueryError, token_counts
 
 # Helicone's route name -> (series, the value fields of each point)
 OVER_TIME = {
@@ -35,8 +35,8 @@ class MetricsService:
         return {
             "total_requests": int(row["requests"]),
             "total_cost": nano_to_usd(row["cost_nano"]),
-            "prompt_tokens": int(row["prompt_tokens"]),
-            "completion_tokens": int(row["completion_tokens"]),
+            **token_counts(row),
+            "average_tokens_per_request": int(row["total_tokens"]) / max(int(row["requests"]), 1),
             "average_latency": _number(row["avg_latency"]),
             "average_time_to_first_token": _number(row["avg_ttft"]),
             "active_users": int(row["active_users"]),
@@ -78,9 +78,7 @@ class MetricsService:
                 "model": row["model"],
                 "provider": row["provider"],
                 "total_requests": int(row["total_requests"]),
-                "prompt_tokens": int(row["prompt_tokens"]),
-                "completion_tokens": int(row["completion_tokens"]),
-                "total_tokens": int(row["prompt_tokens"]) + int(row["completion_tokens"]),
+                **token_counts(row),
                 "cost": nano_to_usd(row["cost_nano"]),
                 "average_latency": _number(row["avg_latency"]),
             }

@@ -8,10 +8,11 @@ from typing import Any
 
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
-from heliograph.domain.filters import compile_filter
+from heliograph.domain.filters import MAX_KEY_CHARS, check_text, compile_filter
 from heliograph.domain.money import nano_to_usd
 from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.metrics import check_span, iso_time
+from heliograph.services.requests import QueryError
 
 
 class PropertyService:
@@ -29,6 +30,8 @@ class PropertyService:
     async def values(
         self, organization_id: str, query: AggregateQuery, key: str, search: str
     ) -> list[dict[str, Any]]:
+        check_key(key)
+        check_text("searchTerm", search)
         compile_filter(query.filter)
         rows = await self._store.property_values(organization_id, query, key, search)
         return [{"value": row["value"], "requests": int(row["requests"])} for row in rows]
@@ -36,6 +39,7 @@ class PropertyService:
     async def top(
         self, organization_id: str, query: AggregateQuery, key: str, by: str
     ) -> list[dict[str, Any]]:
+        check_key(key)
         compile_filter(query.filter)
         rows = await self._store.property_top(organization_id, query, key, by)
         return [
@@ -50,6 +54,7 @@ class PropertyService:
     async def over_time(
         self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
+        check_key(key)
         check_span(query, increment)
         compile_filter(query.filter)
         rows = await self._store.property_over_time(organization_id, query, key, increment, tz)
@@ -62,3 +67,9 @@ class PropertyService:
             }
             for row in rows
         ]
+
+
+def check_key(key: str) -> None:
+    if not key:
+        raise QueryError("a property key cannot be empty")
+    check_text("a property key", key, MAX_KEY_CHARS)

@@ -1,10 +1,8 @@
-"""Organization rate-limit rules: create, list, change, delete, and a TTL-cached view for the
-gateway (rules apply to requests that send no `Helicone-RateLimit-Policy` header)."""
+"""Organization rate-limit rules: create, list, change, delete (rules apply to requests that send
+no `Helicone-RateLimit-Policy` header; the gateway reads them through `CachedRuleSource`)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from heliograph.appdb import repository
 from heliograph.appdb.models import OrgRateLimit
 from heliograph.domain.ratelimit import RateLimitPolicy, parse_policy
+from heliograph.services.rule_cache import CachedRuleSource as CachedRuleSource
+from heliograph.services.rule_cache import by_precedence
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +94,7 @@ class RateLimitRuleService:
     def policies(self, org_id: str) -> tuple[RateLimitPolicy, ...]:
         """The organization's rules, most specific first (property, user, everyone), then the
         most restrictive first, as Helicone orders them."""
-        policies = [rule.policy for rule in self.list(org_id)]
-        return tuple(sorted(policies, key=_precedence))
-
-
-def _precedence(policy: RateLimitPolicy) -> tuple[int, float]:
-    specificity = 2 if policy.segment is None else 1 if policy.segment == "user" else 0
-    return specificity, policy.refill_per_s
+        return by_precedence([rule.policy for rule in self.list(org_id)])
 
 
 def _rule(record: OrgRateLimit) -> RateLimitRule:
@@ -113,24 +107,3 @@ def _rule(record: OrgRateLimit) -> RateLimitRule:
         record.segment,
         record.created_at,
     )
-
-
-class CachedRuleSource:
-    """The gateway's view of the rules: answered from memory for `ttl_s` after a lookup."""
-
-    def __init__(self, rules: RateLimitRuleService, ttl_s: float) -> None:
-        self._rules = rules
-        self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[tuple[RateLimitPolicy, ...], float]] = {}
-
-    async def policies(self, organization_id: str) -> tuple[RateLimitPolicy, ...]:
-        cached = self._cache.get(organization_id)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        policies = await asyncio.to_thread(self._rules.policies, organization_id)
-        self._cache[organization_id] = (policies, now + self._ttl_s)
-        return policies
-
-    def forget(self, organization_id: str) -> None:
-        self._cache.pop(organization_id, None)

@@ -110,6 +110,21 @@ def validate(query: RequestQuery) -> None:
     compile_sort(query.sort)
 
 
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_cache_read_tokens",
+    "prompt_cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+)
+
+
+def token_counts(row: dict[str, Any]) -> dict[str, int]:
+    """The token sums of an aggregate row (`analytics.aggregates.TOKEN_SUMS`), as integers."""
+    return {name: int(row[name] or 0) for name in TOKEN_FIELDS}
+
+
 def iso(value: str | None) -> str | None:
     """ClickHouse's `YYYY-MM-DD hh:mm:ss.fff` (UTC) as ISO 8601 with a Z."""
     if not value:

@@ -9,10 +9,11 @@ from typing import Any
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.sessions import DISTRIBUTIONS, QUANTILES
 from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filters import check_text
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.session_filters import compile_session_filter
 from heliograph.domain.sessions import build_tree
-from heliograph.services.requests import QueryError, iso
+from heliograph.services.requests import QueryError, iso, token_counts
 
 MAX_TAG_CHARS = 200
 
@@ -40,6 +41,7 @@ class SessionService:
         self, organization_id: str, query: AggregateQuery, name_contains: str
     ) -> list[dict[str, Any]]:
         validate(query)
+        check_text("nameContains", name_contains)
         rows = await self._store.session_names(organization_id, query, name_contains)
         return [_name(row) for row in rows]
 
@@ -66,6 +68,7 @@ class SessionService:
         return result
 
     async def tree(self, organization_id: str, session_id: str) -> dict[str, Any] | None:
+        check_text("session id", session_id)
         rows = await self._store.session_requests(organization_id, session_id)
         if not rows:
             return None
@@ -75,6 +78,7 @@ class SessionService:
         return tree
 
     async def annotations(self, organization_id: str, session_id: str) -> dict[str, Any]:
+        check_text("session id", session_id)
         found = await self._store.session_annotations(organization_id, session_id)
         feedback = found.get("feedback")
         rating = None if not feedback else feedback == "1"
@@ -82,14 +86,15 @@ class SessionService:
 
     async def set_tag(self, organization_id: str, session_id: str, tag: str) -> bool:
         """Tag a session of the organization's; False when it has no such session."""
-        if len(tag) > MAX_TAG_CHARS:
-            raise QueryError(f"a tag is at most {MAX_TAG_CHARS} characters")
+        check_text("tag", tag, MAX_TAG_CHARS)
+        check_text("session id", session_id)
         if not await self._store.session_exists(organization_id, session_id):
             return False
         await self._store.annotate_session(organization_id, session_id, "tag", tag)
         return True
 
     async def set_feedback(self, organization_id: str, session_id: str, rating: bool) -> bool:
+        check_text("session id", session_id)
         if not await self._store.session_exists(organization_id, session_id):
             return False
         value = "1" if rating else "0"
@@ -111,10 +116,11 @@ def check_bounds(query: AggregateQuery) -> None:
     start, end = query.time.start_ms, query.time.end_ms
     if start is not None and end is not None and start >= end:
         raise QueryError("timeFilter.startTimeUnixMs must be before endTimeUnixMs")
+    check_text("search", query.search)
+    check_text("name", query.name or "")
 
 
 def _session(row: dict[str, Any]) -> dict[str, Any]:
-    prompt, completion = int(row["prompt_tokens"]), int(row["completion_tokens"])
     return {
         "session_id": row["session_id"],
         "session_name": row["session_name"],
@@ -122,9 +128,7 @@ def _session(row: dict[str, Any]) -> dict[str, Any]:
         "latest_request_created_at": iso(row["latest_request_created_at"]),
         "total_requests": int(row["total_requests"]),
         "total_cost": nano_to_usd(row["total_cost"]),
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        **token_counts(row),
         "avg_latency": float(row["avg_latency"]),
         "duration_ms": int(row["duration_ms"]),
         "user_ids": sorted(user for user in row["user_ids"] if user),

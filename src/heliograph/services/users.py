@@ -7,9 +7,9 @@ from typing import Any
 
 from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
-from heliograph.domain.filters import compile_filter
+from heliograph.domain.filters import check_text, compile_filter
 from heliograph.domain.money import nano_to_usd
-from heliograph.services.requests import QueryError, iso
+from heliograph.services.requests import QueryError, iso, token_counts
 from heliograph.services.sessions import check_bounds
 
 MAX_USER_IDS = 1000
@@ -29,13 +29,14 @@ class UserService:
         _validate(query)
         if len(query.user_ids) > MAX_USER_IDS:
             raise QueryError(f"userIds takes at most {MAX_USER_IDS} ids")
+        for user_id in query.user_ids:
+            check_text("a user id in userIds", user_id)
         rows = await self._store.user_totals(organization_id, query)
         return [
             {
                 "user_id": row["user_id"],
                 "count": int(row["count"]),
-                "prompt_tokens": int(row["prompt_tokens"]),
-                "completion_tokens": int(row["completion_tokens"]),
+                **token_counts(row),
                 "cost": nano_to_usd(row["cost"]),
             }
             for row in rows
@@ -49,7 +50,7 @@ def _validate(query: AggregateQuery) -> None:
 
 def _user(row: dict[str, Any]) -> dict[str, Any]:
     requests = int(row["total_requests"])
-    prompt, completion = int(row["total_prompt_tokens"]), int(row["total_completion_tokens"])
+    tokens = token_counts(row)
     first, last = iso(row["first_active"]), iso(row["last_active"])
     return {
         "id": row["user_id"],
@@ -59,9 +60,13 @@ def _user(row: dict[str, Any]) -> dict[str, Any]:
         "active_for": _days_between(first, last),
         "total_requests": requests,
         "average_requests_per_day_active": requests / max(int(row["active_days"]), 1),
-        "average_tokens_per_request": (prompt + completion) / max(requests, 1),
-        "total_prompt_tokens": prompt,
-        "total_completion_tokens": completion,
+        "average_tokens_per_request": tokens["total_tokens"] / max(requests, 1),
+        "total_prompt_tokens": tokens["prompt_tokens"],
+        "total_completion_tokens": tokens["completion_tokens"],
+        "total_prompt_cache_read_tokens": tokens["prompt_cache_read_tokens"],
+        "total_prompt_cache_write_tokens": tokens["prompt_cache_write_tokens"],
+        "total_reasoning_tokens": tokens["reasoning_tokens"],
+        "total_tokens": tokens["total_tokens"],
         "cost": nano_to_usd(row["total_cost"]),
     }
 

@@ -1,4 +1,6 @@
-"""`/healthz` and the Prometheus `/metrics` endpoint."""
+"""`/healthz` and the Prometheus `/metrics` endpoint. `/healthz` answers 503 when the store does
+not answer (`degraded`) or when queued or spooled records have not moved for `stall_after_s`
+(`stalled`, naming the part)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ async def health(services: ServicesDep) -> JsonResponse:
         store_ok = await services.store.ping()
     except StoreUnavailable:
         store_ok = False
+    stalled = services.writer.stalled(services.settings.stall_after_s)
+    status = "degraded" if not store_ok else "stalled" if stalled else "ok"
     body = {
-        "status": "ok" if store_ok else "degraded",
+        "status": status,
         "store": "ok" if store_ok else "unavailable",
         "queue_depth": services.writer.queue_depth,
+        "stalled": stalled,
     }
-    return JsonResponse(body, status_code=200 if store_ok else 503)
+    return JsonResponse(body, status_code=200 if status == "ok" else 503)
 
 
 @router.get("/metrics", operation_id="metrics")

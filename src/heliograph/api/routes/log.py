@@ -1,8 +1,11 @@
-"""`POST /v1/log/request`: Helicone's log message, from a gateway running in another process."""
+"""`POST /v1/log/request`: Helicone's log message, from a gateway running in another process;
+`POST /v1/log/batch`: batches from Heliograph's own gateway processes, acknowledged (202) only
+once they are durable, inserted or in the spool, so the sender may drop them."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -13,6 +16,7 @@ from heliograph.ingest.log_message import InvalidLogMessage, record_from_message
 from heliograph.ingest.wire import InvalidBatch, decode_records
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
+log = logging.getLogger("heliograph.ingest")
 
 
 @router.post("/request", operation_id="logRequest")
@@ -38,6 +42,9 @@ async def log_batch(request: Request, services: ServicesDep) -> JsonResponse:
         records = decode_records(await request.body())
     except InvalidBatch as error:
         return fail(400, f"invalid batch: {error}")
-    for record in records:
-        services.writer.put(record)
+    try:
+        await services.writer.store_now(records)
+    except OSError as error:  # neither the store nor the disk took it: the sender keeps it
+        log.error("could not keep a shipped batch of %d records: %s", len(records), error)
+        return fail(503, "the batch could not be stored; send it again later")
     return ok({"accepted": len(records)}, status_code=202)

@@ -10,6 +10,7 @@ from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import MetricsBody
+from heliograph.domain.filters import show
 from heliograph.services.metrics import OVER_TIME
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -19,6 +20,7 @@ SINGLE = {
     "averageLatency": "average_latency",
     "averageTimeToFirstToken": "average_time_to_first_token",
     "activeUsers": "active_users",
+    "averageTokensPerRequest": "average_tokens_per_request",
 }
 
 
@@ -74,4 +76,4 @@ async def metric(
         )
         return ok(points)
     known = ", ".join([*SINGLE, *OVER_TIME, "totals", "quantiles", "models"])
-    return fail(404, f"no metric {name!r}; use one of {known}")
+    return fail(404, f"no metric {show(name)}; use one of {known}")

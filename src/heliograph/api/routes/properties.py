@@ -4,16 +4,19 @@ requests, and usage per value over time."""
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.routes.metrics import metrics_query
 from heliograph.api.schemas import MetricsBody, PropertyBody, PropertyKeyBody
+from heliograph.domain.filters import MAX_KEY_CHARS, show
 from heliograph.services.container import Services
 
 router = APIRouter(prefix="/v1/property", tags=["properties"])
+PropertyKey = Annotated[str, Path(min_length=1, max_length=MAX_KEY_CHARS)]
 
 
 @router.post("/query", operation_id="propertyKeys")
@@ -25,7 +28,7 @@ async def property_keys(
 
 @router.post("/{key}/search", operation_id="propertyValues")
 async def property_values(
-    key: str, body: PropertyBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: PropertyBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     values = await services.properties.values(
         identity.organization_id, metrics_query(body), key, body.searchTerm
@@ -35,27 +38,27 @@ async def property_values(
 
 @router.post("/{key}/top-costs/query", operation_id="propertyTopCosts")
 async def property_top_costs(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     return await _top(key, body, identity.organization_id, services, "cost")
 
 
 @router.post("/{key}/top-requests/query", operation_id="propertyTopRequests")
 async def property_top_requests(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     return await _top(key, body, identity.organization_id, services, "requests")
 
 
 async def _top(
-    key: str, body: MetricsBody, organization_id: str, services: Services, by: str
+    key: PropertyKey, body: MetricsBody, organization_id: str, services: Services, by: str
 ) -> JsonResponse:
     return ok(await services.properties.top(organization_id, metrics_query(body), key, by))
 
 
 @router.post("/{key}/over-time", operation_id="propertyOverTime")
 async def property_over_time(
-    key: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     points = await services.properties.over_time(
         identity.organization_id,
@@ -81,7 +84,7 @@ async def restore_property(
 ) -> JsonResponse:
     hidden = services.properties.hidden
     if not await asyncio.to_thread(hidden.restore, identity.organization_id, body.key):
-        return fail(404, f"property key {body.key!r} is not hidden")
+        return fail(404, f"property key {show(body.key)} is not hidden")
     return ok(None)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -19,10 +20,11 @@ from heliograph.api.schemas import (
     RequestQueryParams,
     ScoresBody,
 )
-from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter
+from heliograph.domain.filters import FEEDBACK_SCORE, check_text, compile_filter, show
 from heliograph.services.export import csv_lines, jsonl
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
+MAX_SCORE_NAME_CHARS = 100
 
 
 async def _query(
@@ -56,7 +58,15 @@ async def page_requests(
     return ok(page)
 
 
-@router.post("/export", operation_id="exportRequests", response_model=None)
+EXPORT_CONTENT: dict[str, Any] = {"application/x-ndjson": {}, "text/csv": {}}
+
+
+@router.post(
+    "/export",
+    operation_id="exportRequests",
+    response_model=None,
+    responses={200: {"description": "JSON lines or CSV", "content": EXPORT_CONTENT}},
+)
 async def export_requests(
     body: ExportBody, identity: IdentityDep, services: ServicesDep
 ) -> StreamingResponse | JsonResponse:
@@ -83,7 +93,7 @@ async def get_request(
     try:
         canonical = str(uuid.UUID(request_id))
     except ValueError:
-        return fail(400, f"request id must be a UUID, got {request_id!r}")
+        return fail(400, f"request id must be a UUID, got {show(request_id)}")
     row = await services.requests.get(identity.organization_id, canonical, includeBody)
     if row is None:
         return fail(404, f"no request {canonical}")
@@ -97,13 +107,13 @@ def _request_id(text: str) -> str | None:
         return None
 
 
-@router.post("/{request_id}/feedback", operation_id="addFeedback")
+@router.post("/{request_id}/feedback", operation_id="addFeedback", status_code=201)
 async def add_feedback(
     request_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     canonical = _request_id(request_id)
     if canonical is None:
-        return fail(400, f"request id must be a UUID, got {request_id!r}")
+        return fail(400, f"request id must be a UUID, got {show(request_id)}")
     value = 1.0 if body.rating else 0.0
     await services.requests.annotate(
         identity.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
@@ -111,18 +121,19 @@ async def add_feedback(
     return ok({"request_id": canonical, "rating": body.rating}, status_code=201)
 
 
-@router.post("/{request_id}/score", operation_id="addScores")
+@router.post("/{request_id}/score", operation_id="addScores", status_code=201)
 async def add_scores(
     request_id: str, body: ScoresBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     canonical = _request_id(request_id)
     if canonical is None:
-        return fail(400, f"request id must be a UUID, got {request_id!r}")
+        return fail(400, f"request id must be a UUID, got {show(request_id)}")
     scores: dict[str, float] = {}
     for name, value in body.scores.items():
         number = float(value)
-        if not name.strip() or len(name) > 100:
-            return fail(400, "score names must be 1 to 100 characters")
+        if not name.strip():
+            return fail(400, "score names cannot be blank")
+        check_text("a score name", name, MAX_SCORE_NAME_CHARS)
         if not math.isfinite(number):
             return fail(400, f"score {name!r} must be a finite number")
         scores[name] = number

@@ -3,7 +3,9 @@ feedback a person gives a session."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
@@ -16,8 +18,10 @@ from heliograph.api.schemas import (
     SessionTagBody,
     TimeFilter,
 )
+from heliograph.domain.filters import MAX_TERM_CHARS, show
 
 router = APIRouter(prefix="/v1/session", tags=["sessions"])
+SessionId = Annotated[str, Path(min_length=1, max_length=MAX_TERM_CHARS)]
 
 
 def time_range(time_filter: TimeFilter | None) -> TimeRange:
@@ -86,17 +90,17 @@ async def query_session_metrics(
 
 @router.get("/{session_id}/tree", operation_id="getSessionTree")
 async def session_tree(
-    session_id: str, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     tree = await services.sessions.tree(identity.organization_id, session_id)
     if tree is None:
-        return fail(404, f"no session {session_id!r}")
+        return fail(404, f"no session {show(session_id)}")
     return ok(tree)
 
 
 @router.get("/{session_id}/tag", operation_id="getSessionTag")
 async def get_session_tag(
-    session_id: str, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     annotations = await services.sessions.annotations(identity.organization_id, session_id)
     return ok(annotations["tag"])
@@ -104,17 +108,17 @@ async def get_session_tag(
 
 @router.post("/{session_id}/tag", operation_id="setSessionTag")
 async def set_session_tag(
-    session_id: str, body: SessionTagBody, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, body: SessionTagBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     if not await services.sessions.set_tag(identity.organization_id, session_id, body.tag):
-        return fail(404, f"no session {session_id!r}")
+        return fail(404, f"no session {show(session_id)}")
     return ok(None)
 
 
 @router.post("/{session_id}/feedback", operation_id="setSessionFeedback")
 async def set_session_feedback(
-    session_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     if not await services.sessions.set_feedback(identity.organization_id, session_id, body.rating):
-        return fail(404, f"no session {session_id!r}")
+        return fail(404, f"no session {show(session_id)}")
     return ok(None)

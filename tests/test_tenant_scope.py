@@ -1,0 +1,91 @@
+"""The engine itself holds every store read to one organization: a query that forgets its
+`organization_id` clause, in any table, subquery or join, still sees only that organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from heliograph.analytics import aggregates
+from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.store import AnalyticsStore, open_store
+
+
+@pytest.fixture
+async def store(analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
+    store = open_store("", analytics_dir)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+async def seed(store: AnalyticsStore, org: str, model: str) -> str:
+    request_id = str(uuid.uuid4())
+    row = {
+        "request_id": request_id,
+        "organization_id": org,
+        "request_created_at": "2026-03-10 10:00:00.000",
+        "provider": "OPENAI",
+        "model": model,
+        "status": 200,
+        "latency": 5,
+        "is_stream": False,
+        "user_id": model,
+        "pricing_status": "priced",
+    }
+    await store.insert_requests(orjson.dumps(row), uuid.uuid4().hex)
+    await store.add_annotations(org, request_id, {model: 1.0}, "test")
+    await store.annotate_session(org, model, "tag", model)
+    return request_id
+
+
+UNSCOPED = [
+    "SELECT DISTINCT model AS seen FROM request_response",
+    "SELECT DISTINCT name AS seen FROM request_annotations",
+    "SELECT DISTINCT value AS seen FROM session_annotations",
+    "SELECT DISTINCT model AS seen FROM request_rollup_hourly",
+    "SELECT DISTINCT seen FROM (SELECT model AS seen FROM request_response)",
+    "SELECT DISTINCT r.model AS seen FROM request_response AS r "
+    "JOIN request_annotations AS a ON a.request_id = r.request_id",
+    "SELECT DISTINCT model AS seen FROM request_response "
+    "WHERE request_id IN (SELECT request_id FROM request_annotations)",
+    "SELECT DISTINCT model AS seen FROM request_response UNION DISTINCT "
+    "SELECT DISTINCT model AS seen FROM request_rollup_hourly",
+]
+
+
+@pytest.mark.parametrize("sql", UNSCOPED)
+async def test_an_unscoped_read_sees_only_its_organization(store: AnalyticsStore, sql: str) -> None:
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    marker = "mine-" + mine[:8]
+    await seed(store, mine, marker)
+    await seed(store, theirs, "theirs-" + theirs[:8])
+    rows = await store.read(mine, sql, {})
+    assert {row["seen"] for row in rows} == {marker}
+
+
+async def test_a_builder_that_forgets_its_scope_still_cannot_leak(
+    store: AnalyticsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    await seed(store, mine, "mine")
+    await seed(store, theirs, "theirs")
+
+    def forgetful(_org: str, _query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+        return "SELECT uniqExact(user_id) AS count FROM request_response", {}
+
+    monkeypatch.setattr(aggregates, "user_count_sql", forgetful)
+    assert await store.user_count(mine, AggregateQuery()) == 1
+
+
+async def test_the_ingest_lookup_is_scoped_and_blocking(store: AnalyticsStore) -> None:
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    my_id = await seed(store, mine, "mine")
+    their_id = await seed(store, theirs, "theirs")
+    assert store.existing_ids_blocking(mine, [my_id, their_id]) == {my_id}
+    assert await store.existing_ids(mine, [my_id, their_id]) == {my_id}
