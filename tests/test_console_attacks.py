@@ -294,3 +294,52 @@ async def test_download_returns_the_result_as_csv(
     )
     assert code == 400
     assert "not available" in body["error"]
+
+
+# An expression that fails only on a value another organization's rows hold: if the engine ran
+# it on their rows, the failure itself would tell the value is there (an error oracle).
+ORACLE = "intDiv(1, toInt64(position(user_id, 'theirs-secret') = 0)) >= 0"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f"SELECT count() AS n FROM request_response WHERE {ORACLE}",
+        f"SELECT count() AS n FROM request_response AS a JOIN request_response AS b "
+        f"ON a.request_id = b.request_id AND {ORACLE.replace('user_id', 'b.user_id')}",
+        f"SELECT count() AS n FROM request_response WHERE user_id IN "
+        f"(SELECT user_id FROM request_response WHERE {ORACLE})",
+        f"SELECT count() AS n FROM request_response GROUP BY user_id "
+        f"HAVING {ORACLE.replace('user_id', 'any(user_id)')}",
+    ],
+)
+async def test_an_error_never_tells_what_other_organizations_rows_hold(
+    heliograph: Heliograph, rival: tuple[str, str], sql: str
+) -> None:
+    code, body = await heliograph.api_post(EXECUTE, {"sql": sql})
+    assert code == 200, body
+    assert body["data"]["rows"], "the organization's own row is counted"
+
+
+async def test_prewhere_is_refused(heliograph: Heliograph, rival: tuple[str, str]) -> None:
+    error = await refused(heliograph, f"SELECT count() FROM request_response PREWHERE {ORACLE}")
+    assert "PREWHERE" in error
+
+
+async def test_deeply_nested_brackets_are_refused_before_parsing(heliograph: Heliograph) -> None:
+    nested = "[" * 50 + ",".join(["1"] * 9900) + "]" * 50
+    error = await refused(heliograph, f"SELECT {nested} AS x LIMIT 0")
+    assert "nest" in error
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT leftPad('', 1000000, 'a') AS s",
+        "SELECT positionCaseInsensitive(user_id, 'x') AS p FROM request_response",
+    ],
+)
+async def test_functions_that_outrun_the_time_limit_are_refused(
+    heliograph: Heliograph, sql: str
+) -> None:
+    assert "is not available in the console" in await refused(heliograph, sql)

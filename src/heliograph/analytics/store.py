@@ -474,6 +474,11 @@ def console_settings(organization_id: str, limits: ConsoleLimits, server: bool) 
         "max_result_bytes": limits.result_bytes,
         "result_overflow_mode": "break",
         "max_threads": 1,  # one core: the other serves everyone else's reads
+        # The organization filter must run before any expression of the query: a condition
+        # moved to PREWHERE would be evaluated on other organizations' rows, and its errors
+        # (division by zero, a failed conversion) would reveal what those rows hold.
+        "optimize_move_to_prewhere": 0,
+        "query_plan_filter_push_down": 0,
         # Behind every API read: paused while one runs, and at the lowest OS priority.
         "priority": 10,
         "os_thread_priority": 19,
@@ -512,4 +517,4 @@ def open_store(clickhouse_url: str, embedded_path: Path) -> AnalyticsStore:
         return AnalyticsStore(
             ServerExecutor(clickhouse_url), readers=8, console_slots=4, server=True
         )
-    return AnalyticsStore(open_chdb(embedded_path), readers=4, console_slots=1)
+    return AnalyticsStore(open_chdb(embedded_path), readers=4, console_slots=2)

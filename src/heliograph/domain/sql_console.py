@@ -25,14 +25,17 @@ TABLES = {
     "request_rollup_hourly": "request_rollup_hourly",
 }
 MAX_SQL_CHARS = 20_000
+MAX_NESTING = 32  # brackets within brackets; the parser's time grows fast with depth
 
 # The rollup keeps aggregate states (binary) in these columns; the console sees them finalized,
 # and every other column as it is.
 ROLLUP_STATES = ("users", "latency_digest", "ttft_digest", "tokens_digest")
 
 # Syntax nodes a query may contain besides functions and tables. Anything else is refused.
+# Not PREWHERE: the engine evaluates it before the organization filter, so an expression that
+# fails on a value would tell, by failing, that another organization's rows hold it.
 SYNTAX = frozenset(
-    """Select Union Intersect Except Subquery From Join Where PreWhere Group Having Order Ordered
+    """Select Union Intersect Except Subquery From Join Where Group Having Order Ordered
     Limit Offset With CTE TableAlias Column Identifier Star Literal Alias Paren Tuple Null Boolean
     Interval Var DataType DataTypeParam Lambda Window WindowSpec Bracket Dot In Between Like ILike
     Is Not Neg EQ NEQ GT GTE LT LTE NullSafeEQ NullSafeNEQ Add Sub Mul Div Mod IntDiv DPipe
@@ -86,6 +89,8 @@ def _checked(sql: str) -> str:
 def _parse(sql: str) -> exp.Query:
     if len(sql) > MAX_SQL_CHARS:
         raise RejectedQuery(f"queries are limited to {MAX_SQL_CHARS} characters")
+    if _nesting(sql) > MAX_NESTING:
+        raise RejectedQuery(f"queries may nest brackets at most {MAX_NESTING} deep")
     try:
         statements = [s for s in sqlglot.parse(sql, read="clickhouse") if s is not None]
     except SqlglotError as error:
@@ -98,6 +103,18 @@ def _parse(sql: str) -> exp.Query:
     if not isinstance(tree, exp.Query):
         raise RejectedQuery("only SELECT queries are allowed")
     return tree
+
+
+def _nesting(sql: str) -> int:
+    """How deep brackets nest in the text (quotes not considered: an over-estimate is fine)."""
+    depth = deepest = 0
+    for character in sql:
+        if character in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in ")]}":
+            depth -= 1
+    return deepest
 
 
 def _writes_into(sql: str) -> bool:
