@@ -109,6 +109,26 @@ def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
             ]
 
 
+def test_a_gateway_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        result = run_cli(
+            "gateway",
+            "--data-dir",
+            str(tmp_path),
+            "--gateway-port",
+            busy,
+            env={**os.environ, "HELIOGRAPH_INGEST_TOKEN": "t"},
+        )
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"Error: port {busy} on 127.0.0.1 is in use; is a gateway already running? "
+            "Stop it, or choose another with --gateway-port"
+        ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

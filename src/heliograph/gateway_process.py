@@ -134,6 +134,12 @@ def open_shipper(settings: Settings, telemetry: Telemetry) -> LogShipper:
 
 async def run_gateway_process(settings: Settings) -> None:
     """Proxy, verify keys, ship logs, until SIGTERM or the death of the `serve` that started it."""
+    inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
+    # The port first: when it is taken, nothing has been started that would need stopping.
+    if inherited:
+        sock = socket.socket(fileno=int(inherited))
+    else:
+        sock = bind(settings.host, settings.gateway_port)
     telemetry = Telemetry()
     app_db = AppDbLookups(settings.resolved_database_url)
     shipper = open_shipper(settings, telemetry)
@@ -144,11 +150,6 @@ async def run_gateway_process(settings: Settings) -> None:
     buckets = open_buckets(settings)
     cache = open_response_cache(settings)
     proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules, cache)
-    inherited = os.environ.get(GATEWAY_SOCKET_FD_ENV)
-    if inherited:
-        sock = socket.socket(fileno=int(inherited))
-    else:
-        sock = bind(settings.host, settings.gateway_port)
     runner = await serve_gateway(settings, proxy, telemetry, sock, shipper.stalled)
     quiet_garbage_collector()
     await wait_for_stop()

@@ -9,6 +9,7 @@ import click
 
 from heliograph.cli.options import data_dir_option
 from heliograph.gateway_process import run_gateway
+from heliograph.runtime import PortInUse
 from heliograph.settings import load_settings
 
 
@@ -24,4 +25,9 @@ def gateway(data_dir: Path | None, host: str | None, gateway_port: int | None) -
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run_gateway(settings)
+    try:
+        run_gateway(settings)
+    except PortInUse as busy:
+        raise click.ClickException(
+            f"{busy}; is a gateway already running? Stop it, or choose another with --gateway-port"
+        ) from None
