@@ -150,3 +150,26 @@ async def test_no_route_shows_another_organizations_data(
     } <= shown
     assert orjson.loads(seen_by_second["POST /v1/session/count"])["data"]["count"] == 0
     assert orjson.loads(seen_by_first["POST /v1/session/count"])["data"]["count"] == 1
+
+
+async def test_every_route_refuses_a_missing_or_wrong_key(
+    heliograph: Heliograph, first_org: dict[str, str]
+) -> None:
+    _, spec = await heliograph.api_get("/openapi.json")
+    every = [
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        if path not in SKIPPED
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(every) >= 35
+    async with aiohttp.ClientSession() as session:
+        for method, path in every:
+            ((_, filled, _),) = calls(first_org, {"paths": {path: {"get": {}}}})
+            for headers in ({}, {"Authorization": "Bearer sk-helicone-not-a-key"}):
+                url = heliograph.api + filled
+                async with session.request(method, url, json={}, headers=headers) as response:
+                    body = await response.json()
+                    assert response.status == 401, (method, path, response.status, body)
+                    assert body["data"] is None

@@ -87,5 +87,6 @@ async def test_the_ingest_lookup_is_scoped_and_blocking(store: AnalyticsStore) -
     mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
     my_id = await seed(store, mine, "mine")
     their_id = await seed(store, theirs, "theirs")
-    assert store.existing_ids_blocking(mine, [my_id, their_id]) == {my_id}
+    stored = store.stored_request_times_blocking(mine, [my_id, their_id])
+    assert {request_id for request_id, _ in stored} == {my_id}
     assert await store.existing_ids(mine, [my_id, their_id]) == {my_id}

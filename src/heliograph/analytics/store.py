@@ -115,12 +115,6 @@ class AnalyticsStore:
         )
         return rows
 
-    def existing_ids_blocking(self, organization_id: str, request_ids: list[str]) -> set[str]:
-        """`existing_ids` for callers already on a worker thread (the ingest writer)."""
-        sql, params = _existing_ids_sql(organization_id, request_ids)
-        rows = self._executor.query(sql, params, self._read_settings(organization_id))
-        return {row["id"] for row in rows}
-
     def _read_settings(self, organization_id: str) -> dict[str, Any]:
         # Priority 1 pauses console queries (10) while the read runs; 0 would mean "none".
         timeout = self._read_timeout_s
@@ -448,7 +442,7 @@ class AnalyticsStore:
             f"FROM {REQUESTS} WHERE organization_id = {{org:UUID}} "
             "AND request_id IN {ids:Array(UUID)}"
         )
-        settings = {**scope_settings(organization_id), "max_execution_time": self._read_timeout_s}
+        settings = self._read_settings(organization_id)
         rows = self._executor.query(sql, {"org": organization_id, "ids": request_ids}, settings)
         return {(row["id"], row["at"]) for row in rows}
 
