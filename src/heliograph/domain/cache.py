@@ -23,6 +23,9 @@ MODE_HEADERS = ("helicone-cache-enabled", "helicone-cache-save", "helicone-cache
 MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*(\d+)", re.IGNORECASE)
 
 
+MAX_IGNORE_KEYS = 64
+
+
 class InvalidCacheSettings(ValueError):
     """A `Helicone-Cache-*` header is out of range; the message says which."""
 
@@ -115,6 +118,15 @@ def _bucket_size(text: str) -> int:
 
 def _ignore_keys(text: str) -> tuple[str, ...]:
     """Accepts the documented `a, b` form and Helicone's quoted `"a","b"` / JSON array form."""
+    keys = _listed_keys(text)
+    if len(keys) > MAX_IGNORE_KEYS:
+        raise InvalidCacheSettings(
+            f"Helicone-Cache-Ignore-Keys may list at most {MAX_IGNORE_KEYS} keys"
+        )
+    return keys
+
+
+def _listed_keys(text: str) -> tuple[str, ...]:
     text = text.strip()
     if not text:
         return ()

@@ -60,7 +60,6 @@ def _dumps(value: object) -> str:
 
 
 CACHE_SAVE_WAIT_S = 2.0
-MAX_CACHE_IGNORE_KEYS = 64
 REJECTION_CODES: dict[type[Exception], str] = {
     InvalidPath: "invalid_path",
     TargetRejected: "invalid_target",
@@ -417,7 +416,7 @@ def _wants_moderation(call: Call) -> bool:
 
 
 def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettings | None:
-    settings = cache_settings(
+    return cache_settings(
         options.cache_enabled,
         options.cache_save,
         options.cache_read,
@@ -426,10 +425,6 @@ def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettin
         options.cache_ignore_keys,
         cache_control,
     )
-    if settings is not None and len(settings.ignore_keys) > MAX_CACHE_IGNORE_KEYS:
-        message = f"Helicone-Cache-Ignore-Keys may list at most {MAX_CACHE_IGNORE_KEYS} keys"
-        raise InvalidCacheSettings(message)
-    return settings
 
 
 def _new_record(
