@@ -1,4 +1,4 @@
-"""Concurrent-read benchmark: organization A's request page (the store's `list_requests`,
+"""Concurrent-read benchmark: organization A's request page (the store's `requests.search`,
 newest first, 100 rows) while organization B runs its heaviest allowed console query in a loop,
 against idle; and the same with every call serialized on one connection, as the store was before.
 Prints the p50s and ratios and writes `bench/results/concurrent_reads.json`. Bounded: about a
@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from heliograph.analytics.chdb_executor import open_chdb, release_chdb
+from heliograph.analytics.console import ConsoleLimits
+from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.analytics.executor import Executor, StoreUnavailable
-from heliograph.analytics.store import AnalyticsStore, ConsoleLimits, RequestQuery
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.queries import RequestQuery
 from heliograph.domain.sql_console import checked_select
 from queries import load_sql  # the realistic bulk loader of bench/queries.py
 
@@ -81,7 +84,7 @@ async def pages(store: AnalyticsStore, org: str, count: int) -> list[float]:
     deadline = time.monotonic() + PHASE_BUDGET_S
     while len(timings) < count and time.monotonic() < deadline:
         started = time.perf_counter()
-        rows = await store.list_requests(org, RequestQuery(limit=100))
+        rows = await store.requests.search(org, RequestQuery(limit=100))
         timings.append((time.perf_counter() - started) * 1000)
         assert len(rows) == 100
         await asyncio.sleep(0.02)
@@ -95,7 +98,7 @@ async def heavy_loop(store: AnalyticsStore, org: str, stop: asyncio.Event) -> li
     while not stop.is_set():
         started = time.perf_counter()
         try:
-            rows = await store.console(org, sql, ConsoleLimits())
+            rows = await store.console.rows(org, sql, ConsoleLimits())
             outcomes.append(f"{len(rows)} rows in {time.perf_counter() - started:.2f} s")
         except StoreUnavailable as error:
             outcomes.append(f"stopped after {time.perf_counter() - started:.2f} s: {error!s:.60}")
@@ -127,7 +130,9 @@ async def main(rows: int, count: int) -> dict[str, Any]:
     reader, heavy = str(uuid.uuid4()), str(uuid.uuid4())
     with tempfile.TemporaryDirectory() as folder:
         executor = open_chdb(Path(folder))
-        store = AnalyticsStore(open_chdb(Path(folder)))  # its close releases this reference
+        store = AnalyticsStore(
+            AnalyticsEngine(open_chdb(Path(folder)))
+        )  # its close releases this reference
         await store.migrate()
         started = time.perf_counter()
         for org in (reader, heavy):
@@ -141,7 +146,9 @@ async def main(rows: int, count: int) -> dict[str, Any]:
         print("concurrent connections:", now, loaded["heavy_queries"][:1])
         await store.close()
 
-        before_store = AnalyticsStore(Serialized(executor), readers=1, console_slots=1)
+        before_store = AnalyticsStore(
+            AnalyticsEngine(Serialized(executor), readers=1, console_slots=1)
+        )
         before_idle = await pages(before_store, reader, count)
         before_loaded = await under_load(before_store, reader, heavy, max(count // 4, 5))
         before = summary(before_idle, before_loaded["timings"])

@@ -332,7 +332,7 @@ async def main() -> None:
         )
         running = await server.start(settings)
         created = running.services.keys.create_organization("bench")
-        executor = running.services.store._executor
+        executor = running.services.store.engine.executor
         started = time.perf_counter()
         await asyncio.to_thread(
             executor.command,

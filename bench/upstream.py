@@ -35,7 +35,7 @@ COMPLETION = json.dumps(
 
 def chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
     choices = [] if content is None else [{"index": 0, "delta": {"content": content}}]
-    body = {
+    body: dict[str, object] = {
         "id": "c",
         "object": "chat.completion.chunk",
         "model": "gpt-4o-mini-2024-07-18",

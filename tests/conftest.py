@@ -22,8 +22,9 @@ from aiohttp import web
 from fake_provider import Seen, start_fake
 from heliograph import server
 from heliograph.analytics.chdb_executor import ChdbExecutor, open_chdb, release_chdb
+from heliograph.gateway.ports import ResponseCache
 from heliograph.providers.registry import BUILT_IN
-from heliograph.settings import load_settings
+from heliograph.settings import Settings, load_settings
 
 POSTGRES_URL = os.environ.get("HELIOGRAPH_TEST_POSTGRES_URL", "")
 CLICKHOUSE_URL = os.environ.get("HELIOGRAPH_TEST_CLICKHOUSE_URL", "")
@@ -121,7 +122,7 @@ class Heliograph:
 
 def heliograph_settings(
     tmp_path: Path, analytics_dir: Path, fake: Fake | None, **overrides: Any
-) -> Any:
+) -> Settings:
     env = {}
     if fake is not None:
         env = {f"HELIOGRAPH_{p.prefix.upper()}_BASE_URL": fake.origin for p in BUILT_IN}
@@ -137,8 +138,8 @@ def heliograph_settings(
     return load_settings(env, **defaults)
 
 
-async def start_heliograph(settings: Any) -> Heliograph:
-    running = await server.start(settings)
+async def start_heliograph(settings: Settings, cache: ResponseCache | None = None) -> Heliograph:
+    running = await server.start(settings, cache=cache)
     created = running.services.keys.create_organization("test")
     return Heliograph(running, created.api_key, created.organization_id)
 

@@ -15,7 +15,8 @@ from aiohttp import web
 from heliograph.domain.keys import Identity
 from heliograph.domain.ratelimit import RateLimitPolicy
 from heliograph.domain.record import RequestRecord
-from heliograph.gateway_process import build_proxy, serve_gateway
+from heliograph.gateway.proxy import Proxy
+from heliograph.gateway_process import GatewayPorts, open_gateway
 from heliograph.providers.registry import BUILT_IN, build_registry
 from heliograph.runtime import bind
 from heliograph.settings import load_settings
@@ -64,6 +65,7 @@ class Gateway:
     records: Records
     cache: DictCache
     runner: web.AppRunner
+    proxy: Proxy
 
     @property
     def url(self) -> str:
@@ -76,15 +78,10 @@ async def gateway(provider_origin: str, **overrides: Any) -> AsyncIterator[Gatew
     settings = load_settings(env, gateway_port=0, **overrides)
     records, cache, telemetry = Records(), DictCache(), Telemetry()
     providers = build_registry(settings.provider_base_urls)
-    proxy = build_proxy(
-        settings, providers, OneKey(), records, telemetry, MemoryBuckets(), NoRules(), cache
-    )
+    ports = GatewayPorts(providers, OneKey(), records, NoRules(), telemetry)
     sock = bind("127.0.0.1", 0)
-    runner = await serve_gateway(settings, proxy, telemetry, sock)
-    try:
-        yield Gateway(sock.getsockname()[1], records, cache, runner)
-    finally:
-        await runner.cleanup()
+    async with open_gateway(settings, ports, sock, buckets=MemoryBuckets(), cache=cache) as opened:
+        yield Gateway(sock.getsockname()[1], records, cache, opened.runner, opened.proxy)
 
 
 async def exchange(port: int, *parts: bytes, pause_s: float = 0.0, read_s: float = 5.0) -> bytes:

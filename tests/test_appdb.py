@@ -12,13 +12,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from conftest import POSTGRES_URL
-from heliograph.appdb.engine import (
-    create_app_engine,
-    downgrade_all,
-    normalise_url,
-    session_factory,
-    upgrade,
-)
+from heliograph.appdb.engine import create_app_engine, downgrade_all, session_factory, upgrade
+from heliograph.appdb.urls import normalise_url
 from heliograph.domain.keys import KEY_PREFIX, bearer_token, hash_key
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 

@@ -4,17 +4,21 @@ modes, streams replayed as the same SSE, persistence across restarts, and both b
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import diskcache
 import openai
 import orjson
 import pytest
 
-from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
+from conftest import REDIS_URL, Fake, Heliograph, heliograph_settings, needs_redis, start_heliograph
 from fake_provider import TEXT
+from heliograph.state.disk_cache import DiskResponseCache
 
 ON = {"Helicone-Cache-Enabled": "true"}
 
@@ -138,14 +142,70 @@ async def test_save_only_and_read_only_modes(cached: Heliograph, fake: Fake) -> 
     assert upstream_calls(fake, body) == 2
 
 
-async def test_entries_expire_with_max_age(cached: Heliograph) -> None:
+async def expires_with_max_age(hg: Heliograph, advance: Callable[[float], Awaitable[None]]) -> None:
     body = conversation()
     ttl = {"Cache-Control": "max-age=1"}
-    await post(cached, body, **ON, **ttl)
-    _, fresh, _ = await post(cached, body, **ON, **ttl)
-    await asyncio.sleep(1.6)
-    _, expired, _ = await post(cached, body, **ON, **ttl)
+    await post(hg, body, **ON, **ttl)
+    _, fresh, _ = await post(hg, body, **ON, **ttl)
+    await advance(1.6)
+    _, expired, _ = await post(hg, body, **ON, **ttl)
     assert (fresh["Helicone-Cache"], expired["Helicone-Cache"]) == ("HIT", "MISS")
+
+
+async def test_entries_expire_with_max_age(tmp_path: Path, analytics_dir: Path, fake: Fake) -> None:
+    """On the disk cache, by its clock (a fake one here)."""
+    now = [time.time()]
+
+    async def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    settings = heliograph_settings(tmp_path, analytics_dir, fake)
+    cache = DiskResponseCache(
+        settings.data_dir / "cache", settings.cache_max_bytes, clock=lambda: now[0]
+    )
+    hg = await start_heliograph(settings, cache)
+    try:
+        await expires_with_max_age(hg, advance)
+    finally:
+        await hg.running.stop()
+
+
+@needs_redis
+async def test_redis_entries_expire_with_max_age(
+    tmp_path: Path, analytics_dir: Path, fake: Fake
+) -> None:
+    """Redis expires entries by its own clock: this one waits in real time."""
+    settings = heliograph_settings(tmp_path, analytics_dir, fake, redis_url=REDIS_URL)
+    hg = await start_heliograph(settings)
+    try:
+        await expires_with_max_age(hg, asyncio.sleep)
+    finally:
+        await hg.running.stop()
+
+
+async def test_the_disk_cache_keeps_an_entry_until_its_time_on_its_clock(tmp_path: Path) -> None:
+    now = [100.0]
+    cache = DiskResponseCache(tmp_path, 1024 * 1024, clock=lambda: now[0])
+    try:
+        await cache.set("k", b"answer", ttl_s=1)
+        now[0] = 100.999
+        assert await cache.get_many(["k", "other"]) == [b"answer", None]
+        now[0] = 101.0
+        assert await cache.get_many(["k"]) == [None]
+    finally:
+        await cache.close()
+
+
+async def test_the_disk_cache_reads_entries_saved_without_a_time(tmp_path: Path) -> None:
+    """Entries written before the cache kept its own expiry time live by diskcache's."""
+    legacy = diskcache.Cache(str(tmp_path))
+    legacy.set("k", b"answer", expire=60)
+    legacy.close()
+    cache = DiskResponseCache(tmp_path, 1024 * 1024)
+    try:
+        assert await cache.get_many(["k"]) == [b"answer"]
+    finally:
+        await cache.close()
 
 
 async def test_omitted_bodies_still_cache_and_stay_out_of_the_log(cached: Heliograph) -> None:

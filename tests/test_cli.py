@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from conftest import Fake
 from heliograph.cli.main import cli
+from heliograph.settings import Settings, load_settings
 
 
 def test_init_prints_the_key_once_and_json_last(tmp_path: Path) -> None:
@@ -90,6 +91,36 @@ def test_serve_without_an_organization_says_to_run_init(tmp_path: Path) -> None:
         f"Error: no organization yet; run `heliograph init --data-dir {tmp_path}` first "
         "to create one\n"
     )
+
+
+def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "HELIOGRAPH_DATA_DIR": str(tmp_path), "HELIOGRAPH_GATEWAY_PORT": "abc"}
+    for command in ("serve", "gateway", "init"):
+        result = run_cli(command, env=env)
+        assert result.returncode == 1, command
+        assert result.stderr.splitlines() == [
+            "Error: HELIOGRAPH_GATEWAY_PORT must be an integer, not 'abc'"
+        ], command
+
+
+def test_settings_come_from_the_given_environment_typed_and_overridden(tmp_path: Path) -> None:
+    environ = {
+        "HELIOGRAPH_GATEWAY_PORT": "9000",
+        "HELIOGRAPH_UPSTREAM_TIMEOUT_S": "1.5",
+        "HELIOGRAPH_ANALYTICS_DIR": str(tmp_path),
+        "HELIOGRAPH_HOST": "",  # empty is unset
+        "HELIOGRAPH_ALLOWED_TARGET_ORIGINS": " http://a.test/ , ,https://b.test",
+        "HELIOGRAPH_OPENAI_BASE_URL": "http://127.0.0.1:9",
+        "HELIOGRAPH_EMPTY_BASE_URL": "",
+    }
+    settings = load_settings(environ, api_port=1, data_dir=None)
+    assert (settings.gateway_port, settings.api_port, settings.host) == (9000, 1, "127.0.0.1")
+    assert settings.upstream_timeout_s == 1.5
+    assert settings.analytics_dir == tmp_path
+    assert settings.data_dir == Path("./heliograph-data"), "a None override is no override"
+    assert settings.allowed_target_origins == ("http://a.test", "https://b.test")
+    assert settings.provider_base_urls == {"openai": "http://127.0.0.1:9"}
+    assert load_settings({}) == Settings(), "only the given mapping is read"
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
@@ -184,10 +215,9 @@ async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: F
     ]
     process = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        started = time.monotonic()
+        # It starts and answers; how fast is `bench/startup.py`'s figure, not a test's.
         wait_until_up(f"http://127.0.0.1:{gateway_port}/healthz", process)
         wait_until_up(f"http://127.0.0.1:{api_port}/healthz", process)
-        startup_s = time.monotonic() - started
         request_id = str(uuid.uuid4())
         status, body = await asyncio.to_thread(  # the fake provider runs on this event loop
             call,
@@ -202,7 +232,6 @@ async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: F
         assert process.returncode == 0, output
         assert "flushing pending logs" in output
         assert "stopped" in output
-        assert startup_s < 15
     finally:
         if process.poll() is None:
             process.kill()

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heliograph.analytics.chdb_executor import ChdbExecutor, open_chdb, release_chdb
+from heliograph.analytics.console import ConsoleLimits, console_settings
 from heliograph.analytics.executor import StoreUnavailable
 from heliograph.analytics.migrate import apply_migrations
-from heliograph.analytics.store import ConsoleLimits, console_settings
+from heliograph.analytics.scope import scope_of
 from heliograph.domain.sql_console import RejectedQuery, checked_select
 from heliograph.services.sql_console import engine_message
 
@@ -166,7 +167,9 @@ def test_random_selects_never_see_another_organization(executor: ChdbExecutor, s
         return  # the gate answers from the query's text alone
     statement = f"SELECT * FROM ({checked}) LIMIT {LIMITS.result_rows}"
     try:
-        rows = executor.query(statement, {}, console_settings(ORG_B, LIMITS, server=False))
+        rows = executor.query(
+            statement, {}, console_settings(scope_of(ORG_B), LIMITS, server=False)
+        )
     except StoreUnavailable as error:
         message = engine_message(str(error), LIMITS)
         assert MARK_A not in message
@@ -183,5 +186,5 @@ def test_each_organization_sees_its_own_markers(executor: ChdbExecutor) -> None:
         "SELECT DISTINCT model AS v FROM request_response WHERE model LIKE '%-model'"
     )
     for org, mark in ((ORG_A, MARK_A), (ORG_B, MARK_B)):
-        rows = executor.query(sql, {}, console_settings(org, LIMITS, server=False))
+        rows = executor.query(sql, {}, console_settings(scope_of(org), LIMITS, server=False))
         assert rows == [{"v": f"{mark}-model"}]

@@ -22,5 +22,5 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_command_is_documented() -> None:
-    for name in cli.commands:  # type: ignore[attr-defined]
+    for name in cli.commands:
         assert f"heliograph {name}" in README, name

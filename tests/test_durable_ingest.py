@@ -9,7 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -17,7 +17,9 @@ import pytest
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.executor import StoreUnavailable
+from heliograph.domain.filter_tree import ALL_ROWS
 from heliograph.domain.record import RequestRecord
+from heliograph.domain.request_row import RequestRow
 from heliograph.ingest.request_ids import REUSED_PROPERTY, derived_id, settle_ids
 from heliograph.ingest.wire import encode_records
 from records import make_record
@@ -51,14 +53,10 @@ def stored(executor: ChdbExecutor, organization_id: str) -> list[dict[str, Any]]
 
 
 async def wait_for_rows(
-    executor: ChdbExecutor, organization_id: str, count: int, timeout_s: float = 5.0
+    hg: Heliograph, executor: ChdbExecutor, organization_id: str
 ) -> list[dict[str, Any]]:
-    for _ in range(int(timeout_s / 0.05)):
-        rows = await asyncio.to_thread(stored, executor, organization_id)
-        if len(rows) >= count:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)  # anything more that was going to arrive
+    """The organization's rows once everything handed to the writer so far is stored."""
+    await hg.running.services.writer.idle()
     return await asyncio.to_thread(stored, executor, organization_id)
 
 
@@ -141,12 +139,12 @@ async def test_a_reused_request_id_keeps_one_row_per_id_and_loses_nothing(
     request_id = str(uuid.uuid4())
     first = datetime.now(UTC) - timedelta(minutes=5)
     assert (await heliograph.api_post("/v1/log/request", log_message(request_id, first)))[0] == 202
-    await wait_for_rows(chdb_executor, heliograph.organization_id, 1)
+    await wait_for_rows(heliograph, chdb_executor, heliograph.organization_id)
     later = log_message(request_id, first + timedelta(minutes=1))
     assert (await heliograph.api_post("/v1/log/request", later))[0] == 202
     assert (await heliograph.api_post("/v1/log/request", later))[0] == 202  # and sent again
 
-    rows = await wait_for_rows(chdb_executor, heliograph.organization_id, 2)
+    rows = await wait_for_rows(heliograph, chdb_executor, heliograph.organization_id)
     ids = sorted(row["id"] for row in rows)
     assert len(ids) == len(set(ids)) == 2
     reused = [row for row in rows if row["id"] != request_id]
@@ -165,7 +163,7 @@ async def test_a_reused_helicone_request_id_gives_two_rows_with_two_ids(
             async with session.post(url, json=chat, headers=headers) as response:
                 assert response.status == 200
             await asyncio.sleep(0.01)  # two requests, two start times
-    rows = await wait_for_rows(chdb_executor, heliograph.organization_id, 2)
+    rows = await wait_for_rows(heliograph, chdb_executor, heliograph.organization_id)
     ids = {row["id"] for row in rows}
     assert len(rows) == len(ids) == 2
     assert request_id in ids
@@ -182,7 +180,7 @@ async def test_a_reused_id_with_large_bodies_keeps_each_requests_bodies(
             message = log_message(request_id, first + timedelta(seconds=offset))
             message["log"]["request"]["body"] = {"model": "gpt-4o-mini", "text": word * 40}
             assert (await hg.api_post("/v1/log/request", message))[0] == 202
-            await asyncio.sleep(0.2)  # separate batches
+            await hg.running.services.writer.idle()  # separate batches
         original = await hg.wait_for(request_id)
         moved = await hg.wait_for(
             derived_id(hg.organization_id, request_id, rows_time(first + timedelta(seconds=1)))
@@ -203,7 +201,7 @@ async def test_reused_ids_within_one_batch_are_settled_too(
         writer.put(
             record(org, request_id=request_id, created_at=created_at, client_request_id=True)
         )
-    rows = await wait_for_rows(chdb_executor, org, 2)
+    rows = await wait_for_rows(heliograph, chdb_executor, org)
     assert sorted(row["id"] for row in rows) == sorted(
         [request_id, derived_id(org, request_id, rows_time(now + timedelta(seconds=1)))]
     )
@@ -227,7 +225,9 @@ def test_settling_keeps_places_drops_resends_and_moves_reuses() -> None:
         assert organization_id == org, "a row the store would refuse is not looked up"
         return stored
 
-    settled = settle_ids(rows, [True, False, True, True, True, True], stored_times)
+    # Rows cut down to the columns settling reads, and rows the store would refuse.
+    partial = cast(list[RequestRow | None], rows)
+    settled = settle_ids(partial, [True, False, True, True, True, True], stored_times)
     assert [settled[0], settled[1], settled[3]] == [None, None, None]
     assert settled[2] == {
         **row("t2"),
@@ -235,7 +235,7 @@ def test_settling_keeps_places_drops_resends_and_moves_reuses() -> None:
         "properties": {REUSED_PROPERTY: rid},
     }
     assert settled[4:] == [{"request_id": "x"}, bad_org], "left for the store to refuse"
-    untouched: list[dict[str, Any] | None] = [row("t1")]
+    untouched = cast(list[RequestRow | None], [row("t1")])
     assert settle_ids(untouched, [False], lambda o, ids: pytest.fail("looked up")) is untouched
 
 
@@ -272,7 +272,7 @@ async def test_a_log_messages_model_is_stored_and_priced(
     else:
         message["heliconeMeta"] = extra
     assert (await heliograph.api_post("/v1/log/request", message))[0] == 202
-    (row,) = await wait_for_rows(chdb_executor, heliograph.organization_id, 1)
+    (row,) = await wait_for_rows(heliograph, chdb_executor, heliograph.organization_id)
     assert row["model"] == "gpt-4o-mini"
     assert int(row["cost"]) == 100 * 150 + 50 * 600  # nano-USD at $0.15 and $0.60 per million
 
@@ -282,5 +282,6 @@ async def test_every_acknowledged_batch_is_already_stored(slow_flushing: Heliogr
     batches = [encode_records([record(hg.organization_id) for _ in range(50)]) for _ in range(5)]
     started = time.perf_counter()
     assert await asyncio.gather(*(post_batch(hg, data) for data in batches)) == [202] * 5
+    # Well under the 60 s flush interval: no acknowledgement waited for the queue's flush.
     assert time.perf_counter() - started < 30
-    assert await hg.running.services.store.count_requests(hg.organization_id, "all") == 250
+    assert await hg.running.services.store.requests.count(hg.organization_id, ALL_ROWS) == 250

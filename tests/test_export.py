@@ -10,6 +10,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from conftest import Heliograph
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.cli.main import cli
+from heliograph.domain.times import stored_time
 
 ROWS = 4500  # more than two export pages
 
@@ -37,7 +39,7 @@ def many(heliograph: Heliograph, chdb_executor: ChdbExecutor) -> list[str]:
                 {
                     "request_id": request_id,
                     "organization_id": heliograph.organization_id,
-                    "request_created_at": created.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+                    "request_created_at": stored_time(created),
                     "provider": "OPENAI",
                     "model": "gpt-4o-mini" if index % 2 else "gpt-4o",
                     "status": 200,
@@ -53,7 +55,7 @@ def many(heliograph: Heliograph, chdb_executor: ChdbExecutor) -> list[str]:
     return ids
 
 
-async def export(hg: Heliograph, body: dict, key: str | None = None) -> tuple[int, bytes]:
+async def export(hg: Heliograph, body: dict[str, Any], key: str | None = None) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session:
         async with session.post(
             f"{hg.api}/v1/request/export", json=body, headers=hg.auth(key)
@@ -150,6 +152,6 @@ async def test_keyset_pages_are_stable_while_requests_arrive(
 @pytest.mark.parametrize(
     "body", [{"cursor": "not-a-cursor"}, {"cursor": "WzEsMl0="}, {"limit": 0}, {"limit": 1001}]
 )
-async def test_bad_page_requests_are_400(heliograph: Heliograph, body: dict) -> None:
+async def test_bad_page_requests_are_400(heliograph: Heliograph, body: dict[str, Any]) -> None:
     status, response = await heliograph.api_post("/v1/request/page", body)
     assert status == 400, response

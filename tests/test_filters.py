@@ -13,19 +13,38 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.chdb_executor import ChdbExecutor
+from heliograph.analytics.filter_sql import filter_sql, session_filter_sql
 from heliograph.analytics.migrate import apply_migrations
+from heliograph.analytics.request_reads import order_sql
+from heliograph.analytics.scope import scope_of
 from heliograph.analytics.sessions import sessions_sql
+from heliograph.domain.filter_tree import OPERATORS_BY_KIND, Kind
 from heliograph.domain.filters import (
     COLUMNS,
-    OPERATORS_BY_KIND,
     SESSION_TABLE,
     FilterError,
-    compile_filter,
-    compile_sort,
+    parse_filter,
 )
-from heliograph.domain.session_filters import SESSION_COLUMNS, compile_session_filter
+from heliograph.domain.queries import AggregateQuery
+from heliograph.domain.session_filters import SESSION_COLUMNS, parse_session_filter
+from heliograph.domain.sorts import parse_sort
+
+ORG = "00000000-0000-0000-0000-000000000001"
+
+
+def compile_filter(node: Any) -> tuple[str, dict[str, Any]]:
+    """A filter as the API parses it and the store compiles it."""
+    return filter_sql(parse_filter(node), scope_of(ORG))
+
+
+def compile_session_filter(node: Any) -> tuple[str, str, dict[str, Any]]:
+    parsed = parse_session_filter(node)
+    return session_filter_sql(parsed.requests, parsed.sessions, scope_of(ORG))
+
+
+def compile_sort(sort: Any) -> str:
+    return order_sql(parse_sort(sort))
 
 
 def test_leaf_compiles_to_a_bound_parameter() -> None:
@@ -154,7 +173,7 @@ def test_arbitrary_json_is_either_compiled_or_rejected_cleanly(node: Any) -> Non
 @st.composite
 def session_leaves(draw: st.DrawFn) -> dict[str, Any]:
     column = draw(st.sampled_from([*sorted(SESSION_COLUMNS), "session_tag"]))
-    kind = SESSION_COLUMNS[column].kind if column in SESSION_COLUMNS else "text"
+    kind = SESSION_COLUMNS[column].kind if column in SESSION_COLUMNS else Kind.TEXT
     operator = draw(st.sampled_from(OPERATORS_BY_KIND[kind]))
     return {SESSION_TABLE: {column: {operator: draw(VALUES_BY_KIND[kind])}}}
 
@@ -178,10 +197,11 @@ def test_session_filters_run_on_the_engine_or_are_refused(
     """Request and session conditions joined by `and` split into WHERE and HAVING and run;
     only an `or` between the two kinds is refused."""
     apply_migrations(chdb_executor)
-    query = AggregateQuery(filter=node)
     refusal = ""
     try:
-        sql, params = sessions_sql("00000000-0000-0000-0000-000000000001", query)
+        parsed = parse_session_filter(node)
+        query = AggregateQuery(filter=parsed.requests, sessions=parsed.sessions)
+        sql, params = sessions_sql(scope_of(ORG), query)
     except FilterError as refused:
         refusal = str(refused)
     if refusal:

@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -73,5 +74,5 @@ async def _cancel_the_rest() -> None:
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_answers_as_documented(case: schemathesis.Case, live: Heliograph) -> None:
+def test_api_answers_as_documented(case: schemathesis.Case[Any], live: Heliograph) -> None:
     case.call_and_validate(base_url=live.api, headers=live.auth(), checks=CHECKS, timeout=10)

@@ -176,6 +176,36 @@ async def test_input_caps_are_400s_that_say_which(
     assert fake.seen.requests == []
 
 
+TOO_MANY_PROPERTIES = {f"Helicone-Property-P{i}": "v" for i in range(65)}
+BAD_BUCKETS = {"Helicone-Cache-Enabled": "true", "Helicone-Cache-Bucket-Max-Size": "99"}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "code"),
+    [
+        # The key first: nothing else is answered to a caller without one.
+        ("/openai/v1/chat/completions", {**TOO_MANY_PROPERTIES, **BAD_BUCKETS}, 401, None),
+        # Then the header caps, before the path and the target are looked at.
+        ("/openai/v1/../x", {**AUTH, **TOO_MANY_PROPERTIES}, 400, "invalid_options"),
+        # Then where the request goes, before the cache settings.
+        ("/openai/v1/../x", {**AUTH, **BAD_BUCKETS}, 400, "invalid_path"),
+        ("/gateway/v1/chat/completions", {**AUTH, **BAD_BUCKETS}, 400, "invalid_target"),
+        ("/nowhere/v1/chat/completions", {**AUTH, **BAD_BUCKETS}, 404, "unknown_provider"),
+        ("/openai/v1/chat/completions", {**AUTH, **BAD_BUCKETS}, 400, "invalid_cache_settings"),
+    ],
+)
+async def test_refusals_come_in_order_with_their_codes(
+    bare: Gateway, fake: Fake, path: str, headers: dict[str, str], status: int, code: str | None
+) -> None:
+    answered, _, body = await post(bare.url + path, headers)
+    assert answered == status
+    error = orjson.loads(body)["error"]
+    assert error["type"] == "heliograph_error"
+    assert error["code"] == (code or "unauthorized")
+    assert fake.seen.requests == []
+    assert bare.records.items == []
+
+
 async def test_a_request_id_from_the_caller_is_marked_as_such(bare: Gateway) -> None:
     chosen = str(uuid.uuid4())
     await post(f"{bare.url}/openai/v1/chat/completions", {**AUTH, "Helicone-Request-Id": chosen})
@@ -194,10 +224,11 @@ async def test_a_cancelled_cache_replay_is_recorded(bare: Gateway) -> None:
     entry = CachedResponse.decode(bare.cache.values[key])
     big = CachedResponse(200, entry.headers, [b"x" * 1_000_000] * 64, 5, entry.request_id)
     bare.cache.values[key] = big.encode()
-    _, writer = await asyncio.open_connection("127.0.0.1", bare.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", bare.port)
     writer.write(request)
-    await asyncio.sleep(0.3)
-    await bare.runner.server.shutdown(0.1)  # type: ignore[union-attr]
+    assert b"Helicone-Cache: HIT" in await reader.readuntil(b"\r\n\r\n")  # replay under way
+    assert bare.runner.server is not None
+    await bare.runner.server.shutdown(0.1)
     writer.close()
     replays = [r for r in bare.records.items if r.cache_reference_id == first[0].request_id]
     assert len(replays) == 1

@@ -22,7 +22,7 @@ import pytest
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.executor import StoreUnavailable
-from heliograph.domain.record import RequestRecord
+from heliograph.domain.record import ATTRIBUTION_FIELDS, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 from records import make_record
 
@@ -59,7 +59,10 @@ async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
 def record(organization_id: str, **changes: Any) -> RequestRecord:
     """A record with no response body, so only what the test puts in it is parsed."""
     plain = {"response_body": b"", "response_encoding": "", "latency_ms": 5}
-    return make_record(organization_id, **{**plain, **changes})
+    attribution = {name: changes.pop(name) for name in ATTRIBUTION_FIELDS if name in changes}
+    return make_record(
+        organization_id, attribution=Attribution(**attribution), **{**plain, **changes}
+    )
 
 
 def message(request_id: str, **request: Any) -> dict[str, Any]:

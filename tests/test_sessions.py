@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import aiohttp
 import pytest
@@ -161,14 +162,14 @@ async def test_other_organizations_see_nothing(
     ],
 )
 async def test_bad_aggregate_queries_are_400(
-    heliograph: Heliograph, path: str, body: dict, message: str
+    heliograph: Heliograph, path: str, body: dict[str, Any], message: str
 ) -> None:
     status, response = await heliograph.api_post(path, body)
     assert status == 400, response
     assert message in response["error"]
 
 
-def session_filter(column: str, operator: str, value: object) -> dict:
+def session_filter(column: str, operator: str, value: object) -> dict[str, Any]:
     return {"filter": {SESSIONS: {column: {operator: value}}}}
 
 

@@ -19,8 +19,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from conftest import Fake, heliograph_settings, start_heliograph
-from heliograph.domain.record import RequestRecord
+from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
+from heliograph.domain.record import ATTRIBUTION_FIELDS, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.shipper import LogShipper
@@ -32,14 +32,53 @@ from records import make_record
 TOKEN = "test-ingest-token"
 
 
-def record(organization_id: str, **changes: object) -> RequestRecord:
-    return make_record(organization_id, **{"properties": {"k": "v"}, **changes})
+def record(organization_id: str, **changes: Any) -> RequestRecord:
+    """`make_record`, with the attribution's fields (user, properties…) given flat."""
+    attribution: dict[str, Any] = {"properties": {"k": "v"}}
+    attribution.update({name: changes.pop(name) for name in ATTRIBUTION_FIELDS if name in changes})
+    return make_record(organization_id, attribution=Attribution(**attribution), **changes)
 
 
 def test_wire_round_trip_keeps_raw_bytes_and_times() -> None:
     original = record(str(uuid.uuid4()), response_created_at=None)
     (decoded,) = decode_records(encode_records([original]))
     assert decoded == original
+
+
+# A line as gateway processes have always written it (and left spooled): the attribution's fields
+# sit flat beside the record's.
+FLAT_LINE = (
+    b'{"request_id":"0b0e6c4e-7f55-4a64-9a43-0d1e3c7e1f10",'
+    b'"organization_id":"5d1b2a34-1c2d-4e5f-8a9b-0c1d2e3f4a5b",'
+    b'"created_at":"2026-11-30T10:00:00.123456+00:00","provider":"OPENAI",'
+    b'"target_url":"https://api.openai.com","path":"/v1/chat/completions","method":"POST",'
+    b'"request_body":"e30=","status":200,"response_body":"","response_encoding":"",'
+    b'"response_created_at":null,"latency_ms":12,"time_to_first_token_ms":null,'
+    b'"is_stream":false,"user_id":"u-1","properties":{"Helicone-Session-Id":"s-1","k":"v"},'
+    b'"session_id":"s-1","session_path":"/a","session_name":"plan","omit_request":true,'
+    b'"omit_response":false,"model_override":"gpt-4o","api_key_id":"key-1","error":"",'
+    b'"attempts":1,"cache_enabled":false,"cache_reference_id":"",'
+    b'"cache_original_latency_ms":0,"client_request_id":true,"reported":null}'
+)
+
+
+def test_wire_decodes_the_flat_records_older_processes_spooled() -> None:
+    (decoded,) = decode_records(FLAT_LINE)
+    assert decoded.attribution == Attribution(
+        user_id="u-1",
+        properties={"Helicone-Session-Id": "s-1", "k": "v"},
+        session_id="s-1",
+        session_path="/a",
+        session_name="plan",
+        omit_request=True,
+        omit_response=False,
+        model_override="gpt-4o",
+    )
+    assert decoded.request_body == b"{}"
+    assert decoded.client_request_id
+    assert decoded.api_key_id == "key-1"
+    assert decoded.latency_ms == 12
+    assert orjson.loads(encode_records([decoded])) == orjson.loads(FLAT_LINE), "written flat"
 
 
 @pytest.mark.parametrize("data", [b"{not json", b'{"request_id": 1, "evil": 2}', b"[1, 2]"])
@@ -49,7 +88,7 @@ def test_wire_rejects_what_is_not_a_record(data: bytes) -> None:
 
 
 @pytest.fixture
-async def api(tmp_path: Path, analytics_dir: Path, fake: Fake):  # type: ignore[no-untyped-def]
+async def api(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
     hg = await start_heliograph(
         heliograph_settings(tmp_path, analytics_dir, fake, ingest_token=TOKEN)
     )
@@ -70,8 +109,8 @@ async def test_batch_endpoint_needs_the_ingest_token(api) -> None:  # type: igno
 
 
 async def test_shipper_delivers_and_spools_while_the_api_is_away(
-    api,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    api: Heliograph,
+    tmp_path: Path,
 ) -> None:
     spool = Spool(tmp_path / "gateway-spool")
     away = shipper_to("http://127.0.0.1:9/v1/log/batch", spool)
@@ -168,9 +207,9 @@ async def test_a_record_with_a_lone_surrogate_is_shipped_cleaned(
     await shipper.stop()
     first, second = ingest.delivered()
     assert first.request_id == poisoned.request_id
-    assert first.user_id == clean_text("user\ud800") == "user\ufffd\ufffd\ufffd"
-    assert first.properties == {clean_text("k\udfff"): clean_text("v\ud800")}
-    assert first.session_name == "s"
+    assert first.attribution.user_id == clean_text("user\ud800") == "user\ufffd\ufffd\ufffd"
+    assert first.attribution.properties == {clean_text("k\udfff"): clean_text("v\ud800")}
+    assert first.attribution.session_name == "s"
     assert second.request_id == after.request_id, "the shipper lives on after a poisoned record"
 
 
@@ -258,7 +297,7 @@ async def test_a_shipper_that_cannot_deliver_says_it_is_stalled(
     assert shipper.stalled() is None
     ingest.statuses = [503] * 1000
     shipper.put(record(str(uuid.uuid4())))
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # twice `stall_after_s` without a delivery: the condition tested
     assert shipper.stalled() is not None
     ingest.statuses = []
     deadline = time.monotonic() + 10
@@ -284,6 +323,7 @@ async def test_a_batch_never_acknowledged_is_spooled_at_shutdown(
     shipper.put(later)
     started = time.monotonic()
     await shipper.stop()
+    # Stopping gives up on an ingest that never answers (after `STOP_DELIVERY_S`, 0.3 s here).
     assert time.monotonic() - started < 5
     spooled = [r.request_id for path in spool.pending() for r in decode_records(path.read_bytes())]
     assert sorted(spooled) == sorted([waiting.request_id, later.request_id])

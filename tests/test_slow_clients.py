@@ -18,6 +18,8 @@ from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from gateway_harness import AUTH, Gateway, exchange, gateway, status_of
 from heliograph.domain.record import STATUS_CLIENT_CANCELLED
 
+# The deadlines below are the behaviour under test: a client that stalls is cut at these limits
+# (0.5 s, noticed by twice that), never after the few seconds a test would wait for it.
 LIMITS = {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "max_headers": 30}
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
 
@@ -104,7 +106,7 @@ async def test_a_client_gone_mid_body_is_logged_as_cancelled_without_a_traceback
 ) -> None:
     _, writer = await asyncio.open_connection("127.0.0.1", bare.port)
     writer.write(chat_head(len(CHAT)) + CHAT[:10])
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # the gateway is reading the body when the client goes
     writer.close()
     for _ in range(50):
         if bare.records.items:

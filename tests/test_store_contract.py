@@ -12,9 +12,13 @@ import orjson
 import pytest
 
 from conftest import CLICKHOUSE_URL
-from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.analytics.rollup import summary_source
-from heliograph.analytics.store import AnalyticsStore, RequestQuery, open_store
+from heliograph.analytics.store import AnalyticsStore, open_store
+from heliograph.domain.filter_tree import ALL_ROWS
+from heliograph.domain.filters import parse_filter
+from heliograph.domain.queries import AggregateQuery, RequestQuery, TimeRange
+from heliograph.domain.sorts import parse_sort
+from heliograph.domain.times import stored_time
 
 ENGINES = [
     "chdb",
@@ -45,7 +49,7 @@ def row(org: str, minutes_ago: int, **values: object) -> dict[str, object]:
     return {
         "request_id": str(uuid.uuid4()),
         "organization_id": org,
-        "request_created_at": created.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        "request_created_at": stored_time(created),
         "provider": "OPENAI",
         "model": "gpt-4o-mini",
         "status": 200,
@@ -79,7 +83,7 @@ async def test_insert_list_count_and_get_are_scoped_to_the_organization(
     rows = [row(mine, 3, latency=300), row(mine, 2, user_id="v"), row(mine, 1), row(theirs, 1)]
     await insert(store, rows)
 
-    listed = await store.list_requests(mine, RequestQuery(limit=10))
+    listed = await store.requests.search(mine, RequestQuery(limit=10))
     assert [r["request_id"] for r in listed] == [
         rows[2]["request_id"],
         rows[1]["request_id"],
@@ -87,21 +91,21 @@ async def test_insert_list_count_and_get_are_scoped_to_the_organization(
     ]
     assert listed[0]["cost"] == 1234
     assert listed[0]["properties"] == {"team": "red"}
-    assert await store.count_requests(mine, "all") == 3
-    assert (
-        await store.count_requests(mine, {"request_response_rmt": {"user_id": {"equals": "v"}}})
-        == 1
-    )
-    assert await store.count_requests(theirs, "all") == 1
+    assert await store.requests.count(mine, ALL_ROWS) == 3
+    only_v = parse_filter({"request_response_rmt": {"user_id": {"equals": "v"}}})
+    assert await store.requests.count(mine, only_v) == 1
+    assert await store.requests.count(theirs, ALL_ROWS) == 1
 
-    found = await store.get_request(mine, str(rows[0]["request_id"]), include_body=True)
+    found = await store.requests.get(mine, str(rows[0]["request_id"]), include_body=True)
     assert found is not None
     assert found["request_body"] == '{"q": "héllo"}'
-    assert await store.get_request(theirs, str(rows[0]["request_id"]), include_body=False) is None
+    assert await store.requests.get(theirs, str(rows[0]["request_id"]), include_body=False) is None
 
-    by_latency = await store.list_requests(mine, RequestQuery(sort={"latency": "desc"}, limit=1))
+    by_latency = await store.requests.search(
+        mine, RequestQuery(sort=parse_sort({"latency": "desc"}), limit=1)
+    )
     assert by_latency[0]["latency"] == 300
-    assert await store.existing_ids(mine, [str(r["request_id"]) for r in rows]) == {
+    assert await store.requests.existing_ids(mine, [str(r["request_id"]) for r in rows]) == {
         str(r["request_id"]) for r in rows[:3]
     }
 
@@ -111,7 +115,7 @@ async def test_same_token_inserts_once(store: AnalyticsStore) -> None:
     data = orjson.dumps(row(org, 1))
     await store.insert_requests(data, "contract-token-" + org)
     await store.insert_requests(data, "contract-token-" + org)
-    assert await store.count_requests(org, "all") == 1
+    assert await store.requests.count(org, ALL_ROWS) == 1
 
 
 async def test_newest_first_reads_span_every_time_slice(store: AnalyticsStore) -> None:
@@ -123,22 +127,22 @@ async def test_newest_first_reads_span_every_time_slice(store: AnalyticsStore) -
     await insert(store, list(reversed(rows)))
     newest_first = [r["request_id"] for r in rows]
 
-    listed = await store.list_requests(org, RequestQuery(limit=100))
+    listed = await store.requests.search(org, RequestQuery(limit=100))
     assert [r["request_id"] for r in listed] == newest_first
     for offset, limit in ((0, 3), (2, 5), (7, 3), (9, 10), (10, 1)):
-        page = await store.list_requests(org, RequestQuery(limit=limit, offset=offset))
+        page = await store.requests.search(org, RequestQuery(limit=limit, offset=offset))
         assert [r["request_id"] for r in page] == newest_first[offset : offset + limit]
-    oldest_first = await store.list_requests(
-        org, RequestQuery(sort={"created_at": "asc"}, limit=100)
+    oldest_first = await store.requests.search(
+        org, RequestQuery(sort=parse_sort({"created_at": "asc"}), limit=100)
     )
     assert [r["request_id"] for r in oldest_first] == newest_first[::-1]
-    slow = {"request_response_rmt": {"latency": {"gte": 4}}}
-    filtered = await store.list_requests(org, RequestQuery(filter=slow, limit=3))
+    slow = parse_filter({"request_response_rmt": {"latency": {"gte": 4}}})
+    filtered = await store.requests.search(org, RequestQuery(filter=slow, limit=3))
     assert [r["request_id"] for r in filtered] == newest_first[4:7]
 
     paged, after = [], None
     while True:
-        page = await store.page_after(org, "all", after, 3)
+        page = await store.requests.page_after(org, ALL_ROWS, after, 3)
         paged += [r["request_id"] for r in page]
         if len(page) < 3:
             break
@@ -186,21 +190,26 @@ async def test_metrics_from_the_rollup_equal_metrics_from_requests(
         int((now - timedelta(minutes=start_minutes)).timestamp() * 1000),
         int((now - timedelta(minutes=end_minutes)).timestamp() * 1000),
     )
-    rollup, requests = (AggregateQuery(filter=f, time=span) for f in both_paths(filter_node))
+    rollup, requests = (
+        AggregateQuery(filter=parse_filter(f), time=span) for f in both_paths(filter_node)
+    )
     whole_hours = start_minutes - end_minutes > 60
-    assert ("request_rollup_hourly" in summary_source(org, rollup)[0]) is whole_hours
-    assert "request_rollup_hourly" not in summary_source(org, requests)[0]
-    assert await store.metric_totals(org, rollup) == await store.metric_totals(org, requests)
-    assert (await store.metric_totals(org, rollup))["requests"] > 0 or start_minutes == 20
-    assert await store.model_breakdown(org, rollup) == await store.model_breakdown(org, requests)
+    scope = store.engine.scope(org)
+    assert ("request_rollup_hourly" in summary_source(scope, rollup)[0]) is whole_hours
+    assert "request_rollup_hourly" not in summary_source(scope, requests)[0]
+    reads = store.aggregates
+    totals = await reads.metric_totals(org, rollup)
+    assert totals == await reads.metric_totals(org, requests)
+    assert int(totals["requests"]) > 0 or start_minutes == 20
+    assert await reads.model_breakdown(org, rollup) == await reads.model_breakdown(org, requests)
     for series in ("requests", "cost", "latency", "ttft", "users", "errors", "status"):
         for increment, tz in (("hour", 0), ("day", -120), ("day", 330), ("min", 0)):
-            assert await store.metric_series(org, rollup, series, increment, tz) == (
-                await store.metric_series(org, requests, series, increment, tz)
+            assert await reads.metric_series(org, rollup, series, increment, tz) == (
+                await reads.metric_series(org, requests, series, increment, tz)
             ), (series, increment, tz)
     for metric in ("latency", "time_to_first_token", "total_tokens"):
-        assert await store.metric_quantiles(org, rollup, metric, "day", 0) == (
-            await store.metric_quantiles(org, requests, metric, "day", 0)
+        assert await reads.metric_quantiles(org, rollup, metric, "day", 0) == (
+            await reads.metric_quantiles(org, requests, metric, "day", 0)
         )
 
 
@@ -233,14 +242,13 @@ async def test_body_search_is_a_case_insensitive_substring_in_any_script(
     org = str(uuid.uuid4())
     rows = [row(org, index + 1, request_body=body) for index, body in enumerate(BODIES)]
     await insert(store, rows)
-    found = await store.list_requests(
-        org, RequestQuery(filter={"request_response_rmt": {"request_body": {"contains": search}}})
-    )
+    contains = parse_filter({"request_response_rmt": {"request_body": {"contains": search}}})
+    found = await store.requests.search(org, RequestQuery(filter=contains))
     assert sorted(str(r["request_id"]) for r in found) == sorted(
         str(rows[index]["request_id"]) for index in expected
     )
-    excluded = await store.count_requests(
-        org, {"request_response_rmt": {"request_body": {"not-contains": search}}}
+    excluded = await store.requests.count(
+        org, parse_filter({"request_response_rmt": {"request_body": {"not-contains": search}}})
     )
     assert excluded == len(BODIES) - len(expected)
 

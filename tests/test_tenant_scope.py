@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 from heliograph.analytics import aggregates
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.scope import Scope
 from heliograph.analytics.store import AnalyticsStore, open_store
+from heliograph.domain.queries import AggregateQuery
 
 
 @pytest.fixture
@@ -39,8 +40,8 @@ async def seed(store: AnalyticsStore, org: str, model: str) -> str:
         "pricing_status": "priced",
     }
     await store.insert_requests(orjson.dumps(row), uuid.uuid4().hex)
-    await store.add_annotations(org, request_id, {model: 1.0}, "test")
-    await store.annotate_session(org, model, "tag", model)
+    await store.annotations.add(org, request_id, {model: 1.0}, "test")
+    await store.annotations.annotate_session(org, model, "tag", model)
     return request_id
 
 
@@ -65,7 +66,7 @@ async def test_an_unscoped_read_sees_only_its_organization(store: AnalyticsStore
     marker = "mine-" + mine[:8]
     await seed(store, mine, marker)
     await seed(store, theirs, "theirs-" + theirs[:8])
-    rows = await store.read(mine, sql, {})
+    rows = await store.engine.read(store.engine.scope(mine), sql, {})
     assert {row["seen"] for row in rows} == {marker}
 
 
@@ -76,11 +77,11 @@ async def test_a_builder_that_forgets_its_scope_still_cannot_leak(
     await seed(store, mine, "mine")
     await seed(store, theirs, "theirs")
 
-    def forgetful(_org: str, _query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    def forgetful(_scope: Scope, _query: AggregateQuery) -> tuple[str, dict[str, Any]]:
         return "SELECT uniqExact(user_id) AS count FROM request_response", {}
 
     monkeypatch.setattr(aggregates, "user_count_sql", forgetful)
-    assert await store.user_count(mine, AggregateQuery()) == 1
+    assert await store.aggregates.user_count(mine, AggregateQuery()) == 1
 
 
 async def test_the_ingest_lookup_is_scoped_and_blocking(store: AnalyticsStore) -> None:
@@ -89,4 +90,20 @@ async def test_the_ingest_lookup_is_scoped_and_blocking(store: AnalyticsStore) -
     their_id = await seed(store, theirs, "theirs")
     stored = store.stored_request_times_blocking(mine, [my_id, their_id])
     assert {request_id for request_id, _ in stored} == {my_id}
-    assert await store.existing_ids(mine, [my_id, their_id]) == {my_id}
+    assert await store.requests.existing_ids(mine, [my_id, their_id]) == {my_id}
+
+
+def test_only_the_engine_makes_a_scope(store: AnalyticsStore) -> None:
+    """Every builder takes a `Scope`, and a `Scope` comes only from the engine, for one valid
+    organization id, so no builder can be handed a made-up or mistyped organization."""
+    org = str(uuid.uuid4())
+    with pytest.raises(TypeError, match="made by the analytics engine"):
+        Scope(org)
+    with pytest.raises(ValueError, match="hexadecimal UUID"):
+        store.engine.scope("not-a-uuid")
+    scope = store.engine.scope(org.upper())
+    assert scope.organization_id == org  # canonical, as the engine setting quotes it
+    params: dict[str, Any] = {}
+    assert scope.where("1", params) == "organization_id = {org:UUID} AND 1"
+    assert params == {"org": org}
+    assert org in scope.engine_settings()["additional_table_filters"]

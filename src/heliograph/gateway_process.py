@@ -3,7 +3,8 @@ and a standalone `heliograph gateway`. It forwards, applies policies, verifies k
 app DB (plain SQL, `appdb/lookups.py`) and ships its records to the API; it imports nothing of
 the API, the analytics store, the SQL console or SQLAlchemy, so it stays small (import-linter and
 `tests/test_gateway_process.py` check).
-The gateway's wiring lives here too, and `server.py` reuses it for the in-process mode."""
+The gateway's wiring lives here too (`open_gateway`, which opens and closes every part in one
+order), and `server.py` reuses it for the in-process mode."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from heliograph.appdb.lookups import AppDbLookups
-from heliograph.gateway.app import HealthCheck, build_gateway_app
+from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
 from heliograph.gateway.connections import connection_options
 from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, ResponseCache, RuleSource
@@ -68,26 +72,73 @@ def open_response_cache(settings: Settings) -> ResponseCache:
     return DiskResponseCache(settings.data_dir / "cache", settings.cache_max_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayPorts:
+    """What the gateway is given from outside: where keys, records and rate-limit rules are."""
+
+    providers: dict[str, Provider]
+    keys: KeyVerifier
+    sink: RecordSink
+    rules: RuleSource
+    telemetry: Telemetry
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGateway:
+    proxy: Proxy
+    runner: web.AppRunner
+    buckets: Buckets
+    cache: ResponseCache
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(
+    settings: Settings,
+    ports: GatewayPorts,
+    sock: socket.socket,
+    *,
+    stalled: HealthCheck | None = None,
+    buckets: Buckets | None = None,
+    cache: ResponseCache | None = None,
+) -> AsyncIterator[OpenGateway]:
+    """The gateway serving on `sock`: its state backends (from the settings unless given), its
+    client session, the proxy and the app. On exit, in this order: stop taking requests and let
+    the ones in flight finish, wait for the work they left (`cents` charges), close the client
+    session, then the cache and the buckets."""
+    async with contextlib.AsyncExitStack() as stack:
+        buckets = buckets if buckets is not None else open_buckets(settings)
+        stack.push_async_callback(buckets.close)
+        cache = cache if cache is not None else open_response_cache(settings)
+        stack.push_async_callback(cache.close)
+        session = await stack.enter_async_context(
+            upstream_session(settings.upstream_connect_timeout_s, settings.upstream_timeout_s)
+        )
+        proxy = build_proxy(settings, ports, session, buckets, cache)
+        stack.push_async_callback(proxy.drain)
+        runner = await serve_gateway(settings, proxy, ports.telemetry, session, sock, stalled)
+        stack.push_async_callback(runner.cleanup)
+        yield OpenGateway(proxy, runner, buckets, cache)
+
+
 def build_proxy(
     settings: Settings,
-    providers: dict[str, Provider],
-    keys: KeyVerifier,
-    sink: RecordSink,
-    telemetry: Telemetry,
+    ports: GatewayPorts,
+    session: aiohttp.ClientSession,
     buckets: Buckets,
-    rules: RuleSource,
     cache: ResponseCache,
 ) -> Proxy:
-    origins = [provider.origin for provider in providers.values()]
+    origins = [provider.origin for provider in ports.providers.values()]
     return Proxy(
-        providers,
+        ports.providers,
         TargetPolicy(origins, settings.allowed_target_origins),
-        keys,
-        sink,
-        telemetry,
+        ports.keys,
+        ports.sink,
+        ports.telemetry,
+        session=session,
         max_capture_bytes=settings.max_request_bytes,
-        limiter=RateLimiter(buckets, rules),
+        limiter=RateLimiter(buckets, ports.rules),
         cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
+        body_timeout_s=settings.body_timeout_s,
     )
 
 
@@ -95,15 +146,15 @@ async def serve_gateway(
     settings: Settings,
     proxy: Proxy,
     telemetry: Telemetry,
+    session: aiohttp.ClientSession,
     sock: socket.socket,
     stalled: HealthCheck | None = None,
 ) -> web.AppRunner:
     app = build_gateway_app(
         proxy,
         telemetry,
+        session,
         max_request_bytes=settings.max_request_bytes,
-        connect_timeout_s=settings.upstream_connect_timeout_s,
-        read_timeout_s=settings.upstream_timeout_s,
         api_url=settings.resolved_api_url,
         body_timeout_s=settings.body_timeout_s,
         stalled=stalled,
@@ -147,18 +198,16 @@ async def run_gateway_process(settings: Settings) -> None:
     verifier = CachedKeyVerifier(app_db, settings.key_cache_ttl_s)
     rules = CachedRuleSource(app_db, settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
-    buckets = open_buckets(settings)
-    cache = open_response_cache(settings)
-    proxy = build_proxy(settings, providers, verifier, shipper, telemetry, buckets, rules, cache)
-    runner = await serve_gateway(settings, proxy, telemetry, sock, shipper.stalled)
-    quiet_garbage_collector()
-    await wait_for_stop()
-    await runner.cleanup()
-    await verifier.close()
-    await shipper.stop()
-    await buckets.close()
-    await cache.close()
-    app_db.close()
+    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry)
+    try:
+        async with open_gateway(settings, ports, sock, stalled=shipper.stalled):
+            quiet_garbage_collector()
+            await wait_for_stop()
+    finally:
+        await verifier.close()
+        await rules.close()
+        await shipper.stop()
+        app_db.close()
 
 
 def quiet_garbage_collector() -> None:

@@ -18,17 +18,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import uvicorn
-from aiohttp import web
 
 from heliograph.api.app import build_api_app
 from heliograph.api.http_limits import HeaderLimits, head_bytes, limited_protocol
-from heliograph.gateway.ports import Buckets, ResponseCache
+from heliograph.gateway.ports import ResponseCache
 from heliograph.gateway_process import (
     GATEWAY_SOCKET_FD_ENV,
-    build_proxy,
-    open_buckets,
-    open_response_cache,
-    serve_gateway,
+    GatewayPorts,
+    OpenGateway,
+    open_gateway,
 )
 from heliograph.lifeline import Lifeline, wait_for_stop
 from heliograph.runtime import bind, run_async
@@ -72,29 +70,29 @@ class Running:
     services: Services
     gateway_port: int
     api_port: int
-    _gateway: web.AppRunner | None
-    _buckets: Buckets | None
-    _cache: ResponseCache | None
+    gateway: OpenGateway | None  # None when child processes serve the gateway port
+    _gateway: contextlib.AsyncExitStack
     _api: _ApiServer
     _api_task: asyncio.Task[None]
 
     async def stop(self) -> None:
         """Stop taking traffic, then flush every pending log before closing the stores."""
-        if self._gateway is not None:
-            await self._gateway.cleanup()
-        if self._buckets is not None:
-            await self._buckets.close()
-        if self._cache is not None:
-            await self._cache.close()
+        await self._gateway.aclose()
         self._api.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._api_task
         await self.services.close()
 
 
-async def start(settings: Settings, gateway_socket: socket.socket | None = None) -> Running:
+async def start(
+    settings: Settings,
+    gateway_socket: socket.socket | None = None,
+    *,
+    cache: ResponseCache | None = None,
+) -> Running:
     """Start the API and writer, and the gateway in-process unless a socket is kept for children.
-    Ports are bound before the stores open, so a busy port fails at once and leaves nothing open."""
+    Ports are bound before the stores open, so a busy port fails at once and leaves nothing open.
+    `cache` replaces the response cache the settings name (a test's, on its own clock)."""
     with contextlib.ExitStack() as on_failure:
         api_socket = on_failure.enter_context(bind(settings.host, settings.api_port))
         in_process = gateway_socket is None
@@ -103,27 +101,22 @@ async def start(settings: Settings, gateway_socket: socket.socket | None = None)
         services = await Services.open(settings)
         on_failure.pop_all()
     settings = replace(settings, api_port=api_socket.getsockname()[1])  # when bound to port 0
-    runner = None
-    buckets = None
-    cache = None
+    stack, gateway = contextlib.AsyncExitStack(), None
     if in_process:
-        buckets = open_buckets(settings)
-        cache = open_response_cache(settings)
-        proxy = build_proxy(
-            settings,
+        ports = GatewayPorts(
             services.providers,
             services.verifier,
             services.writer,
-            services.telemetry,
-            buckets,
             services.rule_source,
-            cache,
+            services.telemetry,
         )
-        runner = await serve_gateway(settings, proxy, services.telemetry, gateway_socket)
+        gateway = await stack.enter_async_context(
+            open_gateway(settings, ports, gateway_socket, cache=cache)
+        )
     gateway_port = gateway_socket.getsockname()[1]
     api, api_task = await serve_api(services, api_socket)
     api_port = api_socket.getsockname()[1]
-    return Running(services, gateway_port, api_port, runner, buckets, cache, api, api_task)
+    return Running(services, gateway_port, api_port, gateway, stack, api, api_task)
 
 
 class GatewayChildren:

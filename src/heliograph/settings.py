@@ -1,18 +1,28 @@
 """Every setting, read once from `HELIOGRAPH_*` environment variables and passed down.
 
-The README's configuration table lists the same names; `tests/test_docs.py` keeps them in step.
+Each variable is parsed by its field's type (`_PARSERS`, keyed by the type itself, never by how
+the annotation is spelled); a value that does not parse is an `InvalidSetting` naming the
+variable. Standard library only: the gateway process reads these settings and must not load
+pydantic (`tests/test_gateway_process.py`). The README's configuration table lists the same
+names; `tests/test_docs.py` keeps them in step.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 PREFIX = "HELIOGRAPH_"
 BASE_URL_SUFFIX = "_BASE_URL"
+
+
+class InvalidSetting(ValueError):
+    """A `HELIOGRAPH_*` variable holds a value its setting cannot take. (A `ValueError`, as the
+    bare `int()` failure it replaces was; `settings` sits beside `domain` in the layers, so it
+    cannot derive from `domain.errors`.)"""
 
 
 @dataclass(frozen=True)
@@ -77,34 +87,59 @@ class Settings:
         return self.data_dir / "bodies"
 
 
-def _convert(kind: Any, raw: str) -> Any:
-    if kind in (int, "int"):
-        return int(raw)
-    if kind in (float, "float"):
-        return float(raw)
-    if kind in (bool, "bool"):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind in (Path, "Path", "Path | None"):
-        return Path(raw)
-    if kind == "tuple[str, ...]":
-        return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
-    return raw
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")  # anything else is off
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, with explicit `overrides` (CLI flags) winning."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for spec in fields(Settings):
-        if spec.name == "provider_base_urls":
-            continue
-        raw = env.get(PREFIX + spec.name.upper())
-        if raw is not None and raw != "":
-            values[spec.name] = _convert(spec.type, raw)
-    values["provider_base_urls"] = {
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+
+
+# Type → (parser, what the parser expects, for the error message).
+_PARSERS: dict[object, tuple[Callable[[str], Any], str]] = {
+    str: (str, "text"),
+    int: (int, "an integer"),
+    float: (float, "a number"),
+    bool: (_flag, "a flag"),
+    Path: (Path, "a path"),
+    Path | None: (Path, "a path"),
+    tuple[str, ...]: (_origins, "a comma-separated list"),
+}
+# Every field read from one variable of its own; a field of a type without a parser fails here,
+# at import, rather than on the first deployment that sets it.
+_FIELD_PARSERS = {
+    name: _PARSERS[kind]
+    for name, kind in get_type_hints(Settings).items()
+    if name != "provider_base_urls"
+}
+
+
+def _parse(name: str, raw: str) -> Any:
+    parse, expected = _FIELD_PARSERS[name]
+    try:
+        return parse(raw)
+    except ValueError:
+        raise InvalidSetting(f"{PREFIX}{name.upper()} must be {expected}, not {raw!r}") from None
+
+
+def _provider_base_urls(env: Mapping[str, str]) -> dict[str, str]:
+    """`HELIOGRAPH_<NAME>_BASE_URL` variables, keyed by the lower-cased name."""
+    return {
         name[len(PREFIX) : -len(BASE_URL_SUFFIX)].lower(): value
         for name, value in env.items()
         if name.startswith(PREFIX) and name.endswith(BASE_URL_SUFFIX) and value
     }
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment (or only `environ`, when given), with explicit `overrides`
+    (CLI flags) winning; an empty variable or a None override counts as unset."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name in _FIELD_PARSERS:
+        raw = env.get(PREFIX + name.upper())
+        if raw:
+            values[name] = _parse(name, raw)
+    values["provider_base_urls"] = _provider_base_urls(env)
     values.update({key: value for key, value in overrides.items() if value is not None})
     return Settings(**values)

@@ -1,12 +1,15 @@
-"""Aggregate queries over requests: the shared query shape and organization scope, and users.
-Every query is scoped to one organization here; callers pass validated parameters."""
+"""Aggregate queries over requests: the shared `WHERE` (organization, filter, time range), and
+users. Every builder takes the reader's `Scope`; callers pass validated parameters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from heliograph.domain.filters import USAGE_TOTAL_SQL, compile_filter
+from heliograph.analytics.definitions import USAGE_TOTAL_SQL
+from heliograph.analytics.filter_sql import filter_sql
+from heliograph.analytics.scope import Scope
+from heliograph.domain.queries import AggregateQuery
+from heliograph.domain.sorts import USER_SORT_KEYS
 
 USER_SORTS = {
     "last_active": "last_active",
@@ -19,24 +22,7 @@ USER_SORTS = {
     "user_id": "user_id",
 }
 
-
-@dataclass(frozen=True, slots=True)
-class TimeRange:
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AggregateQuery:
-    filter: Any = "all"
-    time: TimeRange = field(default_factory=TimeRange)
-    search: str = ""
-    name: str | None = None
-    sort: str = ""
-    descending: bool = True
-    limit: int = 50
-    offset: int = 0
-    user_ids: tuple[str, ...] = ()
+assert tuple(USER_SORTS) == USER_SORT_KEYS
 
 
 def time_bounds(
@@ -59,18 +45,17 @@ def time_bounds(
 
 
 def scoped_where(
-    organization_id: str, query: AggregateQuery, extra: str = ""
+    scope: Scope, query: AggregateQuery, extra: str = ""
 ) -> tuple[str, dict[str, Any]]:
-    condition, params = compile_filter(query.filter)
-    return scope(organization_id, query, condition, params, extra), params
+    condition, params = filter_sql(query.filter, scope)
+    return held(scope, query, condition, params, extra), params
 
 
-def scope(
-    organization_id: str, query: AggregateQuery, condition: str, params: dict[str, Any], extra: str
+def held(
+    scope: Scope, query: AggregateQuery, condition: str, params: dict[str, Any], extra: str
 ) -> str:
     """AND the organization, the time range and `extra` onto a compiled condition."""
-    params["org"] = organization_id
-    parts = ["organization_id = {org:UUID}", condition]
+    parts = [scope.bind(params), condition]
     parts += time_bounds("request_created_at", query.time.start_ms, query.time.end_ms, params)
     if extra:
         parts.append(extra)
@@ -93,8 +78,8 @@ USER_COLUMNS = (
 )
 
 
-def users_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query, "user_id != ''")
+def users_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    where, params = scoped_where(scope, query, "user_id != ''")
     order = USER_SORTS.get(query.sort, "last_active")
     direction = "DESC" if query.descending else "ASC"
     sql = (
@@ -105,14 +90,14 @@ def users_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[st
     return sql, params
 
 
-def user_count_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query, "user_id != ''")
+def user_count_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    where, params = scoped_where(scope, query, "user_id != ''")
     return f"SELECT uniqExact(user_id) AS count FROM request_response WHERE {where}", params
 
 
-def user_totals_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+def user_totals_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
     """Helicone's `/v1/user/query`: requests, tokens and cost per user, busiest first."""
-    where, params = scoped_where(organization_id, query, "user_id != ''")
+    where, params = scoped_where(scope, query, "user_id != ''")
     if query.user_ids:
         where += " AND user_id IN {user_ids:Array(String)}"
         params["user_ids"] = list(query.user_ids)

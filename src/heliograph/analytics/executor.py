@@ -11,12 +11,14 @@ from typing import Any, Protocol
 
 import orjson
 
+from heliograph.domain.errors import HeliographError
+
 # Query-level settings sent with every read: both engines format numbers the same way, and a
 # column name in WHERE always means the column, even where an aggregate has that alias.
 READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0, "prefer_column_name_to_alias": 1}
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(HeliographError, RuntimeError):
     """The analytics engine could not run the statement (down, slow, or failing)."""
 
 

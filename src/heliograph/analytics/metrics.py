@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.rollup import summary_source
+from heliograph.analytics.scope import Scope
+from heliograph.domain.queries import INCREMENTS, QUANTILE_METRICS, AggregateQuery
 
 BUCKETS = {
     "min": "toStartOfMinute",
@@ -17,6 +18,7 @@ BUCKETS = {
     "month": "toStartOfMonth",
     "year": "toStartOfYear",
 }
+assert tuple(BUCKETS) == INCREMENTS
 # Every token count over summary rows; the total adds the five sums, as `USAGE_TOTAL_SQL` adds
 # a request's five counts.
 USAGE_TOTALS = (
@@ -43,6 +45,7 @@ QUANTILE_DIGESTS = {
     "time_to_first_token": ("ttft_digest", "sum(ttft_count) > 0"),
     "total_tokens": ("tokens_digest", ""),
 }
+assert tuple(QUANTILE_DIGESTS) == QUANTILE_METRICS
 MERGE_QUANTILES = "quantilesTDigestMerge(0.5, 0.75, 0.9, 0.95, 0.99)"
 
 TOTALS = (
@@ -66,23 +69,23 @@ def bucket(increment: str, column: str = "request_created_at") -> str:
 
 
 def _source(
-    organization_id: str, query: AggregateQuery, increment: str = "hour", tz_minutes: int = 0
+    scope: Scope, query: AggregateQuery, increment: str = "hour", tz_minutes: int = 0
 ) -> tuple[str, dict[str, Any]]:
     # Hour summaries fit every bucket of an hour or more when the zone is whole hours from UTC.
     by_minute = increment == "min" or tz_minutes % 60 != 0
-    return summary_source(organization_id, query, by_minute)
+    return summary_source(scope, query, by_minute)
 
 
-def totals_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    source, params = _source(organization_id, query)
+def totals_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    source, params = _source(scope, query)
     return f"SELECT {TOTALS} FROM ({source})", params
 
 
 def series_sql(
-    organization_id: str, query: AggregateQuery, name: str, increment: str, tz_minutes: int
+    scope: Scope, query: AggregateQuery, name: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
     columns, having = SERIES[name]
-    source, params = _source(organization_id, query, increment, tz_minutes)
+    source, params = _source(scope, query, increment, tz_minutes)
     params["tz"] = tz_minutes
     group = "time, status" if name == "status" else "time"
     sql = (
@@ -93,10 +96,10 @@ def series_sql(
 
 
 def quantiles_sql(
-    organization_id: str, query: AggregateQuery, metric: str, increment: str, tz_minutes: int
+    scope: Scope, query: AggregateQuery, metric: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
     digest, having = QUANTILE_DIGESTS[metric]
-    source, params = _source(organization_id, query, increment, tz_minutes)
+    source, params = _source(scope, query, increment, tz_minutes)
     params["tz"] = tz_minutes
     sql = (
         f"SELECT {bucket(increment, 'slot')} AS time, {MERGE_QUANTILES}({digest}) AS values "
@@ -106,8 +109,8 @@ def quantiles_sql(
     return sql, params
 
 
-def models_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    source, params = _source(organization_id, query)
+def models_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    source, params = _source(scope, query)
     sql = (
         f"SELECT model, provider, sum(requests) AS total_requests, {USAGE_TOTALS}, "
         "sum(cost_nano) AS cost_nano, sum(latency_sum) / sum(requests) AS avg_latency "

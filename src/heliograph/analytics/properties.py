@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery, scoped_where
+from heliograph.analytics.aggregates import scoped_where
 from heliograph.analytics.metrics import bucket
+from heliograph.analytics.scope import Scope
+from heliograph.domain.queries import AggregateQuery
 
 
-def keys_sql(
-    organization_id: str, query: AggregateQuery, hidden: list[str]
-) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query)
+def keys_sql(scope: Scope, query: AggregateQuery, hidden: list[str]) -> tuple[str, dict[str, Any]]:
+    where, params = scoped_where(scope, query)
     params["hidden"] = hidden
     sql = (
         "SELECT key, count() AS requests FROM request_response "
@@ -24,9 +24,9 @@ def keys_sql(
 
 
 def values_sql(
-    organization_id: str, query: AggregateQuery, key: str, search: str
+    scope: Scope, query: AggregateQuery, key: str, search: str
 ) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query, "mapContains(properties, {key:String})")
+    where, params = scoped_where(scope, query, "mapContains(properties, {key:String})")
     params.update(key=key, search=search)
     sql = (
         "SELECT properties[{key:String}] AS value, count() AS requests FROM request_response "
@@ -38,10 +38,8 @@ def values_sql(
     return sql, params
 
 
-def top_sql(
-    organization_id: str, query: AggregateQuery, key: str, by: str
-) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query, "mapContains(properties, {key:String})")
+def top_sql(scope: Scope, query: AggregateQuery, key: str, by: str) -> tuple[str, dict[str, Any]]:
+    where, params = scoped_where(scope, query, "mapContains(properties, {key:String})")
     params["key"] = key
     order = "cost_nano" if by == "cost" else "requests"
     sql = (
@@ -54,9 +52,9 @@ def top_sql(
 
 
 def over_time_sql(
-    organization_id: str, query: AggregateQuery, key: str, increment: str, tz_minutes: int
+    scope: Scope, query: AggregateQuery, key: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
-    where, params = scoped_where(organization_id, query, "mapContains(properties, {key:String})")
+    where, params = scoped_where(scope, query, "mapContains(properties, {key:String})")
     params.update(key=key, tz=tz_minutes)
     sql = (
         f"SELECT {bucket(increment)} AS time, properties[{{key:String}}] AS value, "

@@ -5,11 +5,14 @@ requests themselves, and a filter the rollup cannot answer sends the whole range
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery, time_bounds
-from heliograph.domain.filters import REQUEST_TABLES, USAGE_TOTAL_SQL, compile_filter, leaves
+from heliograph.analytics.aggregates import time_bounds
+from heliograph.analytics.definitions import USAGE_TOTAL_SQL
+from heliograph.analytics.filter_sql import filter_sql
+from heliograph.analytics.scope import Scope
+from heliograph.domain.filter_tree import AllRows, Branch, ColumnCondition, Filter
+from heliograph.domain.queries import AggregateQuery
 
 HOUR_MS = 3_600_000
 # Request columns the rollup keeps, so filters on them can be answered from it.
@@ -38,45 +41,43 @@ ROLLUP_COLUMNS = (
 
 
 def summary_source(
-    organization_id: str, query: AggregateQuery, by_minute: bool = False
+    scope: Scope, query: AggregateQuery, by_minute: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """A subquery of rows `(slot, provider, model, status, <summaries>)` covering exactly the
     query's requests; `slot` is the hour, or the minute with `by_minute`."""
-    condition, params = compile_filter(query.filter)
-    params["org"] = organization_id
+    condition, params = filter_sql(query.filter, scope)
     start, end = query.time.start_ms, query.time.end_ms
     if by_minute or not answerable(query.filter):
-        return _from_requests(condition, start, end, by_minute, params, "all"), params
+        return _from_requests(scope, condition, start, end, by_minute, params, "all"), params
     first_hour = None if start is None else -(-start // HOUR_MS) * HOUR_MS
     last_hour = None if end is None else end // HOUR_MS * HOUR_MS
     if first_hour is not None and last_hour is not None and first_hour >= last_hour:
-        return _from_requests(condition, start, end, False, params, "all"), params
-    parts = [_from_rollup(condition, first_hour, last_hour, params)]
+        return _from_requests(scope, condition, start, end, False, params, "all"), params
+    parts = [_from_rollup(scope, condition, first_hour, last_hour, params)]
     if start is not None and first_hour is not None and start < first_hour:
-        parts.append(_from_requests(condition, start, first_hour, False, params, "head"))
+        parts.append(_from_requests(scope, condition, start, first_hour, False, params, "head"))
     if end is not None and last_hour is not None and last_hour < end:
-        parts.append(_from_requests(condition, last_hour, end, False, params, "tail"))
+        parts.append(_from_requests(scope, condition, last_hour, end, False, params, "tail"))
     return " UNION ALL ".join(parts), params
 
 
-def answerable(node: Any) -> bool:
+def answerable(tree: Filter) -> bool:
     """Whether every leaf of the filter is on a column the rollup keeps."""
-    return all(_on_dimension(leaf) for leaf in leaves(node))
-
-
-def _on_dimension(leaf: Any) -> bool:
-    if not isinstance(leaf, Mapping) or len(leaf) != 1:
-        return False
-    ((table, columns),) = leaf.items()
-    if table not in REQUEST_TABLES or not isinstance(columns, Mapping) or len(columns) != 1:
-        return False
-    return next(iter(columns)) in DIMENSIONS
+    if isinstance(tree, AllRows):
+        return True
+    if isinstance(tree, Branch):
+        return answerable(tree.left) and answerable(tree.right)
+    return isinstance(tree, ColumnCondition) and tree.column.name in DIMENSIONS
 
 
 def _from_rollup(
-    condition: str, first_hour: int | None, last_hour: int | None, params: dict[str, Any]
+    scope: Scope,
+    condition: str,
+    first_hour: int | None,
+    last_hour: int | None,
+    params: dict[str, Any],
 ) -> str:
-    parts = ["organization_id = {org:UUID}", condition]
+    parts = [scope.bind(params), condition]
     parts += time_bounds("hour", first_hour, last_hour, params, "rollup")
     return (
         f"SELECT hour AS slot, provider, model, status, {ROLLUP_COLUMNS} "
@@ -85,6 +86,7 @@ def _from_rollup(
 
 
 def _from_requests(
+    scope: Scope,
     condition: str,
     start: int | None,
     end: int | None,
@@ -92,7 +94,7 @@ def _from_requests(
     params: dict[str, Any],
     name: str,
 ) -> str:
-    parts = ["organization_id = {org:UUID}", condition]
+    parts = [scope.bind(params), condition]
     parts += time_bounds("request_created_at", start, end, params, name)
     slot = "toStartOfMinute" if by_minute else "toStartOfHour"
     return (

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import TOKEN_SUMS, AggregateQuery, scope
-from heliograph.domain.filters import USAGE_TOTAL_SQL
-from heliograph.domain.session_filters import SESSION_DURATION_SQL, compile_session_filter
+from heliograph.analytics.aggregates import TOKEN_SUMS, held
+from heliograph.analytics.definitions import SESSION_DURATION_SQL, USAGE_TOTAL_SQL
+from heliograph.analytics.filter_sql import session_filter_sql
+from heliograph.analytics.scope import Scope
+from heliograph.domain.queries import SESSION_PERCENTILES, AggregateQuery
+from heliograph.domain.sorts import SESSION_SORT_KEYS
 
 SESSION_SORTS = {
     "latest_request_created_at": "latest_request_created_at",
@@ -17,6 +20,7 @@ SESSION_SORTS = {
     "total_requests": "total_requests",
     "avg_latency": "avg_latency",
 }
+assert tuple(SESSION_SORTS) == SESSION_SORT_KEYS
 SESSION_COLUMNS = (
     "session_id, any(session_name) AS session_name, "
     "min(request_created_at) AS created_at, max(request_created_at) AS latest_request_created_at, "
@@ -24,7 +28,7 @@ SESSION_COLUMNS = (
     "avg(latency) AS avg_latency, sum(latency) AS total_latency, "
     f"{SESSION_DURATION_SQL} AS duration_ms, groupUniqArray(100)(user_id) AS user_ids"
 )
-QUANTILES = {"p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
+QUANTILES = SESSION_PERCENTILES
 # What each session chart measures, per session, from the grouped sessions.
 DISTRIBUTIONS = {
     "session_count": "total_requests",
@@ -33,11 +37,11 @@ DISTRIBUTIONS = {
 }
 
 
-def grouped_sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+def grouped_sessions_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
     """One row per session that matches the query: request conditions narrow the requests,
     session conditions (`sessions_request_response_rmt`) narrow the sessions."""
-    condition, having, params = compile_session_filter(query.filter)
-    where = scope(organization_id, query, condition, params, "session_id != ''")
+    condition, having, params = session_filter_sql(query.filter, query.sessions, scope)
+    where = held(scope, query, condition, params, "session_id != ''")
     if query.name is not None:
         where += " AND session_name = {name:String}"
         params["name"] = query.name
@@ -54,8 +58,8 @@ def grouped_sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[s
     return sql, params
 
 
-def sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    grouped, params = grouped_sessions_sql(organization_id, query)
+def sessions_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    grouped, params = grouped_sessions_sql(scope, query)
     order = SESSION_SORTS.get(query.sort, "latest_request_created_at")
     direction = "DESC" if query.descending else "ASC"
     sql = (
@@ -66,8 +70,8 @@ def sessions_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict
     return sql, params
 
 
-def session_count_sql(organization_id: str, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
-    grouped, params = grouped_sessions_sql(organization_id, query)
+def session_count_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    grouped, params = grouped_sessions_sql(scope, query)
     sql = (
         "SELECT count() AS count, sum(total_cost) AS total_cost, avg(total_cost) AS avg_cost, "
         f"avg(avg_latency) AS avg_latency, avg(total_requests) AS avg_requests FROM ({grouped})"
@@ -76,10 +80,10 @@ def session_count_sql(organization_id: str, query: AggregateQuery) -> tuple[str,
 
 
 def session_names_sql(
-    organization_id: str, query: AggregateQuery, name_contains: str
+    scope: Scope, query: AggregateQuery, name_contains: str
 ) -> tuple[str, dict[str, Any]]:
     """Helicone's `/v1/session/name/query`: per session name, its sessions and their totals."""
-    grouped, params = grouped_sessions_sql(organization_id, query)
+    grouped, params = grouped_sessions_sql(scope, query)
     name_filter = ""
     if name_contains:
         name_filter = "WHERE positionCaseInsensitiveUTF8(session_name, {name_contains:String}) > 0"
@@ -97,10 +101,10 @@ def session_names_sql(
 
 
 def distribution_bounds_sql(
-    organization_id: str, query: AggregateQuery, upper: float, lower: float | None
+    scope: Scope, query: AggregateQuery, upper: float, lower: float | None
 ) -> tuple[str, dict[str, Any]]:
     """Per chart: the average and the quantile bounds that trim the histogram's outliers."""
-    grouped, params = grouped_sessions_sql(organization_id, query)
+    grouped, params = grouped_sessions_sql(scope, query)
     columns = []
     for name, value in DISTRIBUTIONS.items():
         columns.append(f"avg({value}) AS {name}_average")
@@ -112,10 +116,10 @@ def distribution_bounds_sql(
 
 
 def distribution_histograms_sql(
-    organization_id: str, query: AggregateQuery, bounds: dict[str, Any]
+    scope: Scope, query: AggregateQuery, bounds: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """Ten adaptive bins per chart over the sessions inside each chart's bounds."""
-    grouped, params = grouped_sessions_sql(organization_id, query)
+    grouped, params = grouped_sessions_sql(scope, query)
     columns = []
     for name, value in DISTRIBUTIONS.items():
         low, high = f"{name}_lower", f"{name}_upper"
@@ -128,21 +132,29 @@ def distribution_histograms_sql(
     return sql, params
 
 
-def session_requests_sql(organization_id: str, session_id: str) -> tuple[str, dict[str, Any]]:
+def session_requests_sql(scope: Scope, session_id: str) -> tuple[str, dict[str, Any]]:
+    params = {"session": session_id}
     sql = (
         "SELECT toString(request_id) AS request_id, session_path, session_name, "
         "toUnixTimestamp64Milli(request_created_at) AS created_ms, latency, cost, "
         f"{USAGE_TOTAL_SQL} AS total_tokens, model, status, user_id "
-        "FROM request_response WHERE organization_id = {org:UUID} "
-        "AND session_id = {session:String} ORDER BY request_created_at, request_id LIMIT 10000"
+        f"FROM request_response WHERE {scope.where('session_id = {session:String}', params)} "
+        "ORDER BY request_created_at, request_id LIMIT 10000"
     )
-    return sql, {"org": organization_id, "session": session_id}
+    return sql, params
 
 
-def session_annotation_sql(organization_id: str, session_id: str) -> tuple[str, dict[str, Any]]:
+def session_annotation_sql(scope: Scope, session_id: str) -> tuple[str, dict[str, Any]]:
     """The newest tag and feedback of one session."""
+    params = {"session": session_id}
     sql = (
         "SELECT kind, argMax(value, created_at) AS value FROM session_annotations "
-        "WHERE organization_id = {org:UUID} AND session_id = {session:String} GROUP BY kind"
+        f"WHERE {scope.where('session_id = {session:String}', params)} GROUP BY kind"
     )
-    return sql, {"org": organization_id, "session": session_id}
+    return sql, params
+
+
+def session_exists_sql(scope: Scope, session_id: str) -> tuple[str, dict[str, Any]]:
+    params = {"session": session_id}
+    where = scope.where("session_id = {session:String}", params)
+    return f"SELECT 1 AS found FROM request_response WHERE {where} LIMIT 1", params

@@ -12,8 +12,8 @@ from heliograph import __version__
 from heliograph.analytics.executor import StoreUnavailable
 from heliograph.api.envelope import (
     fail,
-    on_bad_query,
     on_http_error,
+    on_invalid_input,
     on_store_unavailable,
     on_unexpected,
     on_validation_error,
@@ -30,9 +30,8 @@ from heliograph.api.routes import (
     sql,
     users,
 )
-from heliograph.domain.filters import FilterError
+from heliograph.domain.errors import InvalidInput
 from heliograph.services.container import Services
-from heliograph.services.requests import QueryError
 
 MAX_API_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024  # shipped log batches carry whole bodies
@@ -78,8 +77,7 @@ def build_api_app(services: Services | None) -> FastAPI:
     app.state.services = services
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(FilterError, on_bad_query)
-    app.add_exception_handler(QueryError, on_bad_query)
+    app.add_exception_handler(InvalidInput, on_invalid_input)
     app.add_exception_handler(StoreUnavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 

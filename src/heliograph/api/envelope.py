@@ -13,6 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from heliograph.domain.errors import InvalidInput
+from heliograph.domain.filters import FilterError
+
 log = logging.getLogger("heliograph.api")
 
 LOGGED_CHARS = 300
@@ -37,15 +40,25 @@ def fail(status_code: int, message: str) -> JsonResponse:
 
 
 async def on_validation_error(_request: Request, error: Exception) -> JsonResponse:
+    """A 400 listing what the body's schema refused; when only a filter or sort was refused (by
+    its parser, as the body was validated), that refusal's own message."""
     assert isinstance(error, RequestValidationError)
+    errors = [item for item in error.errors() if _refusal(item) is None]
+    if not errors:
+        return fail(400, str(_refusal(error.errors()[0])))
     problems = []
-    errors = error.errors()
     for item in errors[:MAX_PROBLEMS]:
         where = ".".join(str(part)[:100] for part in item.get("loc", ()) if part != "body")
         problems.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
     if len(errors) > MAX_PROBLEMS:
         problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return fail(400, "invalid request: " + "; ".join(problems))
+
+
+def _refusal(item: Any) -> FilterError | None:
+    """The `FilterError` a body field's parser raised, if that is what this error is."""
+    reason = (item.get("ctx") or {}).get("error")
+    return reason if isinstance(reason, FilterError) else None
 
 
 async def on_http_error(_request: Request, error: Exception) -> JsonResponse:
@@ -77,6 +90,7 @@ def _route(request: Request) -> str:
     return one_line(f"{request.method} {request.url.path}", 200)
 
 
-async def on_bad_query(_request: Request, error: Exception) -> JsonResponse:
-    """Filters, sorts, paging or time ranges the services rejected: a 400 that says why."""
-    return fail(400, str(error))
+async def on_invalid_input(_request: Request, error: Exception) -> JsonResponse:
+    """Input a rule refused (a filter, a sort, paging, a time range…): its status, saying why."""
+    assert isinstance(error, InvalidInput)
+    return fail(error.status, str(error))

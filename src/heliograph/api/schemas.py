@@ -1,11 +1,28 @@
-"""Request bodies of the public API (Helicone's shapes)."""
+"""Request bodies of the public API (Helicone's shapes). A body's `filter` and `sort` are parsed
+here, once, into the domain's typed values; the OpenAPI document still shows them as the JSON
+they arrive as."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+
+from heliograph.domain.filter_tree import Filter, SessionFilter
+from heliograph.domain.filters import parse_filter
+from heliograph.domain.queries import TimeRange
+from heliograph.domain.session_filters import parse_session_filter
+from heliograph.domain.sorts import Sort, parse_sort
+
+if TYPE_CHECKING:  # what the routes receive
+    RequestFilter = Filter
+    SessionFilterField = SessionFilter
+    RequestSort = Sort
+else:  # what pydantic validates (and documents), then parses; a refusal is a `FilterError`
+    RequestFilter = Annotated[Any, AfterValidator(parse_filter)]
+    SessionFilterField = Annotated[Any, AfterValidator(parse_session_filter)]
+    RequestSort = Annotated[dict[str, Any] | None, AfterValidator(parse_sort)]
 
 
 class RequestQueryParams(BaseModel):
@@ -13,19 +30,23 @@ class RequestQueryParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    filter: Any = Field(
-        default="all", description="FilterNode: leaf, {left, operator, right} or 'all'"
+    filter: RequestFilter = Field(
+        default="all",
+        description="FilterNode: leaf, {left, operator, right} or 'all'",
+        validate_default=True,
     )
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=10, ge=0, le=1000)
-    sort: dict[str, Any] | None = Field(default=None, description="one key, 'asc' or 'desc'")
+    sort: RequestSort = Field(
+        default=None, description="one key, 'asc' or 'desc'", validate_default=True
+    )
     includeBodies: bool = True
 
 
 class CountQueryParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    filter: Any = "all"
+    filter: RequestFilter = Field(default="all", validate_default=True)
 
 
 class RateLimitRuleBody(BaseModel):
@@ -67,6 +88,13 @@ class TimeFilter(BaseModel):
     endTimeUnixMs: int | None = None
 
 
+def time_range(time_filter: TimeFilter | None) -> TimeRange:
+    """A `timeFilter` (unix ms, either end open) as the domain's range."""
+    if time_filter is None:
+        return TimeRange()
+    return TimeRange(time_filter.startTimeUnixMs, time_filter.endTimeUnixMs)
+
+
 SESSION_FILTER_HELP = (
     "FilterNode; leaves on sessions_request_response_rmt (session_total_cost, session_tag...) "
     "select sessions, the others select the requests counted in them"
@@ -81,7 +109,9 @@ class SessionQueryBody(BaseModel):
     search: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
     nameEquals: str | None = Field(default=None, max_length=1000)
-    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    filter: SessionFilterField = Field(
+        default="all", description=SESSION_FILTER_HELP, validate_default=True
+    )
     sort: Literal[
         "latest_request_created_at", "created_at", "total_cost", "total_requests", "avg_latency"
     ] = "latest_request_created_at"
@@ -95,7 +125,9 @@ class SessionNameBody(BaseModel):
 
     nameContains: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
-    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    filter: SessionFilterField = Field(
+        default="all", description=SESSION_FILTER_HELP, validate_default=True
+    )
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=50, ge=1, le=1000)
 
@@ -107,7 +139,9 @@ class SessionMetricsBody(BaseModel):
 
     nameContains: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
-    filter: Any = Field(default="all", description=SESSION_FILTER_HELP)
+    filter: SessionFilterField = Field(
+        default="all", description=SESSION_FILTER_HELP, validate_default=True
+    )
     pSize: Literal["p50", "p75", "p95", "p99", "p99.9"] = "p75"
     useInterquartile: bool = False
 
@@ -140,7 +174,7 @@ class PropertyKeyBody(BaseModel):
 class UserMetricsBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    filter: Any = "all"
+    filter: RequestFilter = Field(default="all", validate_default=True)
     timeFilter: TimeFilter | None = None
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=50, ge=1, le=1000)
@@ -150,7 +184,7 @@ class UserMetricsBody(BaseModel):
 class ExportBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    filter: Any = "all"
+    filter: RequestFilter = Field(default="all", validate_default=True)
     format: Literal["jsonl", "csv"] = "jsonl"
 
 
@@ -164,7 +198,7 @@ class MetricsBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    filter: Any = "all"
+    filter: RequestFilter = Field(default="all", validate_default=True)
     timeFilter: IsoTimeFilter | None = None
     dbIncrement: Literal["min", "hour", "day", "week", "month", "year"] = "hour"
     timeZoneDifference: int = Field(default=0, ge=-14 * 60, le=14 * 60)
@@ -190,6 +224,6 @@ class PageBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    filter: Any = "all"
+    filter: RequestFilter = Field(default="all", validate_default=True)
     limit: int = 100
     cursor: str | None = Field(default=None, max_length=500)

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import click
 
-from heliograph.settings import load_settings
+from heliograph.cli.options import read_settings
 
 
 @click.command()
@@ -37,7 +37,7 @@ def export(key: str, api_url: str | None, fmt: str, filter_json: str, out: Path 
         filter_node = json.loads(filter_json)
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"not JSON: {error}", param_hint="--filter") from None
-    base = (api_url or load_settings().resolved_api_url).rstrip("/")
+    base = (api_url or read_settings().resolved_api_url).rstrip("/")
     request = urllib.request.Request(  # noqa: S310 - the operator names the API URL
         f"{base}/v1/request/export",
         data=json.dumps({"filter": filter_node, "format": fmt}).encode(),

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from heliograph.cli.options import data_dir_option
+from heliograph.cli.options import data_dir_option, read_settings
 from heliograph.gateway_process import run_gateway
 from heliograph.runtime import PortInUse
-from heliograph.settings import load_settings
 
 
 @click.command()
@@ -19,7 +18,7 @@ from heliograph.settings import load_settings
 @click.option("--gateway-port", type=int, default=None, help="Gateway port (default 8787).")
 def gateway(data_dir: Path | None, host: str | None, gateway_port: int | None) -> None:
     """Run a gateway process. Set HELIOGRAPH_INGEST_URL and HELIOGRAPH_INGEST_TOKEN to the API's."""
-    settings = load_settings(data_dir=data_dir, host=host, gateway_port=gateway_port)
+    settings = read_settings(data_dir=data_dir, host=host, gateway_port=gateway_port)
     if not settings.ingest_token:
         raise click.ClickException("HELIOGRAPH_INGEST_TOKEN is required to ship logs")
     logging.basicConfig(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from heliograph.settings import Settings, load_settings
+from heliograph.settings import InvalidSetting, Settings, load_settings
 
 if TYPE_CHECKING:
     from heliograph.services.keys import KeyService
@@ -24,10 +24,19 @@ def data_dir_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def read_settings(**overrides: Any) -> Settings:
+    """The settings, `overrides` (flags) winning; a bad `HELIOGRAPH_*` value ends the command
+    with one line naming the variable, not a traceback."""
+    try:
+        return load_settings(**overrides)
+    except InvalidSetting as error:
+        raise click.ClickException(str(error)) from None
+
+
 def key_service(data_dir: Path | None) -> KeyService:
     from heliograph.services.container import open_app_db
 
-    settings = load_settings(data_dir=data_dir)
+    settings = read_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return open_app_db(settings).keys
 

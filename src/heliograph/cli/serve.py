@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from heliograph.cli.options import data_dir_option, organizations, with_data_dir
+from heliograph.cli.options import data_dir_option, organizations, read_settings, with_data_dir
 from heliograph.runtime import PortInUse
-from heliograph.settings import Settings, load_settings
+from heliograph.settings import Settings
 
 
 @click.command()
@@ -31,7 +31,7 @@ def serve(
     gateway_workers: int | None,
 ) -> None:
     """Run the gateway, the log writer and the API until SIGINT or SIGTERM."""
-    settings = load_settings(
+    settings = read_settings(
         data_dir=data_dir,
         host=host,
         gateway_port=gateway_port,

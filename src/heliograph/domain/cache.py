@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from heliograph.domain.errors import InvalidInput
+
 DEFAULT_TTL_S = 7 * 24 * 3600
 MAX_TTL_S = 365 * 24 * 3600
 MAX_BUCKETS = 20
@@ -26,8 +28,10 @@ MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*(\d+)", re.IGNORECASE)
 MAX_IGNORE_KEYS = 64
 
 
-class InvalidCacheSettings(ValueError):
+class InvalidCacheSettings(InvalidInput):
     """A `Helicone-Cache-*` header is out of range; the message says which."""
+
+    code = "invalid_cache_settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +76,16 @@ class CachedResponse:
 
 
 def cache_settings(
-    enabled: str,
-    save: str,
-    read: str,
-    bucket_max_size: str,
-    seed: str,
-    ignore_keys: str,
-    cache_control: str,
+    read: bool, save: bool, bucket_max_size: str, seed: str, ignore_keys: str, cache_control: str
 ) -> CacheSettings | None:
-    """Settings from the request headers, or None when caching is off for this request."""
-    on = enabled.strip().lower() == "true"
-    reads = on or read.strip().lower() == "true"
-    saves = on or save.strip().lower() == "true"
-    if not reads and not saves:
+    """Settings from the request headers (`read` and `save` already include
+    `Helicone-Cache-Enabled`), or None when caching is off for this request. Raises
+    `InvalidCacheSettings`."""
+    if not read and not save:
         return None
     return CacheSettings(
-        read=reads,
-        save=saves,
+        read=read,
+        save=save,
         ttl_s=_ttl(cache_control),
         bucket_max_size=_bucket_size(bucket_max_size),
         seed=seed,

@@ -1,11 +1,29 @@
-"""The root of every error Heliograph raises on purpose.
+"""The root of every error Heliograph raises on purpose, and the map of them all.
 
     HeliographError
-    └── InvalidInput            the caller sent something refused: a 4xx with `status` and `code`
+    ├── InvalidInput                    the caller sent something refused: `status`, `code`
+    │   ├── FilterError                 domain/filters.py: a `FilterNode` or sort
+    │   ├── QueryError                  domain/queries.py: paging, time ranges, spans, names
+    │   ├── RejectedQuery               domain/sql_console.py: outside the console's allow-lists
+    │   ├── ConsoleError                services/sql_console.py: the engine refused a console query
+    │   ├── InvalidPolicy               domain/ratelimit.py: a rate-limit policy's text
+    │   ├── UnknownKind                 domain/redaction.py: not a redaction kind
+    │   ├── InvalidCacheSettings        domain/cache.py: `Helicone-Cache-*`
+    │   ├── InvalidOptions              gateway/headers.py: caps on `Helicone-*`
+    │   ├── InvalidPath                 gateway/plan.py: the route's path
+    │   ├── TargetRejected              gateway/targets.py: `Helicone-Target-Url`
+    │   ├── InvalidFallbacks            gateway/attempts.py: `Helicone-Fallbacks`
+    │   ├── InvalidLogMessage           ingest/log_message.py: a Helicone log message
+    │   └── InvalidBatch                ingest/wire.py: a shipped batch of records
+    ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
+    ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)
+    └── StoreDown, Undecided            ingest/inserter.py: a batch waits in the spool
 
-Each module defines the subclasses it raises (a filter, a query, a header, a path…) next to the
-rule it enforces; the edges (API and gateway) answer any `InvalidInput` with its own status,
-code and message, so a new rule needs no new handler.
+Each module defines the subclasses it raises next to the rule it enforces; the edges answer any
+`InvalidInput` with its own status, code and message (the API in `api/envelope.py`, the gateway
+in `gateway/proxy.py`), so a new rule needs no new handler. `settings.InvalidSetting` and
+`runtime.PortInUse` stand outside the tree: they stop a start-up, in modules that import nothing
+of Heliograph's.
 """
 
 from __future__ import annotations

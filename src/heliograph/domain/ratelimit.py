@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from heliograph.domain.errors import InvalidInput
+
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 31_536_000
 POLICY = re.compile(
@@ -21,7 +23,7 @@ POLICY = re.compile(
 )
 
 
-class InvalidPolicy(ValueError):
+class InvalidPolicy(InvalidInput):
     """The policy text is not valid; Helicone fails open on these, and so do we."""
 
 

@@ -1,7 +1,8 @@
 """What the gateway captures about one request, before any parsing.
 
 A `RequestRecord` carries raw bytes and timings only; turning it into a stored row (model, usage,
-cost) happens in ingest, off the hot path.
+cost) happens in ingest, off the hot path. Its `Attribution` (who and what the caller said the
+request belongs to) is read once from the `Helicone-*` headers or a log message.
 """
 
 from __future__ import annotations
@@ -13,6 +14,26 @@ from datetime import datetime
 STATUS_CLIENT_CANCELLED = -3
 STATUS_UPSTREAM_UNREACHABLE = 502
 STATUS_UPSTREAM_TIMEOUT = 504
+
+
+@dataclass(slots=True)
+class Attribution:
+    """What the caller tells about a request: its user, properties and session, what not to
+    store, and the model to log. Read once (headers or a log message) and not changed after,
+    except `properties`, where the gateway adds its own outcomes (`Helicone-Fallback-Index`,
+    rate-limit and moderation statuses). Not `frozen`: that would cost every request 0.7 µs."""
+
+    user_id: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+    session_id: str = ""
+    session_path: str = ""
+    session_name: str = ""
+    omit_request: bool = False
+    omit_response: bool = False
+    model_override: str = ""
+
+
+ATTRIBUTION_FIELDS = tuple(Attribution.__dataclass_fields__)
 
 
 @dataclass(slots=True)
@@ -32,14 +53,7 @@ class RequestRecord:
     latency_ms: int = 0
     time_to_first_token_ms: int | None = None
     is_stream: bool = False
-    user_id: str = ""
-    properties: dict[str, str] = field(default_factory=dict)
-    session_id: str = ""
-    session_path: str = ""
-    session_name: str = ""
-    omit_request: bool = False
-    omit_response: bool = False
-    model_override: str = ""
+    attribution: Attribution = field(default_factory=Attribution)
     api_key_id: str = ""
     error: str = ""
     attempts: int = 1

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 import phonenumbers
 from stdnum import luhn
 
+from heliograph.domain.errors import InvalidInput
+
 KINDS = ("email", "phone", "card", "secret")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 CARD_CANDIDATE = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
@@ -23,7 +25,7 @@ SECRET = re.compile(
 )
 
 
-class UnknownKind(ValueError):
+class UnknownKind(InvalidInput):
     """Not one of `KINDS`."""
 
 

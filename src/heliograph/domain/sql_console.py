@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from heliograph.domain.errors import InvalidInput
 from heliograph.domain.sql_functions import AGGREGATE_COMBINATORS, AGGREGATES, SCALARS
 
 # Names a query may use, and the stored table each one reads (Helicone calls it `_rmt`).
@@ -60,7 +61,7 @@ _ALLOWED_FUNCTIONS = frozenset(
 )
 
 
-class RejectedQuery(ValueError):
+class RejectedQuery(InvalidInput):
     """The query is not one the console runs; the message says why, in the user's terms."""
 
 

@@ -9,46 +9,28 @@ the client: the gateway only starts its own response once an attempt is final.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from heliograph.gateway.headers import HOP_BY_HOP, HeliconeOptions
+from heliograph.domain.errors import InvalidInput
+from heliograph.gateway.headers import HOP_BY_HOP
+from heliograph.gateway.retry import RetryPolicy
 
 RETRYABLE = frozenset({429, *range(500, 600)})
-MAX_RETRIES = 10
 MAX_FALLBACKS = 10
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
-class InvalidFallbacks(ValueError):
+class InvalidFallbacks(InvalidInput):
     """`Helicone-Fallbacks` is not valid; the message says why."""
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    retries: int = 5
-    factor: float = 2.0
-    min_timeout_ms: int = 1000
-    max_timeout_ms: int = 10000
-
-    def delay_s(self, attempt: int, retry_after: str | None) -> float:
-        """Backoff before retry number `attempt` (1-based): exponential with jitter, or the
-        provider's `Retry-After`, never beyond `max_timeout_ms`."""
-        ceiling = self.max_timeout_ms / 1000
-        requested = _retry_after_s(retry_after)
-        if requested is not None:
-            return min(requested, ceiling)
-        base = self.min_timeout_ms / 1000 * self.factor ** (attempt - 1)
-        return min(base, ceiling) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+    code = "invalid_fallbacks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +52,6 @@ class Outcome:
     attempts: int = 0
     error: BaseException | None = None
     errors: list[str] = field(default_factory=list)
-
-
-def retry_policy(options: HeliconeOptions) -> RetryPolicy | None:
-    """Retries only when `Helicone-Retry-Enabled` is `true` (Helicone retried on any value)."""
-    if options.retry_enabled.strip().lower() != "true":
-        return None
-    defaults = RetryPolicy()
-    return RetryPolicy(
-        retries=min(_int(options.retry_num, defaults.retries), MAX_RETRIES),
-        factor=_float(options.retry_factor, defaults.factor),
-        min_timeout_ms=_int(options.retry_min_timeout, defaults.min_timeout_ms),
-        max_timeout_ms=_int(options.retry_max_timeout, defaults.max_timeout_ms),
-    )
 
 
 def parse_fallbacks(text: str) -> list[dict[str, Any]]:
@@ -205,31 +174,3 @@ async def _send_with_retries(
         if outcome.response is not None:
             outcome.response.close()
         await asyncio.sleep(retry.delay_s(attempt + 1, retry_after))
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _int(text: str, default: int) -> int:
-    try:
-        return max(int(text), 0) if text else default
-    except ValueError:
-        return default
-
-
-def _float(text: str, default: float) -> float:
-    try:
-        return max(float(text), 1.0) if text else default
-    except ValueError:
-        return default

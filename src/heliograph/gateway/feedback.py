@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
@@ -16,8 +17,8 @@ log = logging.getLogger("heliograph.gateway")
 
 
 def feedback_handler(
-    api_url: str, session_key: web.AppKey[aiohttp.ClientSession], body_timeout_s: float
-) -> object:
+    api_url: str, session: aiohttp.ClientSession, body_timeout_s: float
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def feedback(request: web.Request) -> web.Response:
         raw = await read_body(request, body_timeout_s)
         if isinstance(raw, Incomplete):
@@ -35,7 +36,6 @@ def feedback_handler(
             return _error(400, '"helicone-id" must be a request id (a UUID)')
         headers = {"Authorization": request.headers.get("Helicone-Auth", "")}
         url = f"{api_url}/v1/request/{request_id}/feedback"
-        session = request.app[session_key]
         try:
             async with session.post(url, json={"rating": rating}, headers=headers) as response:
                 body = await response.read()

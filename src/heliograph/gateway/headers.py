@@ -1,4 +1,6 @@
-"""Which headers cross the proxy, and what the `Helicone-*` request headers ask for.
+"""Which headers cross the proxy, and what the `Helicone-*` request headers ask for: each value
+read once into a typed option (`HeliconeOptions`), a refused one kept to be answered after the
+key is verified.
 
 Every value read from a header into the log is cleaned here (`clean_text`): aiohttp decodes
 header bytes as UTF-8 with `surrogateescape`, so a byte that was not UTF-8 arrives as a lone
@@ -10,7 +12,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from heliograph.domain.cache import CacheSettings, InvalidCacheSettings, cache_settings
+from heliograph.domain.errors import InvalidInput
+from heliograph.domain.record import Attribution
 from heliograph.domain.text import clean_text
+from heliograph.gateway.retry import RetryPolicy, parse_retry
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the HTTP client sets itself.
 HOP_BY_HOP = frozenset(
@@ -33,38 +39,28 @@ MAX_PROPERTIES = 64
 MAX_PROPERTY_NAME_CHARS = 256
 
 
+class InvalidOptions(InvalidInput):
+    """A `Helicone-*` header breaks an input cap; answered once the key is verified."""
+
+    code = "invalid_options"
+
+
 @dataclass(slots=True)
 class HeliconeOptions:
-    """What the caller asked of the gateway through `Helicone-*` headers."""
+    """What the caller asked of the gateway through `Helicone-*` headers, each read once."""
 
     auth: str | None = None
     request_id: str | None = None
-    user_id: str = ""
-    properties: dict[str, str] = field(default_factory=dict)
-    session_id: str = ""
-    session_path: str = ""
-    session_name: str = ""
-    omit_request: bool = False
-    omit_response: bool = False
-    model_override: str = ""
+    attribution: Attribution = field(default_factory=Attribution)
     target_url: str | None = None
-    rate_limit_policy: str = ""
-    retry_enabled: str = ""
-    retry_num: str = ""
-    retry_factor: str = ""
-    retry_min_timeout: str = ""
-    retry_max_timeout: str = ""
     fallbacks: str = ""
-    cache_enabled: str = ""
-    cache_save: str = ""
-    cache_read: str = ""
-    cache_bucket_max_size: str = ""
-    cache_seed: str = ""
-    cache_ignore_keys: str = ""
-    moderations_enabled: str = ""
-    custom_properties: int = 0
-    # The first input cap a header broke (the 400's message); checked once the key is verified.
-    refused: str = ""
+    rate_limit_policy: str = ""
+    retry: RetryPolicy | None = None
+    cache: CacheSettings | None = None
+    moderation: bool = False
+    # A header refused (the 400), answered once the key is verified; the cache's after planning.
+    refused: InvalidOptions | None = None
+    cache_refused: InvalidCacheSettings | None = None
 
 
 def split_headers(
@@ -72,72 +68,127 @@ def split_headers(
 ) -> tuple[list[tuple[str, str]], HeliconeOptions]:
     """Headers to forward upstream, and the Helicone options read from the rest, in one pass."""
     forward: list[tuple[str, str]] = []
-    options = HeliconeOptions()
+    raw: dict[str, str] = {}  # the last value of each `Helicone-*` option
+    properties: dict[str, str] = {}  # in the order they came
+    refused: InvalidOptions | None = None
+    cache_control: str | None = None  # the first, as `request.headers.get` gives it
+    custom = 0
     for name, value in items:
         lower = name.lower()
         if lower.startswith("helicone-"):
-            _read_option(options, lower, value)
+            if lower.startswith(PROPERTY_PREFIX):
+                custom += 1
+                refusal = _add_property(properties, custom, lower[len(PROPERTY_PREFIX) :], value)
+                refused = refusal or refused
+            else:
+                raw[lower] = value
+                if lower in SESSION_PROPERTIES:
+                    properties[SESSION_PROPERTIES[lower]] = clean_text(value)
         elif lower not in HOP_BY_HOP:
             forward.append((name, value))
-    return forward, options
+            if lower == "cache-control" and cache_control is None:
+                cache_control = value
+    return forward, _options(raw, properties, refused, cache_control or "")
 
 
-TEXT_OPTIONS = {
-    "helicone-auth": "auth",
-    "helicone-user-id": "user_id",
-    "helicone-model-override": "model_override",
-    "helicone-target-url": "target_url",
-    "helicone-ratelimit-policy": "rate_limit_policy",
-    "helicone-retry-enabled": "retry_enabled",
-    "helicone-retry-num": "retry_num",
-    "helicone-retry-factor": "retry_factor",
-    "helicone-retry-min-timeout": "retry_min_timeout",
-    "helicone-retry-max-timeout": "retry_max_timeout",
-    "helicone-fallbacks": "fallbacks",
-    "helicone-cache-enabled": "cache_enabled",
-    "helicone-cache-save": "cache_save",
-    "helicone-cache-read": "cache_read",
-    "helicone-cache-bucket-max-size": "cache_bucket_max_size",
-    "helicone-cache-seed": "cache_seed",
-    "helicone-cache-ignore-keys": "cache_ignore_keys",
-    "helicone-moderations-enabled": "moderations_enabled",
-}
-FLAG_OPTIONS = {"helicone-omit-request": "omit_request", "helicone-omit-response": "omit_response"}
 # Session headers are columns of their own and, as in Helicone, properties too.
-SESSION_OPTIONS = {
-    "helicone-session-id": ("session_id", "Helicone-Session-Id"),
-    "helicone-session-path": ("session_path", "Helicone-Session-Path"),
-    "helicone-session-name": ("session_name", "Helicone-Session-Name"),
+SESSION_PROPERTIES = {
+    "helicone-session-id": "Helicone-Session-Id",
+    "helicone-session-path": "Helicone-Session-Path",
+    "helicone-session-name": "Helicone-Session-Name",
 }
 
 
-def _read_option(options: HeliconeOptions, name: str, value: str) -> None:
-    if name.startswith(PROPERTY_PREFIX):
-        _read_property(options, name[len(PROPERTY_PREFIX) :], value)
-    elif name in TEXT_OPTIONS:
-        setattr(options, TEXT_OPTIONS[name], clean_text(value))
-    elif name in FLAG_OPTIONS:
-        setattr(options, FLAG_OPTIONS[name], value.strip().lower() == "true")
-    elif name in SESSION_OPTIONS:
-        attribute, property_name = SESSION_OPTIONS[name]
-        value = clean_text(value)
-        setattr(options, attribute, value)
-        options.properties[property_name] = value
-    elif name == "helicone-request-id":
-        options.request_id = valid_uuid(value)
-
-
-def _read_property(options: HeliconeOptions, key: str, value: str) -> None:
-    # Helicone lower-cases custom property keys; kept so migrated queries still match.
-    options.custom_properties += 1
-    if options.custom_properties > MAX_PROPERTIES:
-        options.refused = f"at most {MAX_PROPERTIES} Helicone-Property-* headers are accepted"
-    elif not key or len(key) > MAX_PROPERTY_NAME_CHARS:
-        options.refused = (
+def _add_property(
+    properties: dict[str, str], count: int, key: str, value: str
+) -> InvalidOptions | None:
+    """Keep one custom property, or say why it is refused."""
+    if count > MAX_PROPERTIES:
+        return InvalidOptions(f"at most {MAX_PROPERTIES} Helicone-Property-* headers are accepted")
+    if not key or len(key) > MAX_PROPERTY_NAME_CHARS:
+        return InvalidOptions(
             f"a Helicone-Property-* name must have 1 to {MAX_PROPERTY_NAME_CHARS} characters"
         )
-    else:
-        options.properties[clean_text(key)] = clean_text(value)
+    # Helicone lower-cases custom property keys; kept so migrated queries still match.
+    properties[clean_text(key)] = clean_text(value)
+    return None
+
+
+def _options(
+    raw: dict[str, str],
+    properties: dict[str, str],
+    refused: InvalidOptions | None,
+    cache_control: str,
+) -> HeliconeOptions:
+    """Each option typed from its header's last value, cleaned (the omit flags read as sent)."""
+    text = {name: clean_text(value) for name, value in raw.items()}
+    get = text.get
+    request_id = raw.get("helicone-request-id")
+    attribution = Attribution(
+        get("helicone-user-id", ""),
+        properties,
+        get("helicone-session-id", ""),
+        get("helicone-session-path", ""),
+        get("helicone-session-name", ""),
+        "helicone-omit-request" in raw and _is_true(raw["helicone-omit-request"]),
+        "helicone-omit-response" in raw and _is_true(raw["helicone-omit-response"]),
+        get("helicone-model-override", ""),
+    )
+    caching = (
+        "helicone-cache-enabled" in raw
+        or "helicone-cache-read" in raw
+        or "helicone-cache-save" in raw
+    )
+    cache, cache_refused = _cache(text, cache_control) if caching else (None, None)
+    return HeliconeOptions(
+        get("helicone-auth"),
+        None if request_id is None else valid_uuid(request_id),
+        attribution,
+        get("helicone-target-url"),
+        get("helicone-fallbacks", ""),
+        get("helicone-ratelimit-policy", ""),
+        _retry(text) if "helicone-retry-enabled" in raw else None,
+        cache,
+        "helicone-moderations-enabled" in text and _is_true(text["helicone-moderations-enabled"]),
+        refused,
+        cache_refused,
+    )
+
+
+def _retry(text: dict[str, str]) -> RetryPolicy | None:
+    get = text.get
+    return parse_retry(
+        get("helicone-retry-enabled", ""),
+        get("helicone-retry-num", ""),
+        get("helicone-retry-factor", ""),
+        get("helicone-retry-min-timeout", ""),
+        get("helicone-retry-max-timeout", ""),
+    )
+
+
+def _cache(
+    text: dict[str, str], cache_control: str
+) -> tuple[CacheSettings | None, InvalidCacheSettings | None]:
+    get = text.get
+    enabled = _is_true(get("helicone-cache-enabled", ""))
+    read = enabled or _is_true(get("helicone-cache-read", ""))
+    save = enabled or _is_true(get("helicone-cache-save", ""))
+    try:
+        settings = cache_settings(
+            read,
+            save,
+            get("helicone-cache-bucket-max-size", ""),
+            get("helicone-cache-seed", ""),
+            get("helicone-cache-ignore-keys", ""),
+            cache_control,
+        )
+    except InvalidCacheSettings as refused:
+        return None, refused
+    return settings, None
+
+
+def _is_true(value: str) -> bool:
+    return value.strip().lower() == "true"
 
 
 def without_key(headers: list[tuple[str, str]], auth: str) -> list[tuple[str, str]]:

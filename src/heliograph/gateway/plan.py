@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
+from heliograph.domain.errors import InvalidInput
 from heliograph.gateway.attempts import Target, fallback_target, parse_fallbacks
 from heliograph.gateway.headers import HeliconeOptions, without_key
 from heliograph.gateway.targets import TargetPolicy
@@ -18,8 +19,10 @@ from heliograph.providers.base import Provider
 from heliograph.providers.registry import provider_for_origin
 
 
-class InvalidPath(ValueError):
+class InvalidPath(InvalidInput):
     """The request path climbs out of its route (a `..` segment, in any spelling)."""
+
+    code = "invalid_path"
 
 
 @dataclass(slots=True)

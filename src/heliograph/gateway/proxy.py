@@ -16,12 +16,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from heliograph.domain.cache import (
-    CachedResponse,
-    CacheSettings,
-    InvalidCacheSettings,
-    cache_settings,
-)
+from heliograph.domain.cache import CachedResponse
+from heliograph.domain.errors import InvalidInput
 from heliograph.domain.keys import Identity
 from heliograph.domain.record import (
     STATUS_CLIENT_CANCELLED,
@@ -29,16 +25,16 @@ from heliograph.domain.record import (
     STATUS_UPSTREAM_UNREACHABLE,
     RequestRecord,
 )
-from heliograph.gateway.attempts import InvalidFallbacks, Outcome, retry_policy, send
+from heliograph.gateway.attempts import Outcome, send
 from heliograph.gateway.caching import CacheSlot, ResponseCacher
 from heliograph.gateway.connections import Incomplete, read_body
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
 from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
-from heliograph.gateway.plan import InvalidPath, Plan, plan_request
+from heliograph.gateway.plan import Plan, plan_request
 from heliograph.gateway.ports import KeyVerifier, RecordSink
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
-from heliograph.gateway.targets import TargetPolicy, TargetRejected
+from heliograph.gateway.targets import TargetPolicy
 from heliograph.providers.base import Provider
 from heliograph.telemetry import Telemetry
 
@@ -60,24 +56,20 @@ def _dumps(value: object) -> str:
 
 
 CACHE_SAVE_WAIT_S = 2.0
-REJECTION_CODES: dict[type[Exception], str] = {
-    InvalidPath: "invalid_path",
-    TargetRejected: "invalid_target",
-    InvalidFallbacks: "invalid_fallbacks",
-    InvalidCacheSettings: "invalid_cache_settings",
-}
+CLIENT_GONE = "client disconnected before the response was complete"
 
 
 @dataclass(slots=True)
 class Call:
-    """One admitted request on its way: what it asked for, where it goes, what will be logged."""
+    """One admitted request on its way: what it asked for, where it goes, what will be logged,
+    and how long it has waited on the provider (which is not the gateway's overhead)."""
 
     options: HeliconeOptions
     plan: Plan
     body: bytes
-    cache: CacheSettings | None
     record: RequestRecord
     started: float
+    waited: float = 0.0
 
 
 class Proxy:
@@ -88,38 +80,65 @@ class Proxy:
         keys: KeyVerifier,
         sink: RecordSink,
         telemetry: Telemetry,
+        *,
+        session: aiohttp.ClientSession,
         max_capture_bytes: int,
         limiter: RateLimiter,
         cacher: ResponseCacher,
+        body_timeout_s: float,
     ) -> None:
         self._providers = providers
         self._targets = targets
         self._keys = keys
         self._sink = sink
         self._telemetry = telemetry
+        self._session = session
         self._max_capture = max_capture_bytes
         self._limiter = limiter
         self._cacher = cacher
+        self._body_timeout_s = body_timeout_s
         self._background: set[asyncio.Task[None]] = set()
-        self.session: aiohttp.ClientSession | None = None
-        self.body_timeout_s = 30.0  # set by the app from HELIOGRAPH_BODY_TIMEOUT_S
+        self._handling = 0  # requests in flight
+        self._quiet = asyncio.Event()  # set while none is
+        self._quiet.set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._handling += 1
+        self._quiet.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._handling -= 1
+            if not self._handling:
+                self._quiet.set()
+
+    async def drain(self) -> None:
+        """Wait for the requests in flight and for the work they started after their response
+        (`cents` charges): at shutdown before the buckets close, and in tests."""
+        while True:
+            await self._quiet.wait()
+            if not self._background:
+                return
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = await self._admit(request)
-        if isinstance(call, web.Response):
+        if isinstance(call, web.StreamResponse):
             return call
         slot = None
-        if call.cache is not None:
+        cache = call.options.cache
+        if cache is not None:
             call.record.cache_enabled = True
             url = call.plan.targets[0].url
-            slot = await self._cacher.lookup(call.cache, url, call.body, request.headers.items())
+            slot = await self._cacher.lookup(cache, url, call.body, request.headers.items())
             if slot.hit is not None:
                 return await self._replay(request, slot, call)
+        attribution = call.record.attribution
         limit = await self._limiter.check(
             call.record.organization_id,
             call.options.rate_limit_policy,
-            call.record.user_id,
-            call.record.properties,
+            attribution.user_id,
+            attribution.properties,
         )
         if limit is not None and not limit.allowed:
             return self._limited(call, limit)
@@ -130,27 +149,7 @@ class Proxy:
                 return flagged
         return await self._forward(request, call, slot, limit, warnings)
 
-    async def _moderate(self, call: Call, warnings: dict[str, str]) -> web.Response | None:
-        """The 400 for a flagged prompt (recorded, never forwarded), else None."""
-        text = last_user_message(call.body)
-        if not text:
-            return None
-        assert self.session is not None
-        target = call.plan.targets[0]
-        verdict = await moderate(self.session, target.origin, target.headers, text)
-        if verdict.warning:
-            warnings["Helicone-Moderation-Warning"] = verdict.warning
-        if not verdict.flagged:
-            return None
-        record = call.record
-        record.status, record.attempts = 400, 0
-        record.error = "prompt flagged for moderation: " + ", ".join(verdict.categories)
-        record.properties["Helicone-Moderation-Status"] = "flagged"
-        self._finish(record, b"", call.started, 0.0)
-        message = "The prompt was flagged by OpenAI's moderation endpoint"
-        return error_response(400, message, FLAGGED_CODE, record.request_id)
-
-    async def _admit(self, request: web.Request) -> Call | web.Response:
+    async def _admit(self, request: web.Request) -> Call | web.StreamResponse:
         """Authenticate and plan the call, or the 4xx that says why not."""
         started = time.perf_counter()
         created_at = datetime.now(UTC)
@@ -160,37 +159,37 @@ class Proxy:
         if identity is None:
             message = "missing or invalid Helicone-Auth header (Bearer <key>)"
             return error_response(401, message, "unauthorized", request_id)
-        if options.refused:
-            return error_response(400, options.refused, "invalid_options", request_id)
         try:
-            received = await read_body(request, self.body_timeout_s)
+            if options.refused is not None:
+                raise options.refused
+            received = await read_body(request, self._body_timeout_s)
             body = received if isinstance(received, bytes) else b""
             plan = plan_request(
                 request, options, body, forward_headers, self._providers, self._targets
             )
-            cache = _cache_settings(options, request.headers.get("Cache-Control", ""))
+            if options.cache_refused is not None:
+                raise options.cache_refused
         except web.HTTPRequestEntityTooLarge as too_large:
             message = too_large.text or "request too large"
             return error_response(413, message, "too_large", request_id)
-        except (InvalidPath, TargetRejected, InvalidFallbacks, InvalidCacheSettings) as rejected:
-            return error_response(400, str(rejected), REJECTION_CODES[type(rejected)], request_id)
+        except InvalidInput as rejected:
+            return error_response(rejected.status, str(rejected), rejected.code, request_id)
         except KeyError:
             return error_response(404, "unknown provider route", "unknown_provider", request_id)
         record = _new_record(request_id, identity, created_at, plan, request.method, body, options)
+        call = Call(options, plan, body, record, started)
         if isinstance(received, Incomplete):
-            return await self._incomplete(request, record, started, received)
-        return Call(options, plan, body, cache, record, started)
+            return await self._incomplete(request, call, received)
+        return call
 
     async def _incomplete(
-        self, request: web.Request, record: RequestRecord, started: float, why: Incomplete
-    ) -> web.Response:
+        self, request: web.Request, call: Call, why: Incomplete
+    ) -> web.StreamResponse:
         """A body that stopped arriving (a 408, then the connection closes) or whose client left
         (status -3): recorded, never forwarded."""
         stalled = why is Incomplete.STALLED
-        record.status = 408 if stalled else STATUS_CLIENT_CANCELLED
-        record.attempts, record.error = 0, why.value
-        self._finish(record, b"", started, 0.0)
-        response = error_response(408, why.value, "body_timeout", record.request_id)
+        self._answered_here(call, 408 if stalled else STATUS_CLIENT_CANCELLED, why.value)
+        response = error_response(408, why.value, "body_timeout", call.record.request_id)
         if stalled:
             response.force_close()
             await response.prepare(request)
@@ -198,6 +197,32 @@ class Proxy:
             # Close now: aiohttp would otherwise linger, reading what is left of the body.
             request.protocol.force_close()
         return response
+
+    async def _moderate(self, call: Call, warnings: dict[str, str]) -> web.Response | None:
+        """The 400 for a flagged prompt (recorded, never forwarded), else None."""
+        text = last_user_message(call.body)
+        if not text:
+            return None
+        target = call.plan.targets[0]
+        verdict = await moderate(self._session, target.origin, target.headers, text)
+        if verdict.warning:
+            warnings["Helicone-Moderation-Warning"] = verdict.warning
+        if not verdict.flagged:
+            return None
+        call.record.attribution.properties["Helicone-Moderation-Status"] = "flagged"
+        error = "prompt flagged for moderation: " + ", ".join(verdict.categories)
+        self._answered_here(call, 400, error)
+        message = "The prompt was flagged by OpenAI's moderation endpoint"
+        return error_response(400, message, FLAGGED_CODE, call.record.request_id)
+
+    def _limited(self, call: Call, limit: Limit) -> web.Response:
+        """A request over its limit: answered here, never forwarded, still logged."""
+        record = call.record
+        record.attribution.properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
+        self._answered_here(call, 429, "rate limited by Helicone-RateLimit-Policy")
+        headers = {**limit.headers, "Helicone-Id": record.request_id}
+        headers["X-Helicone-Error"] = "rate_limited"
+        return web.json_response(LIMITED_BODY, status=429, headers=headers, dumps=_dumps)
 
     async def _forward(
         self,
@@ -212,45 +237,31 @@ class Proxy:
             headers.update(limit.headers)
         if slot is not None and slot.settings.read:
             headers["Helicone-Cache"] = "MISS"
-        assert self.session is not None, "the gateway's client session is not started"
         sent = time.perf_counter()
-        outcome = await send(self.session, request.method, plan.targets, retry_policy(call.options))
-        waited = time.perf_counter() - sent
+        outcome = await send(self._session, request.method, plan.targets, call.options.retry)
+        call.waited = time.perf_counter() - sent
         provider = self._settle(record, plan, outcome, headers)
         if outcome.response is None:
-            return self._unreachable(record, outcome, call.started, headers)
+            return self._unreachable(call, outcome, headers)
         saving = None
         if slot is not None and slot.settings.save and outcome.response.status == 200:
-            saving = self._cache_saver(slot, outcome.response, record, call.started)
+            saving = self._cache_saver(slot, outcome.response, call)
         async with outcome.response as upstream_response:
-            response = await self._relay(
-                request,
-                upstream_response,
-                record,
-                call.started,
-                waited,
-                plan.strip_usage,
-                headers,
-                saving,
-            )
+            response = await self._relay(request, call, upstream_response, headers, saving)
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
             self._in_background(self._limiter.charge(limit, provider, record))
         return response
 
     def _cache_saver(
-        self,
-        slot: CacheSlot,
-        upstream_response: aiohttp.ClientResponse,
-        record: RequestRecord,
-        started: float,
+        self, slot: CacheSlot, upstream_response: aiohttp.ClientResponse, call: Call
     ) -> Callable[[bytes], Awaitable[None]]:
         """Saves a complete 200 before its last byte goes out, so a client that has the response
         finds it in the cache; a slow cache only delays that last byte by `CACHE_SAVE_WAIT_S`."""
         kept = response_headers(upstream_response.headers.items(), body_changed=True)
 
         async def save(body: bytes) -> None:
-            latency_ms = _ms(time.perf_counter() - started)
-            entry = CachedResponse(200, kept, [body], latency_ms, record.request_id)
+            latency_ms = _ms(time.perf_counter() - call.started)
+            entry = CachedResponse(200, kept, [body], latency_ms, call.record.request_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._cacher.save(slot, entry), CACHE_SAVE_WAIT_S)
 
@@ -265,25 +276,23 @@ class Proxy:
         record.attempts = outcome.attempts
         if len(plan.targets) > 1:
             headers["helicone-fallback-index"] = str(outcome.target_index)
-            record.properties["Helicone-Fallback-Index"] = str(outcome.target_index)
+            record.attribution.properties["Helicone-Fallback-Index"] = str(outcome.target_index)
         return provider
 
     async def _relay(
         self,
         request: web.Request,
+        call: Call,
         upstream_response: aiohttp.ClientResponse,
-        record: RequestRecord,
-        started: float,
-        waited: float,
-        strip_usage: bool,
         headers: dict[str, str],
-        before_eof: Callable[[bytes], Awaitable[None]] | None = None,
+        before_eof: Callable[[bytes], Awaitable[None]] | None,
     ) -> web.StreamResponse:
+        record = call.record
         record.status = upstream_response.status
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
         content_type = upstream_response.headers.get("Content-Type", "")
         record.is_stream = record.is_stream or content_type.startswith("text/event-stream")
-        strip = strip_usage and upstream_response.status == 200
+        strip = call.plan.strip_usage and upstream_response.status == 200
         response = web.StreamResponse(status=upstream_response.status)
         for name, value in response_headers(upstream_response.headers.items(), strip):
             response.headers.add(name, value)
@@ -299,11 +308,11 @@ class Proxy:
             while True:
                 before = time.perf_counter()
                 chunk = await upstream_response.content.readany()
-                waited += time.perf_counter() - before
+                call.waited += time.perf_counter() - before
                 if not chunk:
                     break
                 if record.time_to_first_token_ms is None:
-                    record.time_to_first_token_ms = _ms(time.perf_counter() - started)
+                    record.time_to_first_token_ms = _ms(time.perf_counter() - call.started)
                 captured.add(chunk)
                 out = chunk_filter.feed(chunk) if chunk_filter else chunk
                 if before_eof is not None:
@@ -318,33 +327,21 @@ class Proxy:
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError) as gone:
             upstream_response.close()  # stop the provider generating for nobody
-            record.status = STATUS_CLIENT_CANCELLED
-            record.error = "client disconnected before the response was complete"
-            self._finish(record, captured.body(), started, waited)
+            self._finish(call, captured.body(), STATUS_CLIENT_CANCELLED, CLIENT_GONE)
             if isinstance(gone, asyncio.CancelledError):
                 raise
             return response
         except (TimeoutError, aiohttp.ClientError) as error:
-            record.error = f"provider stream failed: {error}"
-            self._finish(record, captured.body(), started, waited)
+            self._finish(call, captured.body(), error=f"provider stream failed: {error}")
             return response
-        self._finish(record, captured.body(), started, waited)
+        self._finish(call, captured.body())
         return response
-
-    def _finish(self, record: RequestRecord, body: bytes, started: float, waited: float) -> None:
-        elapsed = time.perf_counter() - started
-        record.response_body = body
-        record.latency_ms = _ms(elapsed)
-        record.response_created_at = datetime.now(UTC)
-        self._telemetry.overhead.observe(max(elapsed - waited, 0.0))
-        self._telemetry.requests.labels(record.provider, f"{record.status // 100}xx").inc()
-        self._sink.put(record)
 
     async def _replay(
         self, request: web.Request, slot: CacheSlot, call: Call
     ) -> web.StreamResponse:
         """Answer from the cache: the stored bytes, as a stream when they were one."""
-        record, started, strip_usage = call.record, call.started, call.plan.strip_usage
+        record = call.record
         entry = slot.hit
         assert entry is not None
         response = web.StreamResponse(status=entry.status)
@@ -359,47 +356,54 @@ class Proxy:
         record.is_stream = record.is_stream or response.content_type == "text/event-stream"
         record.cache_reference_id = entry.request_id
         record.cache_original_latency_ms = entry.latency_ms
-        chunk_filter = UsageChunkFilter() if strip_usage else None
+        chunk_filter = UsageChunkFilter() if call.plan.strip_usage else None
+        status, error = None, ""
         try:
             await response.prepare(request)
-            record.time_to_first_token_ms = _ms(time.perf_counter() - started)
+            record.time_to_first_token_ms = _ms(time.perf_counter() - call.started)
             for chunk in entry.chunks:
                 await response.write(chunk_filter.feed(chunk) if chunk_filter else chunk)
             if chunk_filter:
                 await response.write(chunk_filter.flush())
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError) as gone:
-            record.status = STATUS_CLIENT_CANCELLED
-            record.error = "client disconnected before the response was complete"
+            status, error = STATUS_CLIENT_CANCELLED, CLIENT_GONE
             if isinstance(gone, asyncio.CancelledError):
                 raise
         finally:
-            self._finish(record, b"".join(entry.chunks), started, 0.0)
+            self._finish(call, b"".join(entry.chunks), status, error)
         return response
 
-    def _limited(self, call: Call, limit: Limit) -> web.Response:
-        """A request over its limit: answered here, never forwarded, still logged."""
-        record, started = call.record, call.started
-        record.status = 429
-        record.attempts = 0
-        record.error = "rate limited by Helicone-RateLimit-Policy"
-        record.properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
-        self._finish(record, b"", started, 0.0)
-        headers = {**limit.headers, "Helicone-Id": record.request_id}
-        headers["X-Helicone-Error"] = "rate_limited"
-        return web.json_response(LIMITED_BODY, status=429, headers=headers, dumps=_dumps)
-
-    def _unreachable(
-        self, record: RequestRecord, outcome: Outcome, started: float, headers: dict[str, str]
-    ) -> web.Response:
+    def _unreachable(self, call: Call, outcome: Outcome, headers: dict[str, str]) -> web.Response:
         timed_out = isinstance(outcome.error, TimeoutError | aiohttp.ServerTimeoutError)
         status = STATUS_UPSTREAM_TIMEOUT if timed_out else STATUS_UPSTREAM_UNREACHABLE
         reason = "timed out" if timed_out else "unreachable"
         message = f"provider {reason}: {'; '.join(outcome.errors)}"
-        record.status, record.error = status, message
-        self._finish(record, b"", started, time.perf_counter() - started)
+        call.waited = time.perf_counter() - call.started  # none of it was the gateway's
+        self._finish(call, b"", status, message)
         code = "upstream_timeout" if timed_out else "upstream_unreachable"
-        return error_response(status, message, code, record.request_id, headers)
+        return error_response(status, message, code, call.record.request_id, headers)
+
+    def _answered_here(self, call: Call, status: int, error: str) -> None:
+        """Finish a call the gateway answered itself, without sending it anywhere."""
+        call.record.attempts = 0
+        self._finish(call, b"", status, error)
+
+    def _finish(self, call: Call, body: bytes, status: int | None = None, error: str = "") -> None:
+        """Complete the record (the status and error when this exit sets them) and hand it to
+        the sink: every exit of every admitted call ends here, once."""
+        record = call.record
+        if status is not None:
+            record.status = status
+        if error:
+            record.error = error
+        elapsed = time.perf_counter() - call.started
+        record.response_body = body
+        record.latency_ms = _ms(elapsed)
+        record.response_created_at = datetime.now(UTC)
+        self._telemetry.overhead.observe(max(elapsed - call.waited, 0.0))
+        self._telemetry.requests.labels(record.provider, f"{record.status // 100}xx").inc()
+        self._sink.put(record)
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -409,21 +413,9 @@ class Proxy:
 
 def _wants_moderation(call: Call) -> bool:
     return (
-        call.options.moderations_enabled.strip().lower() == "true"
+        call.options.moderation
         and call.plan.provider.name == "OPENAI"
         and call.plan.path.split("?", 1)[0].endswith("chat/completions")
-    )
-
-
-def _cache_settings(options: HeliconeOptions, cache_control: str) -> CacheSettings | None:
-    return cache_settings(
-        options.cache_enabled,
-        options.cache_save,
-        options.cache_read,
-        options.cache_bucket_max_size,
-        options.cache_seed,
-        options.cache_ignore_keys,
-        cache_control,
     )
 
 
@@ -446,15 +438,8 @@ def _new_record(
         method=method,
         request_body=body,
         is_stream=plan.is_stream,
-        user_id=options.user_id,
-        properties=options.properties,
-        session_id=options.session_id,
-        session_path=options.session_path,
-        session_name=options.session_name,
+        attribution=options.attribution,
         client_request_id=options.request_id is not None,
-        omit_request=options.omit_request,
-        omit_response=options.omit_response,
-        model_override=options.model_override,
         api_key_id=identity.key_id,
     )
 

@@ -8,13 +8,12 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from heliograph.domain.pricing import NANO_USD, price_usage
+from heliograph.domain.pricing import NANO_USD
 from heliograph.domain.ratelimit import InvalidPolicy, RateLimitPolicy, bucket_key, parse_policy
 from heliograph.domain.record import RequestRecord
 from heliograph.gateway.ports import Buckets, RuleSource
-from heliograph.providers.base import Provider, request_model
-from heliograph.providers.encoding import decode_body
-from heliograph.providers.sse import load_json
+from heliograph.providers.base import Provider
+from heliograph.providers.costing import record_cost
 
 log = logging.getLogger("heliograph.ratelimit")
 LIMITED_BODY = {
@@ -105,13 +104,8 @@ class RateLimiter:
 
 
 def request_cost_usd(provider: Provider, record: RequestRecord) -> Decimal:
-    body = decode_body(record.response_body, record.response_encoding)
-    parsed = provider.parse(body, record.is_stream)
-    model = record.model_override or parsed.model
-    if not model:
-        model = request_model(record.path, load_json(record.request_body))
-    price = price_usage(parsed.usage, model, provider.price_id)
-    return Decimal(price.cost_nano_usd) / NANO_USD
+    """What the request cost, priced as its stored row will be (`providers/costing.py`)."""
+    return Decimal(record_cost(record, provider).price.cost_nano_usd) / NANO_USD
 
 
 def _segment_value(policy: RateLimitPolicy, user_id: str, properties: dict[str, str]) -> str | None:

@@ -9,9 +9,13 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from heliograph.domain.errors import InvalidInput
 
-class TargetRejected(ValueError):
+
+class TargetRejected(InvalidInput):
     """The target URL is malformed or not allowed; the message says which."""
+
+    code = "invalid_target"
 
 
 class TargetPolicy:

@@ -8,23 +8,25 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import orjson
 
+from heliograph.domain.errors import HeliographError
+from heliograph.domain.request_row import RequestRow
 from heliograph.ingest.quarantine import Quarantine, portable_bytes
 from heliograph.ingest.request_ids import StoredTimes, settle_ids
-from heliograph.ingest.rows import DEFERRED_BODIES
+from heliograph.ingest.rows import BuiltRow
 from heliograph.ingest.spool import Spool
 from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph.ingest")
 
 Insert = Callable[[bytes, str], None]
-Row = dict[str, Any]
+WriteBodies = Callable[[RequestRow, bytes], None]
 # ClickHouse's names for errors in the data itself, not in the store.
 ROW_ERRORS = re.compile(
     r"\((CANNOT_PARSE_\w+|CANNOT_READ_\w+|INCORRECT_DATA|TYPE_MISMATCH|CANNOT_CONVERT_TYPE"
@@ -32,8 +34,10 @@ ROW_ERRORS = re.compile(
 )
 # A spooled batch the store took none of is tried again this often, or as soon as it takes others.
 RETRY_UNDECIDED_S = 30.0
-# Spooled rows keep this mark so a replay settles their ids like the first attempt did.
+# Spooled rows keep these beside the columns: whether the caller chose the id, so a replay
+# settles it like the first attempt did, and the body file still to write once it is settled.
 CLIENT_ID_MARK = "_client_request_id"
+DEFERRED_BODIES = "_deferred_bodies"
 
 
 @dataclass(slots=True)
@@ -41,7 +45,7 @@ class Batch:
     """Rows in the order they came (None where a record was quarantined), whether each id was
     chosen by the caller, and the deduplication token that stores the batch once."""
 
-    rows: list[Row | None]
+    rows: list[BuiltRow | None]
     client_chosen: list[bool]
     token: str
 
@@ -52,11 +56,11 @@ def blames_the_rows(error: Exception) -> bool:
     return isinstance(error, UnicodeError) or ROW_ERRORS.search(str(error)) is not None
 
 
-class StoreDown(Exception):
+class StoreDown(HeliographError):
     """The store does not answer at all; the batch must wait in the spool."""
 
 
-class Undecided(Exception):
+class Undecided(HeliographError):
     """The store answers but took none of the batch's rows, and nothing shows yet whether the
     rows or the store are at fault; the batch waits in the spool, nothing of it inserted."""
 
@@ -67,7 +71,7 @@ class BatchInserter:
         insert: Insert,
         store_answers: Callable[[], bool],
         stored_times: StoredTimes,
-        write_bodies: Callable[[Row], None],
+        write_bodies: WriteBodies,
         spool: Spool,
         quarantine: Quarantine,
         telemetry: Telemetry,
@@ -150,14 +154,15 @@ class BatchInserter:
         return self._spooled > 0 and time.monotonic() - self.spool_moved_at > after_s
 
     def _write(self, batch: Batch, proven: bool) -> None:
-        rows = settle_ids(batch.rows, batch.client_chosen, self._lookup)
-        for row in rows:
-            if row is not None and DEFERRED_BODIES in row:
-                self._write_deferred_bodies(row)
+        built = batch.rows
+        rows = settle_ids([b.row if b else None for b in built], batch.client_chosen, self._lookup)
+        for row, before in zip(rows, built, strict=True):
+            if row is not None and before is not None and before.deferred_bodies is not None:
+                self._write_deferred_bodies(row, before.deferred_bodies)
         lines = [self._encode(row) for row in rows]
         self._insert_finding_bad_rows(lines, batch.token, proven)
 
-    def _encode(self, row: Row | None) -> bytes | None:
+    def _encode(self, row: Mapping[str, object] | None) -> bytes | None:
         if row is None:
             return None
         try:
@@ -210,9 +215,9 @@ class BatchInserter:
         for line, reason in refused:
             self._quarantine.add("row", f"refused by the store: {reason}", line)
 
-    def _write_deferred_bodies(self, row: Row) -> None:
+    def _write_deferred_bodies(self, row: RequestRow, document: bytes) -> None:
         try:
-            self._write_bodies(row)
+            self._write_bodies(row, document)
         except OSError as error:  # the row keeps its previews; the rest of the batch goes on
             log.error("could not write the bodies of request %s: %s", row.get("request_id"), error)
 
@@ -230,15 +235,15 @@ class BatchInserter:
 
     def _read_spooled(self, path: Path) -> Batch:
         """A spooled batch, each line in its place; a line that is not a row is quarantined."""
-        rows: list[Row | None] = []
+        rows: list[BuiltRow | None] = []
         chosen: list[bool] = []
         for line in path.read_bytes().splitlines():
             row = self._decode_spooled(line)
             chosen.append(bool(row.pop(CLIENT_ID_MARK, False)) if row is not None else False)
-            rows.append(row)
+            rows.append(_unspooled(row) if row is not None else None)
         return Batch(rows, chosen, Spool.token(path))
 
-    def _decode_spooled(self, line: bytes) -> Row | None:
+    def _decode_spooled(self, line: bytes) -> dict[str, object] | None:
         if not line.strip() or line == b"null":
             return None  # a place kept for a record quarantined before the batch was spooled
         try:
@@ -255,9 +260,8 @@ class BatchInserter:
         """The batch as JSON lines, `null` keeping the place of a missing row so a replay splits
         it exactly as the first attempt did."""
         lines = []
-        for row, chosen in zip(batch.rows, batch.client_chosen, strict=True):
-            marked = {**row, CLIENT_ID_MARK: True} if row is not None and chosen else row
-            lines.append(self._encode(marked) or b"null")
+        for built, chosen in zip(batch.rows, batch.client_chosen, strict=True):
+            lines.append(self._encode(_spooled(built, chosen)) or b"null")
         return b"\n".join(lines)
 
     def _quarantine_file(self, path: Path, error: Exception) -> None:
@@ -275,3 +279,24 @@ class BatchInserter:
             self.spool_moved_at = time.monotonic()
         self._spooled = size
         self._telemetry.spool_files.set(size)
+
+
+def _spooled(built: BuiltRow | None, chosen: bool) -> Mapping[str, object] | None:
+    """A row as the spool keeps it: its columns, and the marks it carries beside them."""
+    if built is None:
+        return None
+    if not chosen and built.deferred_bodies is None:
+        return built.row
+    marked: dict[str, object] = {**built.row}
+    if chosen:
+        marked[CLIENT_ID_MARK] = True
+    if built.deferred_bodies is not None:
+        marked[DEFERRED_BODIES] = built.deferred_bodies.decode()
+    return marked
+
+
+def _unspooled(row: dict[str, object]) -> BuiltRow:
+    """A spooled row (its client mark already taken), its deferred bodies set beside it."""
+    document = row.pop(DEFERRED_BODIES, None)
+    deferred = document.encode() if isinstance(document, str) else None
+    return BuiltRow(cast(RequestRow, row), deferred)

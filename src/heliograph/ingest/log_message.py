@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from heliograph.domain.record import RequestRecord
+from heliograph.domain.errors import InvalidInput
+from heliograph.domain.record import Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
 INT32_MAX = 2**31 - 1
@@ -24,7 +25,7 @@ MAX_COST_USD = 1_000_000
 EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
-class InvalidLogMessage(ValueError):
+class InvalidLogMessage(InvalidInput):
     """The message is not in Helicone's log shape; the text says what is missing."""
 
 
@@ -41,7 +42,8 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
     properties = request.get("properties") or {}
     if not isinstance(properties, dict):
         raise InvalidLogMessage("log.request.properties must be an object")
-    record = RequestRecord(
+    cleaned = {_text(key): _text(value) for key, value in properties.items()}
+    return RequestRecord(
         request_id=_uuid(request.get("id"), "log.request.id"),
         organization_id=organization_id,
         created_at=created_at,
@@ -56,19 +58,20 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
         latency_ms=_int(response.get("delayMs", 0), "log.response.delayMs", 0, INT64_MAX),
         time_to_first_token_ms=_optional_int(response.get("timeToFirstToken")),
         is_stream=bool(request.get("isStream")),
-        user_id=_text(request.get("userId")),
-        properties={_text(key): _text(value) for key, value in properties.items()},
-        omit_request=bool(meta.get("omitRequestLog")),
-        omit_response=bool(meta.get("omitResponseLog")),
-        model_override=_text(meta.get("modelOverride")),
+        attribution=Attribution(
+            user_id=_text(request.get("userId")),
+            properties=cleaned,
+            session_id=cleaned.get("Helicone-Session-Id", ""),
+            session_path=cleaned.get("Helicone-Session-Path", ""),
+            session_name=cleaned.get("Helicone-Session-Name", ""),
+            omit_request=bool(meta.get("omitRequestLog")),
+            omit_response=bool(meta.get("omitResponseLog")),
+            model_override=_text(meta.get("modelOverride")),
+        ),
         api_key_id=key_id,
         client_request_id=True,  # the sender chose the id, so it may come again
         reported=_reported(response, meta),
     )
-    record.session_id = record.properties.get("Helicone-Session-Id", "")
-    record.session_path = record.properties.get("Helicone-Session-Path", "")
-    record.session_name = record.properties.get("Helicone-Session-Name", "")
-    return record
 
 
 def _reported(response: dict[str, Any], meta: dict[str, Any]) -> dict[str, object]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import Any
+
+from heliograph.domain.request_row import RequestRow
 
 REUSED_PROPERTY = "Helicone-Reused-Request-Id"
 
 # (organization id, request ids) -> {(request id, created at)} of the ones already stored
 StoredTimes = Callable[[str, list[str]], set[tuple[str, str]]]
-Row = dict[str, Any]
+Row = RequestRow
 
 
 def derived_id(organization_id: str, request_id: str, created_at: str) -> str:
@@ -79,7 +80,9 @@ def _settle(row: Row, taken: dict[tuple[str, str], set[str]]) -> Row | None:
     fresh_times.add(created_at)
     kept = row.get("properties")
     properties = {**(kept if isinstance(kept, dict) else {}), REUSED_PROPERTY: row["request_id"]}
-    return {**row, "request_id": fresh, "properties": properties}
+    settled = row.copy()
+    settled["request_id"], settled["properties"] = fresh, properties
+    return settled
 
 
 def _derived(row: Row) -> str:

@@ -20,7 +20,7 @@ import aiohttp
 from heliograph.domain.record import RequestRecord
 from heliograph.ingest.quarantine import Quarantine, portable_bytes
 from heliograph.ingest.spool import Spool
-from heliograph.ingest.wire import cleaned, encode_record
+from heliograph.ingest.wire import cleaned, encode_record, flat
 
 log = logging.getLogger("heliograph.shipper")
 MAX_BACKOFF_S = 5.0
@@ -208,7 +208,9 @@ class LogShipper:
         for record in records:
             line = self._encode_one(record)
             if line is None:
-                await self._set_aside("record", "cannot be encoded as JSON", portable_bytes(record))
+                await self._set_aside(
+                    "record", "cannot be encoded as JSON", portable_bytes(flat(record))
+                )
                 continue
             lines.append(line)
             since_yield += 1

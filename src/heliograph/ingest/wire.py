@@ -2,7 +2,9 @@
 
 JSON lines, one record each, bodies base64-encoded because they are raw bytes (possibly
 compressed). Encoding is cheap on purpose: the gateway does it, and parsing waits for ingest.
-A record whose text cannot be written as JSON (a lone surrogate) is sent `cleaned`.
+A record whose text cannot be written as JSON (a lone surrogate) is sent `cleaned`. The document
+is flat (the `Attribution`'s fields beside the record's), as it has always been, so records
+spooled by an older gateway process still decode.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from typing import Any
 
 import orjson
 
-from heliograph.domain.record import RequestRecord
+from heliograph.domain.errors import InvalidInput
+from heliograph.domain.record import ATTRIBUTION_FIELDS, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
 BYTES_FIELDS = ("request_body", "response_body")
 TIME_FIELDS = ("created_at", "response_created_at")
-FIELD_NAMES = frozenset(spec.name for spec in fields(RequestRecord))
+RECORD_FIELDS = tuple(spec.name for spec in fields(RequestRecord) if spec.name != "attribution")
+FIELD_NAMES = frozenset(RECORD_FIELDS + ATTRIBUTION_FIELDS)
 
 
-class InvalidBatch(ValueError):
+class InvalidBatch(InvalidInput):
     """A shipped batch that cannot be decoded; the message says where."""
 
 
@@ -39,10 +43,12 @@ def encode_record(record: RequestRecord) -> bytes:
 def cleaned(record: RequestRecord) -> RequestRecord:
     """`record` with every string in it made valid UTF-8 (`clean_text`), property names included."""
     changes = {
-        spec.name: _clean(getattr(record, spec.name))
-        for spec in fields(RequestRecord)
-        if spec.name not in BYTES_FIELDS
+        name: _clean(getattr(record, name)) for name in RECORD_FIELDS if name not in BYTES_FIELDS
     }
+    attribution = record.attribution
+    changes["attribution"] = replace(
+        attribution, **{name: _clean(getattr(attribution, name)) for name in ATTRIBUTION_FIELDS}
+    )
     return replace(record, **changes)
 
 
@@ -56,8 +62,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def flat(record: RequestRecord) -> dict[str, Any]:
+    """The record's fields and its attribution's side by side, as the wire (and quarantine)
+    have always laid them out; bodies still bytes."""
+    document = {name: getattr(record, name) for name in RECORD_FIELDS}
+    attribution = record.attribution
+    document.update((name, getattr(attribution, name)) for name in ATTRIBUTION_FIELDS)
+    return document
+
+
 def _to_dict(record: RequestRecord) -> dict[str, Any]:
-    document = {name: getattr(record, name) for name in FIELD_NAMES}
+    document = flat(record)
     for name in BYTES_FIELDS:
         document[name] = base64.b64encode(document[name]).decode()
     return document
@@ -83,4 +98,5 @@ def _from_dict(document: Any) -> RequestRecord:
     for name in TIME_FIELDS:
         if document.get(name) is not None:
             document[name] = datetime.fromisoformat(document[name])
-    return RequestRecord(**document)
+    attribution = {name: document.pop(name) for name in ATTRIBUTION_FIELDS if name in document}
+    return RequestRecord(**document, attribution=Attribution(**attribution))

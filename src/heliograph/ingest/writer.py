@@ -18,16 +18,17 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from heliograph.domain.record import RequestRecord
 from heliograph.ingest.inserter import Batch, BatchInserter
 from heliograph.ingest.quarantine import Quarantine, portable_bytes
+from heliograph.ingest.rows import BuiltRow
+from heliograph.ingest.wire import flat
 from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph.ingest")
 
-BuildRow = Callable[[RequestRecord], dict[str, Any]]
+BuildRow = Callable[[RequestRecord], BuiltRow]
 MAX_REPLAY_BACKOFF_S = 5.0
 
 
@@ -129,18 +130,31 @@ class LogWriter:
             except Exception as error:  # the loop outlives any bug; the stall check shows it
                 log.error("ingest writer: %s: %s; continuing", type(error).__name__, error)
 
+    async def idle(self) -> None:
+        """Return once every record put so far is stored or spooled (tests await this rather
+        than the flush interval)."""
+        self._batch_ready.set()
+        await self._queue.join()
+
     async def _flush_queue(self) -> None:
         """Write every queued record; returns once the last batch is stored (or spooled)."""
-        while not self._queue.empty():
-            batch = [
-                self._queue.get_nowait() for _ in range(min(self._flush_rows, self._queue.qsize()))
-            ]
-            self._queue_moved_at = time.monotonic()
-            self._telemetry.queue_depth.set(self._queue.qsize())
-            self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
-            await asyncio.shield(self._writing)
-            self._writing = None
-        await asyncio.to_thread(self._wait_for_insert)
+        taken = 0
+        try:
+            while not self._queue.empty():
+                batch = [
+                    self._queue.get_nowait()
+                    for _ in range(min(self._flush_rows, self._queue.qsize()))
+                ]
+                taken += len(batch)
+                self._queue_moved_at = time.monotonic()
+                self._telemetry.queue_depth.set(self._queue.qsize())
+                self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
+                await asyncio.shield(self._writing)
+                self._writing = None
+            await asyncio.to_thread(self._wait_for_insert)
+        finally:
+            for _ in range(taken):
+                self._queue.task_done()
 
     def _write_batch(self, records: list[RequestRecord]) -> None:
         """Build the batch, then hand it to the inserter once the batch before it is in; the
@@ -168,7 +182,7 @@ class LogWriter:
         except OSError as error:  # nobody waits on this future: say it here
             log.error("ingest: %d records could not be spooled: %s", len(records), error)
 
-    def _safe_build(self, record: RequestRecord) -> dict[str, Any] | None:
+    def _safe_build(self, record: RequestRecord) -> BuiltRow | None:
         """The record's row; without its response body if that cannot be parsed; or None, with
         the record quarantined, when no row can be built at all."""
         try:
@@ -187,7 +201,7 @@ class LogWriter:
             return self._build_row(stripped)
         except Exception as error:
             self._quarantine.add(
-                "record", f"could not build a row: {error}", portable_bytes(record)
+                "record", f"could not build a row: {error}", portable_bytes(flat(record))
             )
             return None
 

@@ -137,8 +137,9 @@ class Services:
         )
 
     async def close(self) -> None:
-        """Stop re-checking keys, flush pending logs, then close the stores."""
+        """Stop re-checking keys and rules, flush pending logs, then close the stores."""
         await self.verifier.close()
+        await self.rule_source.close()
         await self.writer.stop()
         await self.store.close()
         self.engine.dispose()

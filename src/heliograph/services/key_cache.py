@@ -52,6 +52,8 @@ class CachedKeyVerifier:
         self._known: dict[str, _Known] = {}
         self._refused: dict[str, float] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._checked = asyncio.Event()  # set while no re-check is under way
+        self._checked.set()
 
     async def verify(self, header_value: str | None) -> Identity | None:
         key = bearer_token(header_value)
@@ -111,9 +113,20 @@ class CachedKeyVerifier:
             else:
                 failing = False
 
+    async def idle(self) -> None:
+        """Return once no re-check is under way (tests await the one they started)."""
+        await self._checked.wait()
+
     async def refresh(self) -> None:
         """Drop known keys that were revoked (or unused for `ttl_s`); keep the others' identity
         up to date."""
+        self._checked.clear()
+        try:
+            await self._refresh()
+        finally:
+            self._checked.set()
+
+    async def _refresh(self) -> None:
         now = time.monotonic()
         for key, known in list(self._known.items()):
             if now - known.used_at > self._ttl_s:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.aggregate_rows import SeriesRow
 from heliograph.analytics.store import AnalyticsStore
-from heliograph.domain.filters import compile_filter
 from heliograph.domain.money import nano_to_usd
-from heliograph.services.requests import QueryError, token_counts
+from heliograph.domain.queries import AggregateQuery, check_span
+from heliograph.domain.times import iso_time
+from heliograph.services.token_counts import token_counts
 
 # Helicone's route name -> (series, the value fields of each point)
 OVER_TIME = {
@@ -21,17 +22,14 @@ OVER_TIME = {
     "errorOverTime": "errors",
     "requestStatusOverTime": "status",
 }
-MAX_BUCKETS = 100_000
-BUCKET_MINUTES = {"min": 1, "hour": 60, "day": 1440, "week": 10080, "month": 43200, "year": 525600}
 
 
 class MetricsService:
     def __init__(self, store: AnalyticsStore) -> None:
-        self._store = store
+        self._aggregates = store.aggregates
 
     async def totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        compile_filter(query.filter)
-        row = await self._store.metric_totals(organization_id, query)
+        row = await self._aggregates.metric_totals(organization_id, query)
         return {
             "total_requests": int(row["requests"]),
             "total_cost": nano_to_usd(row["cost_nano"]),
@@ -49,9 +47,8 @@ class MetricsService:
     async def over_time(
         self, organization_id: str, query: AggregateQuery, route: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
-        check_span(query, increment)
-        compile_filter(query.filter)
-        rows = await self._store.metric_series(
+        check_span(query.time, increment)
+        rows = await self._aggregates.metric_series(
             organization_id, query, OVER_TIME[route], increment, tz
         )
         return [_point(row) for row in rows]
@@ -59,9 +56,10 @@ class MetricsService:
     async def quantiles(
         self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
-        check_span(query, increment)
-        compile_filter(query.filter)
-        rows = await self._store.metric_quantiles(organization_id, query, metric, increment, tz)
+        check_span(query.time, increment)
+        rows = await self._aggregates.metric_quantiles(
+            organization_id, query, metric, increment, tz
+        )
         return [
             {
                 "time": iso_time(row["time"]),
@@ -71,8 +69,7 @@ class MetricsService:
         ]
 
     async def models(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        compile_filter(query.filter)
-        rows = await self._store.model_breakdown(organization_id, query)
+        rows = await self._aggregates.model_breakdown(organization_id, query)
         return [
             {
                 "model": row["model"],
@@ -86,18 +83,7 @@ class MetricsService:
         ]
 
 
-def check_span(query: AggregateQuery, increment: str) -> None:
-    start, end = query.time.start_ms, query.time.end_ms
-    if start is None or end is None:
-        raise QueryError("series need a timeFilter with start and end")
-    if start >= end:
-        raise QueryError("timeFilter.start must be before timeFilter.end")
-    buckets = (end - start) / 60_000 / BUCKET_MINUTES[increment]
-    if buckets > MAX_BUCKETS:
-        raise QueryError(f"{buckets:.0f} {increment} buckets is too many; use a larger dbIncrement")
-
-
-def _point(row: dict[str, Any]) -> dict[str, Any]:
+def _point(row: SeriesRow) -> dict[str, Any]:
     point: dict[str, Any] = {"time": iso_time(row.pop("time"))}
     for name, value in row.items():
         if name == "cost_nano":
@@ -105,10 +91,6 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
         else:
             point[name] = _number(value)
     return point
-
-
-def iso_time(value: str) -> str:
-    return value.replace(" ", "T") + "Z"
 
 
 def _number(value: Any) -> float | int | None:

@@ -6,25 +6,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
 from heliograph.analytics.store import AnalyticsStore
-from heliograph.domain.filters import MAX_KEY_CHARS, check_text, compile_filter
+from heliograph.domain.filters import MAX_KEY_CHARS, check_text
 from heliograph.domain.money import nano_to_usd
+from heliograph.domain.queries import AggregateQuery, QueryError, check_span
+from heliograph.domain.times import iso_time
 from heliograph.services.hidden_properties import HiddenProperties
-from heliograph.services.metrics import check_span, iso_time
-from heliograph.services.requests import QueryError
 
 
 class PropertyService:
     def __init__(self, store: AnalyticsStore, hidden: HiddenProperties) -> None:
-        self._store = store
+        self._aggregates = store.aggregates
         self.hidden = hidden
 
     async def keys(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         """The keys in use, busiest first, leaving out those the organization hid."""
-        compile_filter(query.filter)
         hidden = await asyncio.to_thread(self.hidden.keys, organization_id)
-        rows = await self._store.property_keys(organization_id, query, hidden)
+        rows = await self._aggregates.property_keys(organization_id, query, hidden)
         return [{"property": row["key"], "requests": int(row["requests"])} for row in rows]
 
     async def values(
@@ -32,16 +30,14 @@ class PropertyService:
     ) -> list[dict[str, Any]]:
         check_key(key)
         check_text("searchTerm", search)
-        compile_filter(query.filter)
-        rows = await self._store.property_values(organization_id, query, key, search)
+        rows = await self._aggregates.property_values(organization_id, query, key, search)
         return [{"value": row["value"], "requests": int(row["requests"])} for row in rows]
 
     async def top(
         self, organization_id: str, query: AggregateQuery, key: str, by: str
     ) -> list[dict[str, Any]]:
         check_key(key)
-        compile_filter(query.filter)
-        rows = await self._store.property_top(organization_id, query, key, by)
+        rows = await self._aggregates.property_top(organization_id, query, key, by)
         return [
             {
                 "value": row["value"],
@@ -55,9 +51,8 @@ class PropertyService:
         self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:
         check_key(key)
-        check_span(query, increment)
-        compile_filter(query.filter)
-        rows = await self._store.property_over_time(organization_id, query, key, increment, tz)
+        check_span(query.time, increment)
+        rows = await self._aggregates.property_over_time(organization_id, query, key, increment, tz)
         return [
             {
                 "time": iso_time(row["time"]),

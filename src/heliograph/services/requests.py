@@ -5,45 +5,44 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from heliograph.analytics.store import AnalyticsStore, RequestQuery
-from heliograph.domain.filters import FEEDBACK_SCORE, compile_filter, compile_sort
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filter_tree import Filter
+from heliograph.domain.filters import FEEDBACK_SCORE
 from heliograph.domain.money import nano_to_usd
-from heliograph.ingest.rows import read_body_file
+from heliograph.domain.queries import QueryError, RequestQuery
+from heliograph.domain.request_row import RequestRow
+from heliograph.domain.times import iso, parse_stored
+from heliograph.state.bodies import read_body_file
 
 MAX_LIMIT = 1000
 EXPORT_PAGE = 2000
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-class QueryError(ValueError):
-    """The query parameters are invalid; the message says what is wrong."""
-
-
 class RequestService:
     def __init__(self, store: AnalyticsStore, body_dir: Path) -> None:
-        self._store = store
+        self._reads = store.requests
+        self._annotations = store.annotations
         self._body_dir = body_dir
 
     async def query(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
         validate(query)
-        rows = await self._store.list_requests(organization_id, query)
+        rows = await self._reads.search(organization_id, query)
         return await self._with_scores(organization_id, [to_helicone_request(row) for row in rows])
 
     async def page(
-        self, organization_id: str, filter_node: Any, limit: int, cursor: str | None
+        self, organization_id: str, tree: Filter, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         """One page, newest first, and the cursor of the next: stable while requests arrive."""
-        compile_filter(filter_node)
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         after = decode_cursor(cursor) if cursor else None
-        rows = await self._store.page_after(organization_id, filter_node, after, limit + 1)
+        rows = await self._reads.page_after(organization_id, tree, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         requests = await self._with_scores(organization_id, [to_helicone_request(r) for r in rows])
@@ -54,13 +53,12 @@ class RequestService:
         return {"requests": requests, "next_cursor": next_cursor}
 
     async def export(
-        self, organization_id: str, filter_node: Any, page_size: int = EXPORT_PAGE
+        self, organization_id: str, tree: Filter, page_size: int = EXPORT_PAGE
     ) -> AsyncIterator[dict[str, Any]]:
         """Every matching request, newest first, one page in memory at a time."""
-        compile_filter(filter_node)
         after: tuple[str, str] | None = None
         while True:
-            rows = await self._store.page_after(organization_id, filter_node, after, page_size)
+            rows = await self._reads.page_after(organization_id, tree, after, page_size)
             for row in rows:
                 yield to_helicone_request(row)
             if len(rows) < page_size:
@@ -71,13 +69,13 @@ class RequestService:
         self, organization_id: str, request_id: str, scores: dict[str, float], source: str
     ) -> None:
         """Record feedback or scores; they may arrive before the request itself is stored."""
-        await self._store.add_annotations(organization_id, request_id, scores, source)
+        await self._annotations.add(organization_id, request_id, scores, source)
 
     async def _with_scores(
         self, organization_id: str, requests: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         ids = [request["request_id"] for request in requests]
-        scores = await self._store.annotations(organization_id, ids)
+        scores = await self._annotations.scores(organization_id, ids)
         for request in requests:
             found = scores.get(request["request_id"], {})
             request["scores"] = found
@@ -85,18 +83,18 @@ class RequestService:
             request["feedback_rating"] = None if feedback is None else feedback >= 1
         return requests
 
-    async def count(self, organization_id: str, filter_node: Any) -> int:
-        compile_filter(filter_node)
-        return await self._store.count_requests(organization_id, filter_node)
+    async def count(self, organization_id: str, tree: Filter) -> int:
+        return await self._reads.count(organization_id, tree)
 
     async def get(
         self, organization_id: str, request_id: str, include_body: bool
     ) -> dict[str, Any] | None:
-        row = await self._store.get_request(organization_id, request_id, include_body)
+        row = await self._reads.get(organization_id, request_id, include_body)
         if row is None:
             return None
-        if include_body and row.get("storage_location") == "file":
-            row.update(read_body_file(self._body_dir, organization_id, request_id))
+        if include_body and row["storage_location"] == "file":
+            bodies = read_body_file(self._body_dir, organization_id, request_id)
+            row = cast("RequestRow", {**row, **bodies})
         (request,) = await self._with_scores(organization_id, [to_helicone_request(row)])
         return request
 
@@ -106,31 +104,6 @@ def validate(query: RequestQuery) -> None:
         raise QueryError(f"limit must be between 0 and {MAX_LIMIT}, got {query.limit}")
     if query.offset < 0:
         raise QueryError(f"offset must be 0 or more, got {query.offset}")
-    compile_filter(query.filter)
-    compile_sort(query.sort)
-
-
-TOKEN_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "prompt_cache_read_tokens",
-    "prompt_cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-)
-
-
-def token_counts(row: dict[str, Any]) -> dict[str, int]:
-    """The token sums of an aggregate row (`analytics.aggregates.TOKEN_SUMS`), as integers."""
-    return {name: int(row[name] or 0) for name in TOKEN_FIELDS}
-
-
-def iso(value: str | None) -> str | None:
-    """ClickHouse's `YYYY-MM-DD hh:mm:ss.fff` (UTC) as ISO 8601 with a Z."""
-    if not value:
-        return None
-    moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _body(text: str | None) -> Any:
@@ -142,7 +115,7 @@ def _body(text: str | None) -> Any:
         return text
 
 
-def to_helicone_request(row: dict[str, Any]) -> dict[str, Any]:
+def to_helicone_request(row: RequestRow) -> dict[str, Any]:
     """A stored row in the shape of Helicone's `HeliconeRequest` (plus a few extra fields)."""
     prompt = row.get("prompt_tokens")
     completion = row.get("completion_tokens")
@@ -225,7 +198,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     """The keyset inside a cursor; `QueryError` for anything this service did not make."""
     try:
         created_at, request_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        datetime.strptime(created_at, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)  # validates
+        parse_stored(created_at)  # validates
         return created_at, str(uuid.UUID(request_id))
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise QueryError("cursor is not one this API returned") from None

@@ -66,5 +66,18 @@ class CachedRuleSource:
         finally:
             self._renewing.pop(organization_id, None)
 
+    async def idle(self) -> None:
+        """Return once no renewal is under way (tests await the ones they started)."""
+        while self._renewing:
+            await asyncio.gather(*self._renewing.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the renewals under way."""
+        renewing = list(self._renewing.values())
+        for task in renewing:
+            task.cancel()
+        await asyncio.gather(*renewing, return_exceptions=True)
+        self._renewing.clear()
+
     def forget(self, organization_id: str) -> None:
         self._cache.pop(organization_id, None)

@@ -6,29 +6,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.aggregate_rows import SessionNameRow, SessionRow
 from heliograph.analytics.sessions import DISTRIBUTIONS, QUANTILES
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import check_text
 from heliograph.domain.money import nano_to_usd
-from heliograph.domain.session_filters import compile_session_filter
+from heliograph.domain.queries import AggregateQuery, QueryError
 from heliograph.domain.sessions import build_tree
-from heliograph.services.requests import QueryError, iso, token_counts
+from heliograph.domain.times import iso
+from heliograph.services.token_counts import token_counts
 
 MAX_TAG_CHARS = 200
 
 
 class SessionService:
     def __init__(self, store: AnalyticsStore) -> None:
-        self._store = store
+        self._aggregates = store.aggregates
+        self._annotations = store.annotations
 
     async def sessions(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        validate(query)
-        return [_session(row) for row in await self._store.sessions(organization_id, query)]
+        check_bounds(query)
+        return [_session(row) for row in await self._aggregates.sessions(organization_id, query)]
 
     async def count(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        validate(query)
-        row = await self._store.session_count(organization_id, query)
+        check_bounds(query)
+        row = await self._aggregates.session_count(organization_id, query)
         return {
             "count": int(row["count"]),
             "total_cost": nano_to_usd(row["total_cost"]),
@@ -40,9 +42,9 @@ class SessionService:
     async def names(
         self, organization_id: str, query: AggregateQuery, name_contains: str
     ) -> list[dict[str, Any]]:
-        validate(query)
+        check_bounds(query)
         check_text("nameContains", name_contains)
-        rows = await self._store.session_names(organization_id, query, name_contains)
+        rows = await self._aggregates.session_names(organization_id, query, name_contains)
         return [_name(row) for row in rows]
 
     async def metrics(
@@ -50,14 +52,14 @@ class SessionService:
     ) -> dict[str, Any]:
         """Histograms of requests, duration (seconds) and cost (USD) per session, trimmed at the
         `p_size` quantile (or to the range between it and its mirror with `interquartile`)."""
-        validate(query)
+        check_bounds(query)
         if p_size not in QUANTILES:
             raise QueryError(f"pSize must be one of {', '.join(QUANTILES)}, got {p_size!r}")
         upper = QUANTILES[p_size]
         lower = round(1 - upper, 6) if interquartile else None
         if lower is not None and lower > upper:
             upper, lower = lower, upper
-        bounds, histograms = await self._store.session_distributions(
+        bounds, histograms = await self._aggregates.session_distributions(
             organization_id, query, upper, lower
         )
         result: dict[str, Any] = {"average": {}}
@@ -69,7 +71,7 @@ class SessionService:
 
     async def tree(self, organization_id: str, session_id: str) -> dict[str, Any] | None:
         check_text("session id", session_id)
-        rows = await self._store.session_requests(organization_id, session_id)
+        rows = await self._aggregates.session_requests(organization_id, session_id)
         if not rows:
             return None
         tree = build_tree(session_id, rows)
@@ -79,7 +81,7 @@ class SessionService:
 
     async def annotations(self, organization_id: str, session_id: str) -> dict[str, Any]:
         check_text("session id", session_id)
-        found = await self._store.session_annotations(organization_id, session_id)
+        found = await self._annotations.of_session(organization_id, session_id)
         feedback = found.get("feedback")
         rating = None if not feedback else feedback == "1"
         return {"tag": found.get("tag") or None, "feedback": rating}
@@ -88,27 +90,22 @@ class SessionService:
         """Tag a session of the organization's; False when it has no such session."""
         check_text("tag", tag, MAX_TAG_CHARS)
         check_text("session id", session_id)
-        if not await self._store.session_exists(organization_id, session_id):
+        if not await self._aggregates.session_exists(organization_id, session_id):
             return False
-        await self._store.annotate_session(organization_id, session_id, "tag", tag)
+        await self._annotations.annotate_session(organization_id, session_id, "tag", tag)
         return True
 
     async def set_feedback(self, organization_id: str, session_id: str, rating: bool) -> bool:
         check_text("session id", session_id)
-        if not await self._store.session_exists(organization_id, session_id):
+        if not await self._aggregates.session_exists(organization_id, session_id):
             return False
         value = "1" if rating else "0"
-        await self._store.annotate_session(organization_id, session_id, "feedback", value)
+        await self._annotations.annotate_session(organization_id, session_id, "feedback", value)
         return True
 
 
-def validate(query: AggregateQuery) -> None:
-    check_bounds(query)
-    compile_session_filter(query.filter)
-
-
 def check_bounds(query: AggregateQuery) -> None:
-    """Limit, offset and time range are sane; the filter is checked by its compiler."""
+    """Limit, offset and time range are sane (the filter was checked when it was parsed)."""
     if not 1 <= query.limit <= 1000:
         raise QueryError(f"limit must be between 1 and 1000, got {query.limit}")
     if query.offset < 0:
@@ -120,7 +117,7 @@ def check_bounds(query: AggregateQuery) -> None:
     check_text("name", query.name or "")
 
 
-def _session(row: dict[str, Any]) -> dict[str, Any]:
+def _session(row: SessionRow) -> dict[str, Any]:
     return {
         "session_id": row["session_id"],
         "session_name": row["session_name"],
@@ -135,7 +132,7 @@ def _session(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _name(row: dict[str, Any]) -> dict[str, Any]:
+def _name(row: SessionNameRow) -> dict[str, Any]:
     return {
         "name": row["name"],
         "created_at": iso(row["first_used"]),

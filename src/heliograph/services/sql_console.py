@@ -13,24 +13,26 @@ from typing import Any
 
 import orjson
 
+from heliograph.analytics.console import ConsoleLimits
 from heliograph.analytics.executor import StoreUnavailable
-from heliograph.analytics.store import AnalyticsStore, ConsoleLimits
+from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.errors import HeliographError, InvalidInput
 from heliograph.domain.sql_console import TABLES, RejectedQuery, checked_select
 
 RETRY_AFTER_S = 1
 
 
-class ConsoleError(ValueError):
+class ConsoleError(InvalidInput):
     """The query was rejected or failed; the message is for the person who wrote it."""
 
 
-class ConsoleBusy(RuntimeError):
+class ConsoleBusy(HeliographError, RuntimeError):
     """This organization already has a console query running."""
 
 
 class SqlConsole:
     def __init__(self, store: AnalyticsStore, limits: ConsoleLimits | None = None) -> None:
-        self._store = store
+        self._console = store.console
         self.limits = limits or ConsoleLimits()
         self._running: set[str] = set()
 
@@ -38,7 +40,7 @@ class SqlConsole:
         started = time.perf_counter()
         async with self._turn(organization_id):
             checked = await _checked(sql)
-            rows = await self._engine(self._store.console(organization_id, checked, self.limits))
+            rows = await self._engine(self._console.rows(organization_id, checked, self.limits))
         return {
             "rows": rows,
             "rowCount": len(rows),
@@ -52,7 +54,7 @@ class SqlConsole:
         async with self._turn(organization_id):
             checked = await _checked(sql)
             csv: bytes = await self._engine(
-                self._store.console_csv(organization_id, checked, self.limits)
+                self._console.csv(organization_id, checked, self.limits)
             )
         return csv
 
@@ -60,7 +62,7 @@ class SqlConsole:
         """Every table the console reads, with its columns as a query sees them."""
         tables = []
         for name in TABLES:
-            columns = await self._store.describe(checked_select(f"SELECT * FROM {name}"))
+            columns = await self._console.describe(checked_select(f"SELECT * FROM {name}"))
             tables.append(
                 {
                     "table_name": name,

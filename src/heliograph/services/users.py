@@ -5,33 +5,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from heliograph.analytics.aggregates import AggregateQuery
+from heliograph.analytics.aggregate_rows import UserRow
 from heliograph.analytics.store import AnalyticsStore
-from heliograph.domain.filters import check_text, compile_filter
+from heliograph.domain.filters import check_text
 from heliograph.domain.money import nano_to_usd
-from heliograph.services.requests import QueryError, iso, token_counts
+from heliograph.domain.queries import AggregateQuery, QueryError
+from heliograph.domain.times import iso
 from heliograph.services.sessions import check_bounds
+from heliograph.services.token_counts import token_counts
 
 MAX_USER_IDS = 1000
 
 
 class UserService:
     def __init__(self, store: AnalyticsStore) -> None:
-        self._store = store
+        self._aggregates = store.aggregates
 
     async def metrics(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        _validate(query)
-        rows = await self._store.users(organization_id, query)
-        count = await self._store.user_count(organization_id, query)
+        check_bounds(query)
+        rows = await self._aggregates.users(organization_id, query)
+        count = await self._aggregates.user_count(organization_id, query)
         return {"users": [_user(row) for row in rows], "count": count, "hasUsers": count > 0}
 
     async def totals(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
-        _validate(query)
+        check_bounds(query)
         if len(query.user_ids) > MAX_USER_IDS:
             raise QueryError(f"userIds takes at most {MAX_USER_IDS} ids")
         for user_id in query.user_ids:
             check_text("a user id in userIds", user_id)
-        rows = await self._store.user_totals(organization_id, query)
+        rows = await self._aggregates.user_totals(organization_id, query)
         return [
             {
                 "user_id": row["user_id"],
@@ -43,12 +45,7 @@ class UserService:
         ]
 
 
-def _validate(query: AggregateQuery) -> None:
-    check_bounds(query)
-    compile_filter(query.filter)
-
-
-def _user(row: dict[str, Any]) -> dict[str, Any]:
+def _user(row: UserRow) -> dict[str, Any]:
     requests = int(row["total_requests"])
     tokens = token_counts(row)
     first, last = iso(row["first_active"]), iso(row["last_active"])

@@ -6,11 +6,11 @@ from datetime import UTC
 
 from fastapi import APIRouter
 
-from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import MetricsBody
 from heliograph.domain.filters import show
+from heliograph.domain.queries import AggregateQuery, TimeRange
 from heliograph.services.metrics import OVER_TIME
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from heliograph.analytics.store import RequestQuery
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import (
@@ -20,7 +19,8 @@ from heliograph.api.schemas import (
     RequestQueryParams,
     ScoresBody,
 )
-from heliograph.domain.filters import FEEDBACK_SCORE, check_text, compile_filter, show
+from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
+from heliograph.domain.queries import RequestQuery
 from heliograph.services.export import csv_lines, jsonl
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
@@ -71,7 +71,6 @@ async def export_requests(
     body: ExportBody, identity: IdentityDep, services: ServicesDep
 ) -> StreamingResponse | JsonResponse:
     """Every matching request, newest first, streamed as JSON lines or CSV with no row limit."""
-    compile_filter(body.filter)
     rows = services.requests.export(identity.organization_id, body.filter)
     if body.format == "csv":
         return StreamingResponse(csv_lines(rows), media_type="text/csv")

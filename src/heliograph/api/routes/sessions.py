@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from heliograph.analytics.aggregates import AggregateQuery, TimeRange
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import (
@@ -16,23 +15,19 @@ from heliograph.api.schemas import (
     SessionNameBody,
     SessionQueryBody,
     SessionTagBody,
-    TimeFilter,
+    time_range,
 )
 from heliograph.domain.filters import MAX_TERM_CHARS, show
+from heliograph.domain.queries import AggregateQuery
 
 router = APIRouter(prefix="/v1/session", tags=["sessions"])
 SessionId = Annotated[str, Path(min_length=1, max_length=MAX_TERM_CHARS)]
 
 
-def time_range(time_filter: TimeFilter | None) -> TimeRange:
-    if time_filter is None:
-        return TimeRange()
-    return TimeRange(time_filter.startTimeUnixMs, time_filter.endTimeUnixMs)
-
-
 def _session_query(body: SessionQueryBody) -> AggregateQuery:
     return AggregateQuery(
-        filter=body.filter,
+        filter=body.filter.requests,
+        sessions=body.filter.sessions,
         time=time_range(body.timeFilter),
         search=body.search,
         name=body.nameEquals,
@@ -64,7 +59,8 @@ async def query_session_names(
     body: SessionNameBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     query = AggregateQuery(
-        filter=body.filter,
+        filter=body.filter.requests,
+        sessions=body.filter.sessions,
         time=time_range(body.timeFilter),
         limit=body.limit,
         offset=body.offset,
@@ -78,7 +74,8 @@ async def query_session_metrics(
     body: SessionMetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     query = AggregateQuery(
-        filter=body.filter,
+        filter=body.filter.requests,
+        sessions=body.filter.sessions,
         time=time_range(body.timeFilter),
         name=body.nameContains or None,
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from heliograph.analytics.aggregates import USER_SORTS, AggregateQuery
 from heliograph.api.deps import IdentityDep, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.routes.sessions import time_range
-from heliograph.api.schemas import UserMetricsBody, UserQueryBody
+from heliograph.api.schemas import UserMetricsBody, UserQueryBody, time_range
+from heliograph.domain.queries import AggregateQuery
+from heliograph.domain.sorts import USER_SORT_KEYS
 
 router = APIRouter(prefix="/v1/user", tags=["users"])
 
@@ -20,8 +20,8 @@ async def user_metrics(
     sort, descending = "last_active", True
     if body.sort:
         ((sort, direction),) = body.sort.items()
-        if sort not in USER_SORTS:
-            return fail(400, f"unknown sort key {sort!r}; use one of {', '.join(USER_SORTS)}")
+        if sort not in USER_SORT_KEYS:
+            return fail(400, f"unknown sort key {sort!r}; use one of {', '.join(USER_SORT_KEYS)}")
         descending = direction == "desc"
     query = AggregateQuery(
         filter=body.filter,

@@ -1,0 +1,123 @@
+"""`Aggregates`: the aggregate reads (sessions, users, dashboard metrics, properties), each a
+builder's statement run under the organization's `Scope`, returning typed rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from heliograph.analytics import aggregates, metrics, properties, sessions
+from heliograph.analytics.aggregate_rows import (
+    DistributionRow,
+    MetricTotalsRow,
+    ModelRow,
+    PropertyKeyRow,
+    PropertyOverTimeRow,
+    PropertyTopRow,
+    PropertyValueRow,
+    QuantileRow,
+    SeriesRow,
+    SessionCountRow,
+    SessionNameRow,
+    SessionRow,
+    UserRow,
+    UserTotalsRow,
+)
+from heliograph.analytics.engine import AnalyticsEngine
+from heliograph.domain.queries import AggregateQuery
+
+Statement = tuple[str, dict[str, Any]]
+
+
+class Aggregates:
+    def __init__(self, engine: AnalyticsEngine) -> None:
+        self._engine = engine
+
+    async def _rows(
+        self, organization_id: str, build: Callable[..., Statement], *args: Any
+    ) -> list[Any]:
+        """Run `build(scope, *args)`'s statement under the organization's scope."""
+        scope = self._engine.scope(organization_id)
+        statement: Statement = build(scope, *args)
+        return await self._engine.read(scope, *statement)
+
+    async def sessions(self, organization_id: str, query: AggregateQuery) -> list[SessionRow]:
+        return await self._rows(organization_id, sessions.sessions_sql, query)
+
+    async def session_count(self, organization_id: str, query: AggregateQuery) -> SessionCountRow:
+        rows = await self._rows(organization_id, sessions.session_count_sql, query)
+        return cast("SessionCountRow", rows[0])
+
+    async def session_names(
+        self, organization_id: str, query: AggregateQuery, name_contains: str
+    ) -> list[SessionNameRow]:
+        return await self._rows(organization_id, sessions.session_names_sql, query, name_contains)
+
+    async def session_distributions(
+        self, organization_id: str, query: AggregateQuery, upper: float, lower: float | None
+    ) -> tuple[DistributionRow, DistributionRow]:
+        """Averages and bounds, then the trimmed histograms, of requests, duration and cost per
+        session."""
+        bounds_sql = sessions.distribution_bounds_sql
+        (bounds,) = await self._rows(organization_id, bounds_sql, query, upper, lower)
+        if not int(bounds["sessions"]):
+            return bounds, {}
+        histograms_sql = sessions.distribution_histograms_sql
+        (histograms,) = await self._rows(organization_id, histograms_sql, query, bounds)
+        return bounds, histograms
+
+    async def session_requests(self, organization_id: str, session_id: str) -> list[dict[str, Any]]:
+        """One session's requests, oldest first, for its tree (`domain.sessions.build_tree`)."""
+        return await self._rows(organization_id, sessions.session_requests_sql, session_id)
+
+    async def session_exists(self, organization_id: str, session_id: str) -> bool:
+        return bool(await self._rows(organization_id, sessions.session_exists_sql, session_id))
+
+    async def users(self, organization_id: str, query: AggregateQuery) -> list[UserRow]:
+        return await self._rows(organization_id, aggregates.users_sql, query)
+
+    async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
+        rows = await self._rows(organization_id, aggregates.user_count_sql, query)
+        return int(rows[0]["count"])
+
+    async def user_totals(self, organization_id: str, query: AggregateQuery) -> list[UserTotalsRow]:
+        return await self._rows(organization_id, aggregates.user_totals_sql, query)
+
+    async def metric_totals(self, organization_id: str, query: AggregateQuery) -> MetricTotalsRow:
+        rows = await self._rows(organization_id, metrics.totals_sql, query)
+        return cast("MetricTotalsRow", rows[0])
+
+    async def metric_series(
+        self, organization_id: str, query: AggregateQuery, name: str, increment: str, tz: int
+    ) -> list[SeriesRow]:
+        return await self._rows(organization_id, metrics.series_sql, query, name, increment, tz)
+
+    async def metric_quantiles(
+        self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
+    ) -> list[QuantileRow]:
+        build = metrics.quantiles_sql
+        return await self._rows(organization_id, build, query, metric, increment, tz)
+
+    async def model_breakdown(self, organization_id: str, query: AggregateQuery) -> list[ModelRow]:
+        return await self._rows(organization_id, metrics.models_sql, query)
+
+    async def property_keys(
+        self, organization_id: str, query: AggregateQuery, hidden: list[str]
+    ) -> list[PropertyKeyRow]:
+        return await self._rows(organization_id, properties.keys_sql, query, hidden)
+
+    async def property_values(
+        self, organization_id: str, query: AggregateQuery, key: str, search: str
+    ) -> list[PropertyValueRow]:
+        return await self._rows(organization_id, properties.values_sql, query, key, search)
+
+    async def property_top(
+        self, organization_id: str, query: AggregateQuery, key: str, by: str
+    ) -> list[PropertyTopRow]:
+        return await self._rows(organization_id, properties.top_sql, query, key, by)
+
+    async def property_over_time(
+        self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
+    ) -> list[PropertyOverTimeRow]:
+        build = properties.over_time_sql
+        return await self._rows(organization_id, build, query, key, increment, tz)

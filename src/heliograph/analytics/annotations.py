@@ -1,0 +1,76 @@
+"""`Annotations`: what people add to requests and sessions after the fact (scores, feedback,
+session tags), appended to their own tables and read back newest value first, so request rows
+are never rewritten."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+
+from heliograph.analytics import sessions
+from heliograph.analytics.engine import AnalyticsEngine
+from heliograph.domain.times import now_stored
+
+ANNOTATIONS = "request_annotations"
+SESSION_ANNOTATIONS = "session_annotations"
+
+
+class Annotations:
+    def __init__(self, engine: AnalyticsEngine) -> None:
+        self._engine = engine
+
+    async def add(
+        self, organization_id: str, request_id: str, values: dict[str, float], source: str
+    ) -> None:
+        """Append scores for a request (the caller has checked the request is the org's)."""
+        created = now_stored()
+        rows = [
+            {
+                "organization_id": organization_id,
+                "request_id": request_id,
+                "name": name,
+                "value": value,
+                "created_at": created,
+                "source": source,
+            }
+            for name, value in values.items()
+        ]
+        data = b"\n".join(orjson.dumps(row) for row in rows)
+        await self._engine.insert(ANNOTATIONS, data, uuid.uuid4().hex)
+
+    async def scores(
+        self, organization_id: str, request_ids: list[str]
+    ) -> dict[str, dict[str, float]]:
+        """The newest value of every score name, per request."""
+        if not request_ids:
+            return {}
+        scope = self._engine.scope(organization_id)
+        params = scope.params(ids=request_ids)
+        sql = (
+            f"SELECT toString(request_id) AS id, name, argMax(value, created_at) AS value "
+            f"FROM {ANNOTATIONS} WHERE {scope.clause} "
+            "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
+        )
+        found: dict[str, dict[str, float]] = {}
+        for row in await self._engine.read(scope, sql, params):
+            found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
+        return found
+
+    async def annotate_session(
+        self, organization_id: str, session_id: str, kind: str, value: str
+    ) -> None:
+        row = {
+            "organization_id": organization_id,
+            "session_id": session_id,
+            "kind": kind,
+            "value": value,
+            "created_at": now_stored(),
+        }
+        await self._engine.insert(SESSION_ANNOTATIONS, orjson.dumps(row), uuid.uuid4().hex)
+
+    async def of_session(self, organization_id: str, session_id: str) -> dict[str, str]:
+        """The newest tag and feedback of one session, by kind."""
+        scope = self._engine.scope(organization_id)
+        rows = await self._engine.read(scope, *sessions.session_annotation_sql(scope, session_id))
+        return {row["kind"]: row["value"] for row in rows}

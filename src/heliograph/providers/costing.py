@@ -1,0 +1,87 @@
+"""What one record cost: the model it is billed as, its usage and its price, decided here once
+for the stored row (ingest) and for the `cents` charge of a rate limit (gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from heliograph.domain.pricing import PRICED, Price, price_usage, usd_to_nano
+from heliograph.domain.record import RequestRecord
+from heliograph.domain.text import clean_text
+from heliograph.domain.usage import Usage
+from heliograph.providers import openai
+from heliograph.providers.base import Parsed, Provider, request_model
+from heliograph.providers.encoding import decode_body
+from heliograph.providers.sse import load_json
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    parsed: Parsed  # what the response says
+    request_model: str  # the model the request named
+    model: str  # the model billed: the override, the response's, the request's or a reported one
+    usage: Usage
+    price: Price
+
+
+def record_cost(record: RequestRecord, provider: Provider | None) -> Cost:
+    """The cost of a record from its raw bytes."""
+    response_body = decode_body(record.response_body, record.response_encoding)
+    request_json = load_json(record.request_body) if record.request_body else None
+    return cost_of(record, provider, response_body, request_json)
+
+
+def cost_of(
+    record: RequestRecord, provider: Provider | None, response_body: bytes, request_json: Any
+) -> Cost:
+    """The cost of a record whose response is decoded and request parsed already. Usage and cost
+    a log message reported stand in for what its bodies do not say."""
+    parsed = _parse(provider, response_body, record.is_stream)
+    from_request = request_model(record.path, request_json)
+    model = clean_text(
+        record.attribution.model_override
+        or parsed.model
+        or from_request
+        or _reported_model(record.reported)
+    )
+    usage = parsed.usage
+    if not usage.is_known and record.reported:
+        usage = _reported_usage(record.reported)
+    reported_cost = record.reported.get("cost") if record.reported else None
+    if isinstance(reported_cost, int | float) and not isinstance(reported_cost, bool):
+        price = Price(usd_to_nano(Decimal(str(reported_cost))), PRICED)
+    else:
+        price = price_usage(usage, model, provider.price_id if provider else None)
+    return Cost(parsed, from_request, model, usage, price)
+
+
+def _parse(provider: Provider | None, response_body: bytes, is_stream: bool) -> Parsed:
+    if not response_body:
+        return Parsed()
+    parse = provider.parse if provider else openai.parse
+    return parse(response_body, is_stream)
+
+
+def _reported_model(reported: Mapping[str, object] | None) -> str:
+    """The model a log message named when it carried no bodies to read it from."""
+    model = reported.get("model") if reported else None
+    return model if isinstance(model, str) else ""
+
+
+def _reported_usage(reported: Mapping[str, object]) -> Usage:
+    def count(key: str) -> int | None:
+        value = reported.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return Usage(
+        input_tokens=count("promptTokens"),
+        output_tokens=count("completionTokens"),
+        cache_read_tokens=count("promptCacheReadTokens") or 0,
+        cache_write_tokens=count("promptCacheWriteTokens") or 0,
+        reasoning_tokens=count("reasoningTokens") or 0,
+        audio_input_tokens=count("promptAudioTokens") or 0,
+        audio_output_tokens=count("completionAudioTokens") or 0,
+    )
