@@ -15,8 +15,9 @@ from aiohttp import web
 from heliograph.domain.keys import Identity
 from heliograph.domain.ratelimit import RateLimitPolicy
 from heliograph.domain.record import RequestRecord
+from heliograph.gateway.ports import GatewayPorts
 from heliograph.gateway.proxy import Proxy
-from heliograph.gateway_process import GatewayPorts, open_gateway
+from heliograph.gateway_process import open_gateway
 from heliograph.providers.registry import BUILT_IN, build_registry
 from heliograph.runtime import bind
 from heliograph.settings import load_settings

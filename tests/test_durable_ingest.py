@@ -91,7 +91,7 @@ async def test_a_batch_is_acknowledged_only_once_it_is_spooled(slow_flushing: He
     def down(rows: bytes, token: str) -> None:
         raise StoreUnavailable("store is down (test)")
 
-    inserter._insert, inserter._store_answers = down, lambda: False
+    inserter._storage.insert, inserter._storage.answers = down, lambda: False
     assert await post_batch(hg, encode_records([record(hg.organization_id)])) == 202
     assert list(spool_dir.glob("*.jsonl")), "acknowledged before it was on disk"
 

@@ -99,8 +99,8 @@ async def _outage_under_traffic(
     heliograph: Heliograph, chdb_executor: ChdbExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = heliograph.running.services.writer
-    outage = Outage(writer.inserter._insert)
-    monkeypatch.setattr(writer.inserter, "_insert", outage)
+    outage = Outage(writer.inserter._storage.insert)
+    monkeypatch.setattr(writer.inserter._storage, "insert", outage)
 
     before = await send_traffic(heliograph, seconds=1, rate=20)
     outage.down = True
@@ -114,7 +114,7 @@ async def _outage_under_traffic(
     assert outage.failures > 0
     assert spooled > 0
     assert set(counts) == set(ids)
-    assert not writer.inserter._quarantine.entries(), "a store refusing all rows blames none"
+    assert not writer.inserter.quarantine.entries(), "a store refusing all rows blames none"
     assert len(ids) >= OUTAGE_S * 10
 
 
@@ -157,9 +157,9 @@ async def test_spooled_batches_survive_a_restart(
     settings = heliograph_settings(tmp_path, analytics_dir, fake)
     hg = await start_heliograph(settings)
     writer = hg.running.services.writer
-    outage = Outage(writer.inserter._insert)
+    outage = Outage(writer.inserter._storage.insert)
     outage.down = True
-    monkeypatch.setattr(writer.inserter, "_insert", outage)
+    monkeypatch.setattr(writer.inserter._storage, "insert", outage)
     ids = await send_traffic(hg, seconds=0.5, rate=50)
     await hg.running.stop()  # the store is still down: everything ends up on disk
     spooled = list(settings.spool_dir.glob("*.jsonl"))

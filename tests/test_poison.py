@@ -146,7 +146,7 @@ async def test_a_row_the_store_refuses_is_quarantined_alone(
         writer.put(record(org))
 
     assert len(await wait_for_rows(chdb_executor, org, 6)) == 6
-    quarantine = writer.inserter._quarantine
+    quarantine = writer.inserter.quarantine
     await until(lambda: bool(quarantine.entries()))
     (entry,) = quarantine.entries()
     assert entry["kind"] == "row"
@@ -162,8 +162,8 @@ async def test_a_lone_refused_row_is_quarantined_even_with_nothing_else_to_write
 ) -> None:
     writer = heliograph.running.services.writer
     writer.put(record("not-an-organization-id"))
-    await until(lambda: bool(writer.inserter._quarantine.entries()))
-    assert [entry["kind"] for entry in writer.inserter._quarantine.entries()] == ["row"]
+    await until(lambda: bool(writer.inserter.quarantine.entries()))
+    assert [entry["kind"] for entry in writer.inserter.quarantine.entries()] == ["row"]
     assert not list(heliograph.running.services.settings.spool_dir.glob("*.jsonl"))
 
 
@@ -176,8 +176,8 @@ async def test_a_request_id_cannot_write_bodies_outside_the_body_directory(
         writer = hg.running.services.writer
         body = b'{"model": "gpt-4o-mini", "text": "' + b"x" * 200 + b'"}'
         writer.put(record(hg.organization_id, request_id="../../escaped", request_body=body))
-        await until(lambda: bool(writer.inserter._quarantine.entries()))
-        assert [entry["kind"] for entry in writer.inserter._quarantine.entries()] == ["record"]
+        await until(lambda: bool(writer.inserter.quarantine.entries()))
+        assert [entry["kind"] for entry in writer.inserter.quarantine.entries()] == ["record"]
         assert not await asyncio.to_thread(lambda: list(tmp_path.rglob("escaped*")))
     finally:
         await hg.running.stop()
@@ -215,7 +215,7 @@ async def test_a_poisoned_spool_file_neither_blocks_nor_stops_the_replay(
         assert len(await wait_for_rows(chdb_executor, org, 2)) == 2
         await until(lambda: not list(settings.spool_dir.glob("*.jsonl")))
         assert not list(settings.spool_dir.glob("*.jsonl"))
-        kinds = sorted(e["kind"] for e in hg.running.services.writer.inserter._quarantine.entries())
+        kinds = sorted(e["kind"] for e in hg.running.services.writer.inserter.quarantine.entries())
         assert kinds == ["row", "spooled line", "spooled line"]
         assert hg.running.services.writer.inserter.store_healthy
     finally:
@@ -245,13 +245,13 @@ async def test_healthz_says_stalled_when_the_queue_does_not_move(
     )
     writer = hg.running.services.writer
     release = threading.Event()
-    real_insert = writer.inserter._insert
+    real_insert = writer.inserter._storage.insert
 
     def stuck_insert(rows: bytes, token: str) -> None:
         release.wait(10)  # an insert that hangs: the records behind it stop moving
         real_insert(rows, token)
 
-    writer.inserter._insert = stuck_insert
+    writer.inserter._storage.insert = stuck_insert
     try:
         assert (await get_health(hg))[0] == 200
         for _ in range(3):
@@ -278,12 +278,12 @@ async def test_healthz_says_stalled_when_the_spool_does_not_move(
     def refuse(rows: bytes, token: str) -> None:
         raise refused  # the store answers SELECT 1 but takes no rows
 
-    real_insert = writer.inserter._insert
-    writer.inserter._insert = refuse
+    real_insert = writer.inserter._storage.insert
+    writer.inserter._storage.insert = refuse
     try:
         writer.put(record(hg.organization_id))
         status, body = await wait_for_stall(hg)
         assert (status, body["status"], body["stalled"]) == (503, "stalled", ["spool"])
     finally:
-        writer.inserter._insert = real_insert
+        writer.inserter._storage.insert = real_insert
         await hg.running.stop()

@@ -6,9 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heliograph.domain.pricing import (
-    NO_USAGE,
-    PRICED,
-    UNKNOWN_MODEL,
+    PriceStatus,
     TokenCounts,
     calc_price,
     price_counts,
@@ -51,7 +49,8 @@ def test_fast_path_equals_genai_prices(model: tuple[str, str], usage: TokenCount
 
 def test_known_unknown_and_missing_usage_are_told_apart() -> None:
     priced = price_usage(Usage(input_tokens=1000, output_tokens=100), "gpt-4o-mini", "openai")
-    assert priced.status == PRICED
+    assert priced.status == PriceStatus.PRICED
     assert priced.cost_nano_usd == 1000 * 150 + 100 * 600
-    assert price_usage(Usage(input_tokens=5), "no-such-model", "openai").status == UNKNOWN_MODEL
-    assert price_usage(Usage(), "gpt-4o-mini", "openai").status == NO_USAGE
+    unknown = price_usage(Usage(input_tokens=5), "no-such-model", "openai")
+    assert unknown.status == PriceStatus.UNKNOWN_MODEL
+    assert price_usage(Usage(), "gpt-4o-mini", "openai").status == PriceStatus.NO_USAGE

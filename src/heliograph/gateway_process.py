@@ -25,7 +25,7 @@ from heliograph.appdb.lookups import AppDbLookups
 from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
 from heliograph.gateway.connections import connection_options
-from heliograph.gateway.ports import Buckets, KeyVerifier, RecordSink, ResponseCache, RuleSource
+from heliograph.gateway.ports import Buckets, GatewayPorts, ResponseCache
 from heliograph.gateway.proxy import Proxy
 from heliograph.gateway.ratelimit import RateLimiter
 from heliograph.gateway.targets import TargetPolicy
@@ -33,7 +33,6 @@ from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.shipper import LogShipper
 from heliograph.ingest.spool import Spool
 from heliograph.lifeline import wait_for_stop
-from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.runtime import bind, run_async
 from heliograph.services.key_cache import CachedKeyVerifier
@@ -70,17 +69,6 @@ def open_response_cache(settings: Settings) -> ResponseCache:
 
         return RedisResponseCache(settings.redis_url)
     return DiskResponseCache(settings.data_dir / "cache", settings.cache_max_bytes)
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayPorts:
-    """What the gateway is given from outside: where keys, records and rate-limit rules are."""
-
-    providers: dict[str, Provider]
-    keys: KeyVerifier
-    sink: RecordSink
-    rules: RuleSource
-    telemetry: Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +117,9 @@ def build_proxy(
 ) -> Proxy:
     origins = [provider.origin for provider in ports.providers.values()]
     return Proxy(
-        ports.providers,
-        TargetPolicy(origins, settings.allowed_target_origins),
-        ports.keys,
-        ports.sink,
-        ports.telemetry,
-        session=session,
+        ports,
+        session,
+        targets=TargetPolicy(origins, settings.allowed_target_origins),
         max_capture_bytes=settings.max_request_bytes,
         limiter=RateLimiter(buckets, ports.rules),
         cacher=ResponseCacher(cache, settings.max_stored_body_bytes),

@@ -21,13 +21,8 @@ import uvicorn
 
 from heliograph.api.app import build_api_app
 from heliograph.api.http_limits import HeaderLimits, head_bytes, limited_protocol
-from heliograph.gateway.ports import ResponseCache
-from heliograph.gateway_process import (
-    GATEWAY_SOCKET_FD_ENV,
-    GatewayPorts,
-    OpenGateway,
-    open_gateway,
-)
+from heliograph.gateway.ports import GatewayPorts, ResponseCache
+from heliograph.gateway_process import GATEWAY_SOCKET_FD_ENV, OpenGateway, open_gateway
 from heliograph.lifeline import Lifeline, wait_for_stop
 from heliograph.runtime import bind, run_async
 from heliograph.services.container import Services

@@ -4,7 +4,7 @@ builder's statement run under the organization's `Scope`, returning typed rows."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from heliograph.analytics import aggregates, metrics, properties, sessions
 from heliograph.analytics.aggregate_rows import (
@@ -27,6 +27,7 @@ from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.domain.queries import AggregateQuery
 
 Statement = tuple[str, dict[str, Any]]
+Row = TypeVar("Row")
 
 
 class Aggregates:
@@ -41,12 +42,19 @@ class Aggregates:
         statement: Statement = build(scope, *args)
         return await self._engine.read(scope, *statement)
 
+    async def _row(
+        self, row_type: type[Row], organization_id: str, build: Callable[..., Statement], *args: Any
+    ) -> Row:
+        """The one row, typed as `row_type`, of an aggregate over the whole selection (no
+        `GROUP BY`)."""
+        rows = await self._rows(organization_id, build, *args)
+        return cast("Row", rows[0])
+
     async def sessions(self, organization_id: str, query: AggregateQuery) -> list[SessionRow]:
         return await self._rows(organization_id, sessions.sessions_sql, query)
 
     async def session_count(self, organization_id: str, query: AggregateQuery) -> SessionCountRow:
-        rows = await self._rows(organization_id, sessions.session_count_sql, query)
-        return cast("SessionCountRow", rows[0])
+        return await self._row(SessionCountRow, organization_id, sessions.session_count_sql, query)
 
     async def session_names(
         self, organization_id: str, query: AggregateQuery, name_contains: str
@@ -77,15 +85,14 @@ class Aggregates:
         return await self._rows(organization_id, aggregates.users_sql, query)
 
     async def user_count(self, organization_id: str, query: AggregateQuery) -> int:
-        rows = await self._rows(organization_id, aggregates.user_count_sql, query)
-        return int(rows[0]["count"])
+        row = await self._row(dict[str, Any], organization_id, aggregates.user_count_sql, query)
+        return int(row["count"])
 
     async def user_totals(self, organization_id: str, query: AggregateQuery) -> list[UserTotalsRow]:
         return await self._rows(organization_id, aggregates.user_totals_sql, query)
 
     async def metric_totals(self, organization_id: str, query: AggregateQuery) -> MetricTotalsRow:
-        rows = await self._rows(organization_id, metrics.totals_sql, query)
-        return cast("MetricTotalsRow", rows[0])
+        return await self._row(MetricTotalsRow, organization_id, metrics.totals_sql, query)
 
     async def metric_series(
         self, organization_id: str, query: AggregateQuery, name: str, increment: str, tz: int

@@ -8,7 +8,7 @@ from typing import Any
 from heliograph.analytics.definitions import USAGE_TOTAL_SQL
 from heliograph.analytics.filter_sql import filter_sql
 from heliograph.analytics.scope import Scope
-from heliograph.domain.queries import AggregateQuery
+from heliograph.domain.queries import AggregateQuery, RequestQuery
 from heliograph.domain.sorts import USER_SORT_KEYS
 
 USER_SORTS = {
@@ -51,6 +51,14 @@ def scoped_where(
     return held(scope, query, condition, params, extra), params
 
 
+def paged(
+    sql: str, params: dict[str, Any], query: AggregateQuery | RequestQuery
+) -> tuple[str, dict[str, Any]]:
+    """`sql` cut to the query's page, its limit and offset bound as parameters."""
+    params.update(limit=query.limit, offset=query.offset)
+    return f"{sql} LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}", params
+
+
 def held(
     scope: Scope, query: AggregateQuery, condition: str, params: dict[str, Any], extra: str
 ) -> str:
@@ -84,10 +92,9 @@ def users_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]
     direction = "DESC" if query.descending else "ASC"
     sql = (
         f"SELECT {USER_COLUMNS} FROM request_response WHERE {where} GROUP BY user_id "
-        f"ORDER BY {order} {direction}, user_id LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}"
+        f"ORDER BY {order} {direction}, user_id"
     )
-    params.update(limit=query.limit, offset=query.offset)
-    return sql, params
+    return paged(sql, params, query)
 
 
 def user_count_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
@@ -103,8 +110,6 @@ def user_totals_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str,
         params["user_ids"] = list(query.user_ids)
     sql = (
         f"SELECT user_id, count() AS count, {TOKEN_SUMS}, sum(cost) AS cost "
-        f"FROM request_response WHERE {where} GROUP BY user_id ORDER BY count DESC, user_id "
-        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+        f"FROM request_response WHERE {where} GROUP BY user_id ORDER BY count DESC, user_id"
     )
-    params.update(limit=query.limit, offset=query.offset)
-    return sql, params
+    return paged(sql, params, query)

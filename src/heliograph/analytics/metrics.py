@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heliograph.analytics.aggregates import paged
 from heliograph.analytics.rollup import summary_source
 from heliograph.analytics.scope import Scope
 from heliograph.domain.queries import INCREMENTS, QUANTILE_METRICS, AggregateQuery
@@ -85,26 +86,34 @@ def series_sql(
     scope: Scope, query: AggregateQuery, name: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
     columns, having = SERIES[name]
-    source, params = _source(scope, query, increment, tz_minutes)
-    params["tz"] = tz_minutes
     group = "time, status" if name == "status" else "time"
-    sql = (
-        f"SELECT {bucket(increment, 'slot')} AS time, {columns} FROM ({source}) "
-        f"GROUP BY {group} {'HAVING ' + having if having else ''} ORDER BY {group} LIMIT 100000"
-    )
-    return sql, params
+    return _per_bucket(scope, query, increment, tz_minutes, columns, having, group)
 
 
 def quantiles_sql(
     scope: Scope, query: AggregateQuery, metric: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
     digest, having = QUANTILE_DIGESTS[metric]
+    columns = f"{MERGE_QUANTILES}({digest}) AS values"
+    return _per_bucket(scope, query, increment, tz_minutes, columns, having)
+
+
+def _per_bucket(
+    scope: Scope,
+    query: AggregateQuery,
+    increment: str,
+    tz_minutes: int,
+    columns: str,
+    having: str,
+    group: str = "time",
+) -> tuple[str, dict[str, Any]]:
+    """`columns` per `increment` bucket in the caller's time zone, oldest first; a non-empty
+    `having` drops the buckets it refuses."""
     source, params = _source(scope, query, increment, tz_minutes)
     params["tz"] = tz_minutes
     sql = (
-        f"SELECT {bucket(increment, 'slot')} AS time, {MERGE_QUANTILES}({digest}) AS values "
-        f"FROM ({source}) GROUP BY time {'HAVING ' + having if having else ''} "
-        "ORDER BY time LIMIT 100000"
+        f"SELECT {bucket(increment, 'slot')} AS time, {columns} FROM ({source}) "
+        f"GROUP BY {group} {'HAVING ' + having if having else ''} ORDER BY {group} LIMIT 100000"
     )
     return sql, params
 
@@ -115,8 +124,6 @@ def models_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]
         f"SELECT model, provider, sum(requests) AS total_requests, {USAGE_TOTALS}, "
         "sum(cost_nano) AS cost_nano, sum(latency_sum) / sum(requests) AS avg_latency "
         f"FROM ({source}) GROUP BY model, provider "
-        "ORDER BY sum(cost_nano) DESC, sum(requests) DESC, model "
-        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+        "ORDER BY sum(cost_nano) DESC, sum(requests) DESC, model"
     )
-    params.update(limit=query.limit, offset=query.offset)
-    return sql, params
+    return paged(sql, params, query)

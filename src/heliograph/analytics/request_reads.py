@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from heliograph.analytics.aggregates import time_bounds
+from heliograph.analytics.aggregates import paged, time_bounds
 from heliograph.analytics.definitions import USAGE_TOTAL_SQL
 from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.analytics.filter_sql import filter_sql
@@ -56,12 +56,9 @@ class RequestReads:
             wanted = query.offset + query.limit
             rows = await self._newest_first(scope, columns, where, params, wanted, now_ms())
             return rows[query.offset : wanted]
-        sql = (
-            f"SELECT {columns} FROM {REQUESTS} WHERE {where} ORDER BY {order_sql(query.sort)} "
-            "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
-        )
-        params.update(limit=query.limit, offset=query.offset)
-        return _rows(await self._engine.read(scope, sql, params))
+        order = order_sql(query.sort)
+        sql = f"SELECT {columns} FROM {REQUESTS} WHERE {where} ORDER BY {order}"
+        return _rows(await self._engine.read(scope, *paged(sql, params, query)))
 
     async def page_after(
         self, organization_id: str, tree: Filter, after: tuple[str, str] | None, limit: int

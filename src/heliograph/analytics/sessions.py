@@ -6,21 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import TOKEN_SUMS, held
+from heliograph.analytics.aggregates import TOKEN_SUMS, held, paged
 from heliograph.analytics.definitions import SESSION_DURATION_SQL, USAGE_TOTAL_SQL
 from heliograph.analytics.filter_sql import session_filter_sql
 from heliograph.analytics.scope import Scope
 from heliograph.domain.queries import SESSION_PERCENTILES, AggregateQuery
 from heliograph.domain.sorts import SESSION_SORT_KEYS
 
-SESSION_SORTS = {
-    "latest_request_created_at": "latest_request_created_at",
-    "created_at": "created_at",
-    "total_cost": "total_cost",
-    "total_requests": "total_requests",
-    "avg_latency": "avg_latency",
-}
-assert tuple(SESSION_SORTS) == SESSION_SORT_KEYS
 SESSION_COLUMNS = (
     "session_id, any(session_name) AS session_name, "
     "min(request_created_at) AS created_at, max(request_created_at) AS latest_request_created_at, "
@@ -60,14 +52,10 @@ def grouped_sessions_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict
 
 def sessions_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
     grouped, params = grouped_sessions_sql(scope, query)
-    order = SESSION_SORTS.get(query.sort, "latest_request_created_at")
+    # The sort keys are the list's own column names, so a known key is its ORDER BY.
+    order = query.sort if query.sort in SESSION_SORT_KEYS else "latest_request_created_at"
     direction = "DESC" if query.descending else "ASC"
-    sql = (
-        f"{grouped} ORDER BY {order} {direction}, session_id "
-        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
-    )
-    params.update(limit=query.limit, offset=query.offset)
-    return sql, params
+    return paged(f"{grouped} ORDER BY {order} {direction}, session_id", params, query)
 
 
 def session_count_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
@@ -93,11 +81,9 @@ def session_names_sql(
         "max(latest_request_created_at) AS last_used, count() AS session_count, "
         "sum(total_requests) AS total_requests, sum(total_cost) AS total_cost, "
         "sum(total_latency) / sum(total_requests) AS avg_latency "
-        f"FROM ({grouped}) {name_filter} GROUP BY name ORDER BY last_used DESC, name "
-        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+        f"FROM ({grouped}) {name_filter} GROUP BY name ORDER BY last_used DESC, name"
     )
-    params.update(limit=query.limit, offset=query.offset)
-    return sql, params
+    return paged(sql, params, query)
 
 
 def distribution_bounds_sql(

@@ -25,10 +25,21 @@ else:  # what pydantic validates (and documents), then parses; a refusal is a `F
     RequestSort = Annotated[dict[str, Any] | None, AfterValidator(parse_sort)]
 
 
-class RequestQueryParams(BaseModel):
-    """Helicone's `RequestQueryParams`: a `FilterNode`, sort, limit (0 to 1000) and offset."""
+class HeliconeBody(BaseModel):
+    """A body in Helicone's shape: fields Heliograph does not read are ignored, since Helicone's
+    clients send them."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class StrictBody(BaseModel):
+    """A body of Heliograph's own: an unknown field is refused, naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestQueryParams(HeliconeBody):
+    """Helicone's `RequestQueryParams`: a `FilterNode`, sort, limit (0 to 1000) and offset."""
 
     filter: RequestFilter = Field(
         default="all",
@@ -43,16 +54,12 @@ class RequestQueryParams(BaseModel):
     includeBodies: bool = True
 
 
-class CountQueryParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class CountQueryParams(HeliconeBody):
     filter: RequestFilter = Field(default="all", validate_default=True)
 
 
-class RateLimitRuleBody(BaseModel):
+class RateLimitRuleBody(StrictBody):
     """An organization rule: applies to requests that send no `Helicone-RateLimit-Policy`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     quota: float = Field(gt=0)
@@ -61,24 +68,18 @@ class RateLimitRuleBody(BaseModel):
     segment: str | None = Field(default=None, description="'user', a property name, or none")
 
 
-class FeedbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FeedbackBody(StrictBody):
     rating: StrictBool
 
 
-class ScoresBody(BaseModel):
+class ScoresBody(StrictBody):
     """Scores by name; numbers may be floats (Helicone took integers only), booleans are 1 or 0."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scores: dict[str, float | bool] = Field(min_length=1, max_length=50)
 
 
-class RedactionBody(BaseModel):
+class RedactionBody(StrictBody):
     """Kinds of personal data to redact from stored bodies: email, phone, card, secret."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kinds: list[str] = Field(max_length=10)
 
@@ -101,10 +102,8 @@ SESSION_FILTER_HELP = (
 )
 
 
-class SessionQueryBody(BaseModel):
+class SessionQueryBody(HeliconeBody):
     """Helicone's session query: search, time range, name, a filter, paging."""
-
-    model_config = ConfigDict(extra="ignore")
 
     search: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
@@ -120,42 +119,34 @@ class SessionQueryBody(BaseModel):
     limit: int = Field(default=50, ge=1, le=1000)
 
 
-class SessionNameBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class SessionSelection(HeliconeBody):
+    """The fields the session names and charts share: a name search, a time range, a filter."""
 
     nameContains: str = Field(default="", max_length=200)
     timeFilter: TimeFilter | None = None
     filter: SessionFilterField = Field(
         default="all", description=SESSION_FILTER_HELP, validate_default=True
     )
+
+
+class SessionNameBody(SessionSelection):
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=50, ge=1, le=1000)
 
 
-class SessionMetricsBody(BaseModel):
+class SessionMetricsBody(SessionSelection):
     """The session charts: requests, duration and cost per session as trimmed histograms."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    nameContains: str = Field(default="", max_length=200)
-    timeFilter: TimeFilter | None = None
-    filter: SessionFilterField = Field(
-        default="all", description=SESSION_FILTER_HELP, validate_default=True
-    )
     pSize: Literal["p50", "p75", "p95", "p99", "p99.9"] = "p75"
     useInterquartile: bool = False
 
 
-class SessionTagBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SessionTagBody(StrictBody):
     tag: str = Field(max_length=200)
 
 
-class UserQueryBody(BaseModel):
+class UserQueryBody(HeliconeBody):
     """Helicone's `/v1/user/query`: totals for some users (or all), busiest first."""
-
-    model_config = ConfigDict(extra="ignore")
 
     userIds: list[Annotated[str, Field(max_length=1000)]] | None = Field(
         default=None, max_length=1000
@@ -165,15 +156,11 @@ class UserQueryBody(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-class PropertyKeyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PropertyKeyBody(StrictBody):
     key: str = Field(min_length=1, max_length=500)
 
 
-class UserMetricsBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class UserMetricsBody(HeliconeBody):
     filter: RequestFilter = Field(default="all", validate_default=True)
     timeFilter: TimeFilter | None = None
     offset: int = Field(default=0, ge=0)
@@ -181,9 +168,7 @@ class UserMetricsBody(BaseModel):
     sort: dict[str, Literal["asc", "desc"]] | None = Field(default=None, max_length=1)
 
 
-class ExportBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExportBody(StrictBody):
     filter: RequestFilter = Field(default="all", validate_default=True)
     format: Literal["jsonl", "csv"] = "jsonl"
 
@@ -193,10 +178,8 @@ class IsoTimeFilter(BaseModel):
     end: datetime
 
 
-class MetricsBody(BaseModel):
+class MetricsBody(HeliconeBody):
     """Helicone's metrics request: filter, ISO time range, bucket size, client time-zone offset."""
-
-    model_config = ConfigDict(extra="ignore")
 
     filter: RequestFilter = Field(default="all", validate_default=True)
     timeFilter: IsoTimeFilter | None = None
@@ -213,16 +196,12 @@ class PropertyBody(MetricsBody):
     searchTerm: str = Field(default="", max_length=200)
 
 
-class SqlBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SqlBody(StrictBody):
     sql: str = Field(min_length=1, max_length=20_000)
 
 
-class PageBody(BaseModel):
+class PageBody(StrictBody):
     """A page of the request list by keyset cursor (newest first)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     filter: RequestFilter = Field(default="all", validate_default=True)
     limit: int = 100

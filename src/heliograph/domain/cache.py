@@ -28,12 +28,6 @@ MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*(\d+)", re.IGNORECASE)
 MAX_IGNORE_KEYS = 64
 
 
-class InvalidCacheSettings(InvalidInput):
-    """A `Helicone-Cache-*` header is out of range; the message says which."""
-
-    code = "invalid_cache_settings"
-
-
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     read: bool
@@ -73,6 +67,12 @@ class CachedResponse:
             latency_ms=int(document["latency_ms"]),
             request_id=str(document["request_id"]),
         )
+
+
+class InvalidCacheSettings(InvalidInput):
+    """A `Helicone-Cache-*` header is out of range; the message says which."""
+
+    code = "invalid_cache_settings"
 
 
 def cache_settings(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
 from functools import lru_cache
 
 from heliograph.domain.money import NANO_PER_USD
@@ -22,15 +23,20 @@ from heliograph.domain.usage import Usage
 NANO_USD = Decimal(NANO_PER_USD)
 PROBE_TOKENS = 1000
 
-PRICED = "priced"
-UNKNOWN_MODEL = "unknown_model"
-NO_USAGE = "no_usage"
+
+class PriceStatus(StrEnum):
+    """A row's `pricing_status`: whether its cost is known, and why not."""
+
+    PRICED = "priced"
+    UNKNOWN_MODEL = "unknown_model"
+    NO_USAGE = "no_usage"
+    CACHE_HIT = "cache_hit"  # a replayed response: nothing spent (set by ingest)
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
     cost_nano_usd: int
-    status: str
+    status: PriceStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +78,9 @@ def usd_to_nano(usd: Decimal) -> int:
 def price_usage(usage: Usage, model: str, price_provider: str | None) -> Price:
     """Price `usage` of `model`; `price_provider` is the genai-prices provider id, if known."""
     if not usage.is_known:
-        return Price(0, NO_USAGE)
+        return Price(0, PriceStatus.NO_USAGE)
     if not model:
-        return Price(0, UNKNOWN_MODEL)
+        return Price(0, PriceStatus.UNKNOWN_MODEL)
     counts = TokenCounts(
         input=(usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
         cache_read=usage.cache_read_tokens,
@@ -83,8 +89,8 @@ def price_usage(usage: Usage, model: str, price_provider: str | None) -> Price:
     )
     total = price_counts(counts, model, price_provider)
     if total is None:
-        return Price(0, UNKNOWN_MODEL)
-    return Price(usd_to_nano(total), PRICED)
+        return Price(0, PriceStatus.UNKNOWN_MODEL)
+    return Price(usd_to_nano(total), PriceStatus.PRICED)
 
 
 def price_counts(counts: TokenCounts, model: str, provider: str | None) -> Decimal | None:

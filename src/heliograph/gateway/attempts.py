@@ -27,12 +27,6 @@ MAX_FALLBACKS = 10
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
-class InvalidFallbacks(InvalidInput):
-    """`Helicone-Fallbacks` is not valid; the message says why."""
-
-    code = "invalid_fallbacks"
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where one attempt goes: a URL, the headers and body to send, the statuses that move on."""
@@ -52,6 +46,12 @@ class Outcome:
     attempts: int = 0
     error: BaseException | None = None
     errors: list[str] = field(default_factory=list)
+
+
+class InvalidFallbacks(InvalidInput):
+    """`Helicone-Fallbacks` is not valid; the message says why."""
+
+    code = "invalid_fallbacks"
 
 
 def parse_fallbacks(text: str) -> list[dict[str, Any]]:

@@ -125,14 +125,14 @@ def _options(
     get = text.get
     request_id = raw.get("helicone-request-id")
     attribution = Attribution(
-        get("helicone-user-id", ""),
-        properties,
-        get("helicone-session-id", ""),
-        get("helicone-session-path", ""),
-        get("helicone-session-name", ""),
-        "helicone-omit-request" in raw and _is_true(raw["helicone-omit-request"]),
-        "helicone-omit-response" in raw and _is_true(raw["helicone-omit-response"]),
-        get("helicone-model-override", ""),
+        user_id=get("helicone-user-id", ""),
+        properties=properties,
+        session_id=get("helicone-session-id", ""),
+        session_path=get("helicone-session-path", ""),
+        session_name=get("helicone-session-name", ""),
+        omit_request="helicone-omit-request" in raw and _is_true(raw["helicone-omit-request"]),
+        omit_response="helicone-omit-response" in raw and _is_true(raw["helicone-omit-response"]),
+        model_override=get("helicone-model-override", ""),
     )
     caching = (
         "helicone-cache-enabled" in raw
@@ -141,24 +141,27 @@ def _options(
     )
     cache, cache_refused = _cache(text, cache_control) if caching else (None, None)
     return HeliconeOptions(
-        get("helicone-auth"),
-        None if request_id is None else valid_uuid(request_id),
-        attribution,
-        get("helicone-target-url"),
-        get("helicone-fallbacks", ""),
-        get("helicone-ratelimit-policy", ""),
-        _retry(text) if "helicone-retry-enabled" in raw else None,
-        cache,
-        "helicone-moderations-enabled" in text and _is_true(text["helicone-moderations-enabled"]),
-        refused,
-        cache_refused,
+        auth=get("helicone-auth"),
+        request_id=None if request_id is None else valid_uuid(request_id),
+        attribution=attribution,
+        target_url=get("helicone-target-url"),
+        fallbacks=get("helicone-fallbacks", ""),
+        rate_limit_policy=get("helicone-ratelimit-policy", ""),
+        retry=_retry(text) if "helicone-retry-enabled" in raw else None,
+        cache=cache,
+        moderation=(
+            "helicone-moderations-enabled" in text
+            and _is_true(text["helicone-moderations-enabled"])
+        ),
+        refused=refused,
+        cache_refused=cache_refused,
     )
 
 
 def _retry(text: dict[str, str]) -> RetryPolicy | None:
     get = text.get
     return parse_retry(
-        get("helicone-retry-enabled", ""),
+        _is_true(get("helicone-retry-enabled", "")),
         get("helicone-retry-num", ""),
         get("helicone-retry-factor", ""),
         get("helicone-retry-min-timeout", ""),

@@ -1,12 +1,16 @@
-"""All the gateway knows of the outside: a key verifier, a sink for records, token buckets."""
+"""All the gateway knows of the outside: a key verifier, a sink for records, token buckets,
+rate-limit rules, a response cache, and `GatewayPorts`, the ones it is given as one value."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from heliograph.domain.keys import Identity
 from heliograph.domain.ratelimit import BucketState, RateLimitPolicy
 from heliograph.domain.record import RequestRecord
+from heliograph.providers.base import Provider
+from heliograph.telemetry import Telemetry
 
 
 class KeyVerifier(Protocol):
@@ -46,3 +50,14 @@ class ResponseCache(Protocol):
     async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPorts:
+    """What the gateway is given from outside: where keys, records and rate-limit rules are."""
+
+    providers: dict[str, Provider]
+    keys: KeyVerifier
+    sink: RecordSink
+    rules: RuleSource
+    telemetry: Telemetry

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,12 +31,11 @@ from heliograph.gateway.connections import Incomplete, read_body
 from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
 from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
 from heliograph.gateway.plan import Plan, plan_request
-from heliograph.gateway.ports import KeyVerifier, RecordSink
+from heliograph.gateway.ports import GatewayPorts
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy
 from heliograph.providers.base import Provider
-from heliograph.telemetry import Telemetry
 
 
 def error_response(
@@ -75,24 +74,22 @@ class Call:
 class Proxy:
     def __init__(
         self,
-        providers: Mapping[str, Provider],
-        targets: TargetPolicy,
-        keys: KeyVerifier,
-        sink: RecordSink,
-        telemetry: Telemetry,
-        *,
+        ports: GatewayPorts,
         session: aiohttp.ClientSession,
+        *,
+        targets: TargetPolicy,
         max_capture_bytes: int,
         limiter: RateLimiter,
         cacher: ResponseCacher,
         body_timeout_s: float,
     ) -> None:
-        self._providers = providers
-        self._targets = targets
-        self._keys = keys
-        self._sink = sink
-        self._telemetry = telemetry
+        # Unpacked once, so the request path reads each port in one step.
+        self._providers = ports.providers
+        self._keys = ports.keys
+        self._sink = ports.sink
+        self._telemetry = ports.telemetry
         self._session = session
+        self._targets = targets
         self._max_capture = max_capture_bytes
         self._limiter = limiter
         self._cacher = cacher

@@ -30,11 +30,11 @@ class RetryPolicy:
 
 
 def parse_retry(
-    enabled: str, retries: str, factor: str, min_timeout: str, max_timeout: str
+    enabled: bool, retries: str, factor: str, min_timeout: str, max_timeout: str
 ) -> RetryPolicy | None:
-    """Retries only when `Helicone-Retry-Enabled` is `true` (Helicone retried on any value); a
-    number that does not parse keeps its default."""
-    if enabled.strip().lower() != "true":
+    """The policy when `enabled` (`Helicone-Retry-Enabled` is `true`; Helicone retried on any
+    value), else None; a number that does not parse keeps its default."""
+    if not enabled:
         return None
     defaults = RetryPolicy()
     return RetryPolicy(

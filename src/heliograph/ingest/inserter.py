@@ -65,24 +65,25 @@ class Undecided(HeliographError):
     rows or the store are at fault; the batch waits in the spool, nothing of it inserted."""
 
 
+@dataclass(slots=True)
+class Storage:
+    """Where rows go, called on the inserter's thread: the store's blocking calls, and the files
+    of bodies kept outside their row. Not frozen, so that a test can stand in a failing store."""
+
+    insert: Insert
+    answers: Callable[[], bool]
+    stored_times: StoredTimes
+    write_bodies: WriteBodies
+
+
 class BatchInserter:
     def __init__(
-        self,
-        insert: Insert,
-        store_answers: Callable[[], bool],
-        stored_times: StoredTimes,
-        write_bodies: WriteBodies,
-        spool: Spool,
-        quarantine: Quarantine,
-        telemetry: Telemetry,
+        self, storage: Storage, spool: Spool, quarantine: Quarantine, telemetry: Telemetry
     ) -> None:
-        self._insert = insert
-        self._store_answers = store_answers
-        self._stored_times = stored_times
-        self._write_bodies = write_bodies
+        self._storage = storage
         self._spool = spool
-        self._quarantine = quarantine
-        self._telemetry = telemetry
+        self.quarantine = quarantine
+        self.telemetry = telemetry
         self.store_healthy = True
         self._inserted = 0  # successful inserts: proof that the store takes rows
         # spool file -> (`_inserted`, time) when the store last took none of it
@@ -99,11 +100,11 @@ class BatchInserter:
                 return
             except StoreDown as error:
                 log.warning("store write failed, spooling %d rows: %s", len(batch.rows), error)
-                self._telemetry.flush_failures.inc()
+                self.telemetry.flush_failures.inc()
                 self.store_healthy = False
             except Undecided:
                 log.warning("the store took none of %d rows; spooled them", len(batch.rows))
-                self._telemetry.flush_failures.inc()
+                self.telemetry.flush_failures.inc()
             except Exception as error:  # a bug must not cost the batch: the replay sorts it out
                 log.error(
                     "could not write a batch (%s: %s); spooling it", type(error).__name__, error
@@ -168,7 +169,7 @@ class BatchInserter:
         try:
             return orjson.dumps(row)
         except (TypeError, orjson.JSONEncodeError) as error:
-            self._quarantine.add("row", f"not serializable: {error}", portable_bytes(row))
+            self.quarantine.add("row", f"not serializable: {error}", portable_bytes(row))
             return None
 
     def _insert_finding_bad_rows(self, lines: list[bytes | None], token: str, proven: bool) -> None:
@@ -187,7 +188,7 @@ class BatchInserter:
             if not present:
                 continue
             try:
-                self._insert(b"\n".join(present), piece_token)
+                self._storage.insert(b"\n".join(present), piece_token)
             except Exception as error:
                 if not self._answers():
                     raise StoreDown(str(error)) from error
@@ -203,33 +204,33 @@ class BatchInserter:
                         (start, middle, f"{piece_token}.0"),
                     ]
                 elif unreadable:
-                    self._quarantine.add("row", f"refused by the store: {error}", present[0])
+                    self.quarantine.add("row", f"refused by the store: {error}", present[0])
                 else:
                     refused.append((present[0], str(error)))
                 continue
             proven = True
             self._inserted += 1
-            self._telemetry.rows_written.inc(len(present))
+            self.telemetry.rows_written.inc(len(present))
         if refused and not proven:
             raise Undecided
         for line, reason in refused:
-            self._quarantine.add("row", f"refused by the store: {reason}", line)
+            self.quarantine.add("row", f"refused by the store: {reason}", line)
 
     def _write_deferred_bodies(self, row: RequestRow, document: bytes) -> None:
         try:
-            self._write_bodies(row, document)
+            self._storage.write_bodies(row, document)
         except OSError as error:  # the row keeps its previews; the rest of the batch goes on
             log.error("could not write the bodies of request %s: %s", row.get("request_id"), error)
 
     def _lookup(self, organization_id: str, request_ids: list[str]) -> set[tuple[str, str]]:
         try:
-            return self._stored_times(organization_id, request_ids)
+            return self._storage.stored_times(organization_id, request_ids)
         except Exception as error:
             raise StoreDown(f"could not look request ids up: {error}") from error
 
     def _answers(self) -> bool:
         try:
-            return self._store_answers()
+            return self._storage.answers()
         except Exception:
             return False
 
@@ -249,10 +250,10 @@ class BatchInserter:
         try:
             row = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            self._quarantine.add("spooled line", f"unreadable: {error}", line)
+            self.quarantine.add("spooled line", f"unreadable: {error}", line)
             return None
         if not isinstance(row, dict):
-            self._quarantine.add("spooled line", "not a JSON object", line)
+            self.quarantine.add("spooled line", "not a JSON object", line)
             return None
         return row
 
@@ -270,7 +271,7 @@ class BatchInserter:
         except OSError:
             return
         reason = f"could not replay: {type(error).__name__}: {error}"
-        self._quarantine.add("spool file", reason, data)
+        self.quarantine.add("spool file", reason, data)
 
     def _note_spool(self) -> None:
         """Track when the spool last moved: emptied, shrank, or received its first batch."""
@@ -278,7 +279,7 @@ class BatchInserter:
         if size == 0 or size < self._spooled or self._spooled == 0:
             self.spool_moved_at = time.monotonic()
         self._spooled = size
-        self._telemetry.spool_files.set(size)
+        self.telemetry.spool_files.set(size)
 
 
 def _spooled(built: BuiltRow | None, chosen: bool) -> Mapping[str, object] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.domain.pricing import PriceStatus
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.redaction import Redactor
 from heliograph.domain.request_row import RequestRow
@@ -27,7 +28,6 @@ from heliograph.providers.sse import load_json
 from heliograph.state.bodies import body_document, write_body_file
 
 PREVIEW_BYTES = 64 * 1024
-CACHE_HIT = "cache_hit"
 # The text columns; `build` cleans each (the edges clean too, but one bad value costs a batch).
 TEXT_COLUMNS = (
     "provider", "model", "request_model", "response_model", "model_override", "target_url",
@@ -116,7 +116,7 @@ class RowBuilder:
             row["cache_saved_latency"] = max(
                 record.cache_original_latency_ms - record.latency_ms, 0
             )
-            row["cost"], row["pricing_status"] = 0, CACHE_HIT
+            row["cost"], row["pricing_status"] = 0, PriceStatus.CACHE_HIT
         built = BuiltRow(row)
         self._add_bodies(built, record, request_json, response_body)
         return built

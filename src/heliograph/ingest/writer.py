@@ -21,10 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from heliograph.domain.record import RequestRecord
 from heliograph.ingest.inserter import Batch, BatchInserter
-from heliograph.ingest.quarantine import Quarantine, portable_bytes
+from heliograph.ingest.quarantine import portable_bytes
 from heliograph.ingest.rows import BuiltRow
 from heliograph.ingest.wire import flat
-from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph.ingest")
 
@@ -46,17 +45,13 @@ class LogWriter:
         self,
         inserter: BatchInserter,
         build_row: BuildRow,
-        quarantine: Quarantine,
-        telemetry: Telemetry,
         *,
         flush_rows: int,
         flush_interval_ms: int,
         queue_max: int,
     ) -> None:
-        self.inserter = inserter
+        self.inserter = inserter  # whose quarantine and metrics are the writer's too
         self._build_row = build_row
-        self._quarantine = quarantine
-        self._telemetry = telemetry
         self._flush_rows = flush_rows
         self._flush_interval_s = flush_interval_ms / 1000
         self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(maxsize=queue_max)
@@ -147,7 +142,7 @@ class LogWriter:
                 ]
                 taken += len(batch)
                 self._queue_moved_at = time.monotonic()
-                self._telemetry.queue_depth.set(self._queue.qsize())
+                self.inserter.telemetry.queue_depth.set(self._queue.qsize())
                 self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_batch, batch))
                 await asyncio.shield(self._writing)
                 self._writing = None
@@ -200,7 +195,7 @@ class LogWriter:
             )
             return self._build_row(stripped)
         except Exception as error:
-            self._quarantine.add(
+            self.inserter.quarantine.add(
                 "record", f"could not build a row: {error}", portable_bytes(flat(record))
             )
             return None

@@ -9,18 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.domain.usage import Usage
-from heliograph.providers.base import Parsed
-from heliograph.providers.sse import as_int, iter_json_events, load_json
+from heliograph.providers.base import Parsed, model_of, parse_body
+from heliograph.providers.sse import as_int, iter_json_events
 
 
 def parse(body: bytes, is_stream: bool) -> Parsed:
-    if is_stream:
-        return _parse_stream(body)
-    document = load_json(body)
-    if not isinstance(document, dict):
-        return Parsed()
-    model = document.get("model")
-    return Parsed(model if isinstance(model, str) else "", _usage(document.get("usage")))
+    return parse_body(body, is_stream, _parse_stream, _parse_document)
+
+
+def _parse_document(document: dict[str, Any]) -> Parsed:
+    return Parsed(model_of(document), _usage(document.get("usage")))
 
 
 def _parse_stream(body: bytes) -> Parsed:

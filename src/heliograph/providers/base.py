@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from heliograph.domain.usage import UNKNOWN_USAGE, Usage
+from heliograph.providers.sse import load_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +45,23 @@ def request_model(path: str, body: Any) -> str:
         tail = path.split(marker, 1)[1]
         return tail.split(":", 1)[0].split("/", 1)[0]
     return ""
+
+
+def parse_body(
+    body: bytes,
+    is_stream: bool,
+    from_stream: Callable[[bytes], Parsed],
+    from_document: Callable[[dict[str, Any]], Parsed],
+) -> Parsed:
+    """A stream read by `from_stream`, else a JSON object read by `from_document`; a body that
+    is neither says nothing."""
+    if is_stream:
+        return from_stream(body)
+    document = load_json(body)
+    return from_document(document) if isinstance(document, dict) else Parsed()
+
+
+def model_of(document: dict[str, Any]) -> str:
+    """The `model` a response object names, or "" when it names none."""
+    model = document.get("model")
+    return model if isinstance(model, str) else ""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from heliograph.domain.pricing import PRICED, Price, price_usage, usd_to_nano
+from heliograph.domain.pricing import Price, PriceStatus, price_usage, usd_to_nano
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.text import clean_text
 from heliograph.domain.usage import Usage
@@ -52,7 +52,7 @@ def cost_of(
         usage = _reported_usage(record.reported)
     reported_cost = record.reported.get("cost") if record.reported else None
     if isinstance(reported_cost, int | float) and not isinstance(reported_cost, bool):
-        price = Price(usd_to_nano(Decimal(str(reported_cost))), PRICED)
+        price = Price(usd_to_nano(Decimal(str(reported_cost))), PriceStatus.PRICED)
     else:
         price = price_usage(usage, model, provider.price_id if provider else None)
     return Cost(parsed, from_request, model, usage, price)

@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.domain.usage import Usage
-from heliograph.providers.base import Parsed
-from heliograph.providers.sse import as_int, dig, iter_json_events, load_json
+from heliograph.providers.base import Parsed, model_of, parse_body
+from heliograph.providers.sse import as_int, dig, iter_json_events
 
 
 def parse(body: bytes, is_stream: bool) -> Parsed:
-    if is_stream:
-        return _parse_stream(body)
-    document = load_json(body)
-    if not isinstance(document, dict):
-        return Parsed()
-    return Parsed(_model(document), usage_from(document.get("usage")))
+    return parse_body(body, is_stream, _parse_stream, _parse_document)
+
+
+def _parse_document(document: dict[str, Any]) -> Parsed:
+    return Parsed(model_of(document), usage_from(document.get("usage")))
 
 
 def _parse_stream(body: bytes) -> Parsed:
@@ -27,19 +26,14 @@ def _parse_stream(body: bytes) -> Parsed:
     for event in iter_json_events(body):
         response = event.get("response")
         if isinstance(response, dict):  # Responses API: response.created ... response.completed
-            model = _model(response) or model
+            model = model_of(response) or model
             if isinstance(response.get("usage"), dict):
                 usage = response["usage"]
             continue
-        model = _model(event) or model
+        model = model_of(event) or model
         if isinstance(event.get("usage"), dict):
             usage = event["usage"]
     return Parsed(model, usage_from(usage))
-
-
-def _model(document: dict[str, Any]) -> str:
-    model = document.get("model")
-    return model if isinstance(model, str) else ""
 
 
 def usage_from(usage: Any) -> Usage:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
-from heliograph.ingest.inserter import BatchInserter
+from heliograph.ingest.inserter import BatchInserter, Storage
 from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.rows import RowBuilder
 from heliograph.ingest.spool import Spool
@@ -96,21 +96,17 @@ class Services:
             settings.max_stored_body_bytes,
             app_db.redaction.redactor_for,
         )
-        quarantine = Quarantine(settings.data_dir / "quarantine", telemetry.quarantined)
-        inserter = BatchInserter(
-            store.insert_requests_blocking,
-            store.ping_blocking,
-            store.stored_request_times_blocking,
-            rows.write_deferred_bodies,
-            Spool(settings.spool_dir),
-            quarantine,
-            telemetry,
+        storage = Storage(
+            insert=store.insert_requests_blocking,
+            answers=store.ping_blocking,
+            stored_times=store.stored_request_times_blocking,
+            write_bodies=rows.write_deferred_bodies,
         )
+        quarantine = Quarantine(settings.data_dir / "quarantine", telemetry.quarantined)
+        inserter = BatchInserter(storage, Spool(settings.spool_dir), quarantine, telemetry)
         writer = LogWriter(
             inserter,
             rows.build,
-            quarantine,
-            telemetry,
             flush_rows=settings.flush_rows,
             flush_interval_ms=settings.flush_interval_ms,
             queue_max=settings.queue_max,

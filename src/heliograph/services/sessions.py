@@ -89,18 +89,17 @@ class SessionService:
     async def set_tag(self, organization_id: str, session_id: str, tag: str) -> bool:
         """Tag a session of the organization's; False when it has no such session."""
         check_text("tag", tag, MAX_TAG_CHARS)
-        check_text("session id", session_id)
-        if not await self._aggregates.session_exists(organization_id, session_id):
-            return False
-        await self._annotations.annotate_session(organization_id, session_id, "tag", tag)
-        return True
+        return await self._annotate(organization_id, session_id, "tag", tag)
 
     async def set_feedback(self, organization_id: str, session_id: str, rating: bool) -> bool:
+        value = "1" if rating else "0"
+        return await self._annotate(organization_id, session_id, "feedback", value)
+
+    async def _annotate(self, organization_id: str, session_id: str, name: str, value: str) -> bool:
         check_text("session id", session_id)
         if not await self._aggregates.session_exists(organization_id, session_id):
             return False
-        value = "1" if rating else "0"
-        await self._annotations.annotate_session(organization_id, session_id, "feedback", value)
+        await self._annotations.annotate_session(organization_id, session_id, name, value)
         return True
 
 
@@ -123,8 +122,7 @@ def _session(row: SessionRow) -> dict[str, Any]:
         "session_name": row["session_name"],
         "created_at": iso(row["created_at"]),
         "latest_request_created_at": iso(row["latest_request_created_at"]),
-        "total_requests": int(row["total_requests"]),
-        "total_cost": nano_to_usd(row["total_cost"]),
+        **_requests_and_cost(row),
         **token_counts(row),
         "avg_latency": float(row["avg_latency"]),
         "duration_ms": int(row["duration_ms"]),
@@ -139,9 +137,16 @@ def _name(row: SessionNameRow) -> dict[str, Any]:
         "first_used": iso(row["first_used"]),
         "last_used": iso(row["last_used"]),
         "session_count": int(row["session_count"]),
+        **_requests_and_cost(row),
+        "avg_latency": float(row["avg_latency"]),
+    }
+
+
+def _requests_and_cost(row: SessionRow | SessionNameRow) -> dict[str, int | float]:
+    """What a session, or every session of a name, cost in requests and in USD."""
+    return {
         "total_requests": int(row["total_requests"]),
         "total_cost": nano_to_usd(row["total_cost"]),
-        "avg_latency": float(row["avg_latency"]),
     }
 
 

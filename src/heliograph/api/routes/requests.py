@@ -20,7 +20,7 @@ from heliograph.api.schemas import (
     ScoresBody,
 )
 from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
-from heliograph.domain.queries import RequestQuery
+from heliograph.domain.queries import QueryError, RequestQuery
 from heliograph.services.export import csv_lines, jsonl
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
@@ -85,34 +85,30 @@ async def count_requests(
     return ok(count)
 
 
+def _canonical_id(request_id: str) -> str:
+    """The id as rows store it (a UUID's canonical text); a 400 when it is not a UUID."""
+    try:
+        return str(uuid.UUID(request_id))
+    except ValueError:
+        raise QueryError(f"request id must be a UUID, got {show(request_id)}") from None
+
+
 @router.get("/{request_id}", operation_id="getRequest")
 async def get_request(
     request_id: str, identity: IdentityDep, services: ServicesDep, includeBody: bool = False
 ) -> JsonResponse:
-    try:
-        canonical = str(uuid.UUID(request_id))
-    except ValueError:
-        return fail(400, f"request id must be a UUID, got {show(request_id)}")
+    canonical = _canonical_id(request_id)
     row = await services.requests.get(identity.organization_id, canonical, includeBody)
     if row is None:
         return fail(404, f"no request {canonical}")
     return ok(row)
 
 
-def _request_id(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return None
-
-
 @router.post("/{request_id}/feedback", operation_id="addFeedback", status_code=201)
 async def add_feedback(
     request_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    canonical = _request_id(request_id)
-    if canonical is None:
-        return fail(400, f"request id must be a UUID, got {show(request_id)}")
+    canonical = _canonical_id(request_id)
     value = 1.0 if body.rating else 0.0
     await services.requests.annotate(
         identity.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
@@ -124,9 +120,7 @@ async def add_feedback(
 async def add_scores(
     request_id: str, body: ScoresBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    canonical = _request_id(request_id)
-    if canonical is None:
-        return fail(400, f"request id must be a UUID, got {show(request_id)}")
+    canonical = _canonical_id(request_id)
     scores: dict[str, float] = {}
     for name, value in body.scores.items():
         number = float(value)

@@ -3,6 +3,7 @@ feedback a person gives a session."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -14,6 +15,7 @@ from heliograph.api.schemas import (
     SessionMetricsBody,
     SessionNameBody,
     SessionQueryBody,
+    SessionSelection,
     SessionTagBody,
     time_range,
 )
@@ -24,11 +26,18 @@ router = APIRouter(prefix="/v1/session", tags=["sessions"])
 SessionId = Annotated[str, Path(min_length=1, max_length=MAX_TERM_CHARS)]
 
 
-def _session_query(body: SessionQueryBody) -> AggregateQuery:
+def _selected(body: SessionQueryBody | SessionSelection) -> AggregateQuery:
+    """The requests and sessions a body's filter and time range select; each route adds the rest."""
     return AggregateQuery(
         filter=body.filter.requests,
         sessions=body.filter.sessions,
         time=time_range(body.timeFilter),
+    )
+
+
+def _session_query(body: SessionQueryBody) -> AggregateQuery:
+    return replace(
+        _selected(body),
         search=body.search,
         name=body.nameEquals,
         sort=body.sort,
@@ -38,47 +47,37 @@ def _session_query(body: SessionQueryBody) -> AggregateQuery:
     )
 
 
+def _no_session(session_id: str) -> JsonResponse:
+    return fail(404, f"no session {show(session_id)}")
+
+
 @router.post("/query", operation_id="querySessions")
 async def query_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    sessions = await services.sessions.sessions(identity.organization_id, _session_query(body))
-    return ok(sessions)
+    return ok(await services.sessions.sessions(identity.organization_id, _session_query(body)))
 
 
 @router.post("/count", operation_id="countSessions")
 async def count_sessions(
     body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    counts = await services.sessions.count(identity.organization_id, _session_query(body))
-    return ok(counts)
+    return ok(await services.sessions.count(identity.organization_id, _session_query(body)))
 
 
 @router.post("/name/query", operation_id="querySessionNames")
 async def query_session_names(
     body: SessionNameBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    query = AggregateQuery(
-        filter=body.filter.requests,
-        sessions=body.filter.sessions,
-        time=time_range(body.timeFilter),
-        limit=body.limit,
-        offset=body.offset,
-    )
-    names = await services.sessions.names(identity.organization_id, query, body.nameContains)
-    return ok(names)
+    query = replace(_selected(body), limit=body.limit, offset=body.offset)
+    return ok(await services.sessions.names(identity.organization_id, query, body.nameContains))
 
 
 @router.post("/metrics/query", operation_id="querySessionMetrics")
 async def query_session_metrics(
     body: SessionMetricsBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    query = AggregateQuery(
-        filter=body.filter.requests,
-        sessions=body.filter.sessions,
-        time=time_range(body.timeFilter),
-        name=body.nameContains or None,
-    )
+    query = replace(_selected(body), name=body.nameContains or None)
     charts = await services.sessions.metrics(
         identity.organization_id, query, body.pSize, body.useInterquartile
     )
@@ -90,9 +89,7 @@ async def session_tree(
     session_id: SessionId, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
     tree = await services.sessions.tree(identity.organization_id, session_id)
-    if tree is None:
-        return fail(404, f"no session {show(session_id)}")
-    return ok(tree)
+    return _no_session(session_id) if tree is None else ok(tree)
 
 
 @router.get("/{session_id}/tag", operation_id="getSessionTag")
@@ -107,15 +104,13 @@ async def get_session_tag(
 async def set_session_tag(
     session_id: SessionId, body: SessionTagBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    if not await services.sessions.set_tag(identity.organization_id, session_id, body.tag):
-        return fail(404, f"no session {show(session_id)}")
-    return ok(None)
+    tagged = await services.sessions.set_tag(identity.organization_id, session_id, body.tag)
+    return ok(None) if tagged else _no_session(session_id)
 
 
 @router.post("/{session_id}/feedback", operation_id="setSessionFeedback")
 async def set_session_feedback(
     session_id: SessionId, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
 ) -> JsonResponse:
-    if not await services.sessions.set_feedback(identity.organization_id, session_id, body.rating):
-        return fail(404, f"no session {show(session_id)}")
-    return ok(None)
+    rated = await services.sessions.set_feedback(identity.organization_id, session_id, body.rating)
+    return ok(None) if rated else _no_session(session_id)
