@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from dataclasses import fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -23,7 +24,10 @@ from heliograph.domain.text import clean_text
 BYTES_FIELDS = ("request_body", "response_body")
 TIME_FIELDS = ("created_at", "response_created_at")
 RECORD_FIELDS = tuple(spec.name for spec in fields(RequestRecord) if spec.name != "attribution")
-FIELD_NAMES = frozenset(RECORD_FIELDS + ATTRIBUTION_FIELDS)
+FLAT_FIELDS = RECORD_FIELDS + ATTRIBUTION_FIELDS
+FIELD_NAMES = frozenset(FLAT_FIELDS)
+_record_values = attrgetter(*RECORD_FIELDS)
+_attribution_values = attrgetter(*ATTRIBUTION_FIELDS)
 
 
 class InvalidBatch(InvalidInput):
@@ -65,10 +69,9 @@ def _clean(value: Any) -> Any:
 def flat(record: RequestRecord) -> dict[str, Any]:
     """The record's fields and its attribution's side by side, as the wire (and quarantine)
     have always laid them out; bodies still bytes."""
-    document = {name: getattr(record, name) for name in RECORD_FIELDS}
-    attribution = record.attribution
-    document.update((name, getattr(attribution, name)) for name in ATTRIBUTION_FIELDS)
-    return document
+    # One C-level read of each side (`attrgetter`): the gateway encodes every record it ships.
+    values = _record_values(record) + _attribution_values(record.attribution)
+    return dict(zip(FLAT_FIELDS, values, strict=True))
 
 
 def _to_dict(record: RequestRecord) -> dict[str, Any]:
