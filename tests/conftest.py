@@ -22,6 +22,7 @@ from aiohttp import web
 from fake_provider import Seen, start_fake
 from heliograph import server
 from heliograph.analytics.chdb_executor import ChdbExecutor, open_chdb, release_chdb
+from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.gateway.ports import ResponseCache
 from heliograph.providers.registry import BUILT_IN
 from heliograph.settings import Settings, load_settings
@@ -40,6 +41,15 @@ def analytics_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     keeper = open_chdb(path)  # held for the whole session so the store is opened once
     yield path
     release_chdb(keeper)
+
+
+@pytest.fixture
+async def store(analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
+    """The embedded analytics store on the session's data path, migrated."""
+    store = open_store("", analytics_dir)
+    await store.migrate()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

@@ -497,3 +497,36 @@ async def test_a_body_without_a_length_is_capped_too(heliograph: Heliograph) -> 
     ):
         assert response.status == 413
         assert "larger than" in (await response.json())["error"]
+
+
+FILTER_ROUTES = (
+    "/v1/request/query-clickhouse",
+    "/v1/request/query",
+    "/v1/request/count/query",
+    "/v1/session/query",
+    "/v1/session/count",
+    "/v1/session/name/query",
+    "/v1/session/metrics/query",
+    "/v1/user/metrics/query",
+)
+
+
+async def test_json_nested_past_the_parser_is_a_400_on_every_filter_route(
+    heliograph: Heliograph,
+) -> None:
+    """Nesting far beyond the filter's own 64 levels (and Python's recursion limit) is refused
+    while the body is read, on every route that takes a filter, and the API keeps answering."""
+    depth = 20_000
+    body = b'{"filter": ' + b'{"left": ' * depth + b'"all"'
+    body += b', "operator": "and", "right": "all"}' * depth + b"}"
+    async with aiohttp.ClientSession() as session:
+        for path in FILTER_ROUTES:
+            async with session.post(
+                f"{heliograph.api}{path}",
+                data=body,
+                headers={**heliograph.auth(), "Content-Type": "application/json"},
+            ) as response:
+                assert response.status == 400, path
+                assert (await response.json())["data"] is None
+    status, _ = await query(heliograph, {"filter": "all"})
+    assert status == 200

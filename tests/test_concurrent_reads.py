@@ -10,8 +10,6 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.console import ConsoleLimits
 from heliograph.analytics.executor import StoreUnavailable
-from heliograph.analytics.store import AnalyticsStore, open_store
+from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.queries import RequestQuery
 
 # Minutes of work on one core, whatever the data: stopped by the time limit.
@@ -32,14 +30,6 @@ RUNNING_SLOW = (
     "SELECT count() AS n FROM system.processes "
     "WHERE query LIKE '%cityHash64(a, b)%' AND query NOT LIKE '%system.processes%'"
 )
-
-
-@pytest.fixture
-async def store(analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
-    store = open_store("", analytics_dir)
-    await store.migrate()
-    yield store
-    await store.close()
 
 
 def request_row(org: str) -> bytes:

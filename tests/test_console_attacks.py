@@ -17,6 +17,7 @@ import pytest
 
 from conftest import Heliograph
 from heliograph.analytics.chdb_executor import ChdbExecutor
+from records import stored_row
 
 EXECUTE = "/v1/helicone-sql/execute"
 # What a leaked engine error or file read would show.
@@ -28,18 +29,7 @@ def rival(heliograph: Heliograph, chdb_executor: ChdbExecutor) -> tuple[str, str
     """A second organization with rows, and a rollup row, of its own."""
     org, key = heliograph.new_organization("rival")
     rows = [
-        {
-            "request_id": str(uuid.uuid4()),
-            "organization_id": owner,
-            "request_created_at": "2026-03-10 10:00:00.000",
-            "provider": "OPENAI",
-            "model": model,
-            "status": 200,
-            "latency": 5,
-            "is_stream": False,
-            "pricing_status": "priced",
-            "user_id": model + "-user",
-        }
+        stored_row(owner, model, user_id=model + "-user")
         for owner, model in ((heliograph.organization_id, "mine"), (org, "theirs-secret"))
     ]
     data = b"\n".join(orjson.dumps(row) for row in rows)

@@ -11,6 +11,7 @@ import pytest
 from conftest import Heliograph
 from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.domain.sql_console import RejectedQuery, checked_select
+from records import stored_row
 
 
 @pytest.fixture
@@ -19,18 +20,7 @@ def two_orgs(heliograph: Heliograph, chdb_executor: ChdbExecutor) -> str:
     lines = []
     for org, model, count in ((heliograph.organization_id, "mine", 3), (other_org, "theirs", 2)):
         for _ in range(count):
-            row = {
-                "request_id": str(uuid.uuid4()),
-                "organization_id": org,
-                "request_created_at": "2026-03-10 10:00:00.000",
-                "provider": "OPENAI",
-                "model": model,
-                "status": 200,
-                "latency": 5,
-                "is_stream": False,
-                "pricing_status": "priced",
-            }
-            lines.append(orjson.dumps(row))
+            lines.append(orjson.dumps(stored_row(org, model)))
     chdb_executor.insert("request_response", b"\n".join(lines), uuid.uuid4().hex)
     return other_key
 

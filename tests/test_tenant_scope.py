@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,32 +11,14 @@ import pytest
 
 from heliograph.analytics import aggregates
 from heliograph.analytics.scope import Scope
-from heliograph.analytics.store import AnalyticsStore, open_store
+from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.queries import AggregateQuery
-
-
-@pytest.fixture
-async def store(analytics_dir: Path) -> AsyncIterator[AnalyticsStore]:
-    store = open_store("", analytics_dir)
-    await store.migrate()
-    yield store
-    await store.close()
+from records import stored_row
 
 
 async def seed(store: AnalyticsStore, org: str, model: str) -> str:
-    request_id = str(uuid.uuid4())
-    row = {
-        "request_id": request_id,
-        "organization_id": org,
-        "request_created_at": "2026-03-10 10:00:00.000",
-        "provider": "OPENAI",
-        "model": model,
-        "status": 200,
-        "latency": 5,
-        "is_stream": False,
-        "user_id": model,
-        "pricing_status": "priced",
-    }
+    row = stored_row(org, model, user_id=model)
+    request_id: str = row["request_id"]
     await store.insert_requests(orjson.dumps(row), uuid.uuid4().hex)
     await store.annotations.add(org, request_id, {model: 1.0}, "test")
     await store.annotations.annotate_session(org, model, "tag", model)
