@@ -8,8 +8,10 @@ embedded analytics store; organizations keep their data apart, as in production.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,41 @@ REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(
     not REDIS_URL, reason="set HELIOGRAPH_TEST_REDIS_URL to run on Redis"
 )
+needs_postgres = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not POSTGRES_URL, reason="set HELIOGRAPH_TEST_POSTGRES_URL to run on PostgreSQL"
+    ),
+]
+# The app DB each parametrised test runs on: SQLite always, PostgreSQL where it is configured.
+APP_DATABASES = ["sqlite", pytest.param("postgresql", marks=needs_postgres)]
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema of their own, dropped afterwards
+    (so tests never see each other's rows)."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=APP_DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty app DB: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'app.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +194,17 @@ async def start_heliograph(settings: Settings, cache: ResponseCache | None = Non
 @pytest.fixture
 async def heliograph(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
     instance = await start_heliograph(heliograph_settings(tmp_path, analytics_dir, fake))
+    yield instance
+    await instance.running.stop()
+
+
+@pytest.fixture
+async def heliograph_on_each_db(
+    tmp_path: Path, analytics_dir: Path, fake: Fake, database_url: str
+) -> AsyncIterator[Heliograph]:
+    """A whole Heliograph whose app DB is SQLite, then PostgreSQL."""
+    settings = heliograph_settings(tmp_path, analytics_dir, fake, database_url=database_url)
+    instance = await start_heliograph(settings)
     yield instance
     await instance.running.stop()
 

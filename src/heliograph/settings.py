@@ -56,6 +56,23 @@ class Settings:
     ingest_url: str = ""  # where a gateway process ships logs (default: the API's)
     ingest_token: str = ""  # shared secret between gateway processes and the ingest endpoint
     gateway_worker: int = 0  # index of this gateway process (names its spool)
+    # Accounts (README, "People, roles and keys").
+    signup: str = "first-user"  # first-user, invite or open
+    secret_key: str = ""  # encrypts provider keys; default: generated once into data_dir
+    public_url: str = ""  # where people reach the API, for links (default: the API's URL)
+    session_ttl_s: float = 14 * 24 * 3600.0
+    invitation_ttl_s: float = 7 * 24 * 3600.0
+    password_reset_ttl_s: float = 3600.0
+    login_attempts_per_account: int = 10  # per `login_window_s`
+    login_attempts_per_address: int = 50
+    login_window_s: float = 900.0
+    smtp_url: str = ""  # smtp://user:password@host:port (smtps:// for TLS); unset: no e-mail
+    smtp_from: str = "heliograph@localhost"
+    oidc_issuer: str = ""  # single sign-on, OpenID Connect: all three or none
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_domain_organization: str = ""  # "example.com=<organization id or name>"
+    oidc_default_role: str = "member"
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -85,6 +102,14 @@ class Settings:
     @property
     def body_dir(self) -> Path:
         return self.data_dir / "bodies"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or self.resolved_api_url).rstrip("/")
 
 
 def _flag(raw: str) -> bool:

@@ -19,15 +19,21 @@ from heliograph.api.envelope import (
     on_validation_error,
 )
 from heliograph.api.routes import (
+    api_keys,
+    audit,
+    auth,
     health,
     log,
     metrics,
+    organizations,
     properties,
+    provider_keys,
     ratelimits,
     requests,
     sessions,
     settings,
     sql,
+    sso,
     users,
 )
 from heliograph.domain.errors import InvalidInput
@@ -82,7 +88,23 @@ def build_api_app(services: Services | None) -> FastAPI:
     app.add_exception_handler(Exception, on_unexpected)
 
     app.add_middleware(BodyLimit)
-    routers = (requests, sessions, users, metrics, properties, sql, log, ratelimits, settings)
+    routers = (
+        requests,
+        sessions,
+        users,
+        metrics,
+        properties,
+        sql,
+        log,
+        ratelimits,
+        settings,
+        sso,  # before auth and api_keys, whose paths are prefixes of its own
+        auth,
+        organizations,
+        provider_keys,
+        api_keys,
+        audit,
+    )
     for module in (*routers, health):
         app.include_router(module.router)
     return app

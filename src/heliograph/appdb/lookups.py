@@ -24,7 +24,7 @@ class AppDbLookups:
         url = normalise_url(url)
         self._sqlite_path = url[len(SQLITE_PREFIX) :] if url.startswith(SQLITE_PREFIX) else None
         self._postgres_url = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self._mark = "?" if self._sqlite_path is not None else "%s"
+        self.mark = "?" if self._sqlite_path is not None else "%s"
         self._local = threading.local()
         self._connections: list[Any] = []
         self._lock = threading.Lock()
@@ -35,19 +35,19 @@ class AppDbLookups:
 
     def active(self, key_hashes: Sequence[str]) -> dict[str, Identity]:
         """The identities behind those of `key_hashes` that are still active, by hash."""
-        marks = ", ".join([self._mark] * len(key_hashes))
-        rows = self._query(
-            "SELECT api_key_hash, organization_id, id FROM helicone_api_keys"
+        marks = ", ".join([self.mark] * len(key_hashes))
+        rows = self.query(
+            "SELECT api_key_hash, organization_id, id, key_permissions FROM helicone_api_keys"
             f" WHERE api_key_hash IN ({marks}) AND revoked_at IS NULL",
             list(key_hashes),
         )
-        return {row[0]: Identity(row[1], row[2]) for row in rows}
+        return {row[0]: Identity(row[1], row[2], row[3]) for row in rows}
 
     def policies(self, organization_id: str) -> list[RateLimitPolicy]:
         """The organization's rules, oldest first."""
-        rows = self._query(
+        rows = self.query(
             "SELECT quota, window_seconds, unit, segment FROM org_rate_limits"
-            f" WHERE organization_id = {self._mark} AND deleted_at IS NULL ORDER BY created_at",
+            f" WHERE organization_id = {self.mark} AND deleted_at IS NULL ORDER BY created_at",
             [organization_id],
         )
         return [RateLimitPolicy(float(row[0]), int(row[1]), row[2], row[3]) for row in rows]
@@ -58,7 +58,7 @@ class AppDbLookups:
                 connection.close()
             self._connections.clear()
 
-    def _query(self, sql: str, parameters: list[str]) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, parameters: list[str]) -> list[tuple[Any, ...]]:
         connection = self._connection()
         try:
             cursor = connection.execute(sql, parameters)

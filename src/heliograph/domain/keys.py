@@ -13,10 +13,20 @@ KEY_PREFIX = "sk-helicone-"
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a verified key belongs to."""
+    """Who a verified key belongs to, and what it may do (`KeyPermissions`: rw, r or w)."""
 
     organization_id: str
     key_id: str
+    permissions: str = "rw"
+
+    @property
+    def can_write(self) -> bool:
+        """Whether the key may log through the gateway and send feedback."""
+        return "w" in self.permissions
+
+    @property
+    def can_read(self) -> bool:
+        return "r" in self.permissions
 
 
 def generate_key() -> str:

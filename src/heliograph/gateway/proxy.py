@@ -156,6 +156,9 @@ class Proxy:
         if identity is None:
             message = "missing or invalid Helicone-Auth header (Bearer <key>)"
             return error_response(401, message, "unauthorized", request_id)
+        if not identity.can_write:
+            message = "this key is read-only: logging through the gateway needs a key with w"
+            return error_response(403, message, "forbidden", request_id)
         try:
             if options.refused is not None:
                 raise options.refused

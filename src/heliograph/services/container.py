@@ -19,8 +19,11 @@ from heliograph.ingest.spool import Spool
 from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
+from heliograph.services.accounts import AccountService
+from heliograph.services.audit import AuditLog
 from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.keys import CachedKeyVerifier, KeyService
+from heliograph.services.mailer import Mailer
 from heliograph.services.metrics import MetricsService
 from heliograph.services.properties import PropertyService
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
@@ -44,6 +47,8 @@ class AppDb:
     rules: RateLimitRuleService
     redaction: RedactionService
     hidden_properties: HiddenProperties
+    accounts: AccountService
+    audit: AuditLog
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -58,6 +63,8 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
         RateLimitRuleService(sessions),
         RedactionService(sessions, settings.key_cache_ttl_s),
         HiddenProperties(sessions),
+        AccountService(sessions),
+        AuditLog(sessions),
     )
 
 
@@ -80,6 +87,9 @@ class Services:
     metrics: MetricsService
     properties: PropertyService
     sql: SqlConsole
+    accounts: AccountService
+    audit: AuditLog
+    mailer: Mailer
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -130,6 +140,9 @@ class Services:
             metrics=MetricsService(store),
             properties=PropertyService(store, app_db.hidden_properties),
             sql=SqlConsole(store),
+            accounts=app_db.accounts,
+            audit=app_db.audit,
+            mailer=Mailer(settings.smtp_url, settings.smtp_from),
         )
 
     async def close(self) -> None:

@@ -77,12 +77,16 @@ class KeyService:
     def lookup(self, key: str) -> Identity | None:
         with self._sessions() as session:
             record = repository.find_active_key(session, hash_key(key))
-            return None if record is None else Identity(record.organization_id, record.id)
+            return None if record is None else _identity(record)
 
     def active(self, key_hashes: Sequence[str]) -> dict[str, Identity]:
         """The identities behind those of `key_hashes` that are still active, by hash."""
         with self._sessions() as session:
             return {
-                record.api_key_hash: Identity(record.organization_id, record.id)
+                record.api_key_hash: _identity(record)
                 for record in repository.find_active_keys(session, list(key_hashes))
             }
+
+
+def _identity(record: ApiKey) -> Identity:
+    return Identity(record.organization_id, record.id, record.key_permissions)

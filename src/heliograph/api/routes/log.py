@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import ServicesDep, Writer
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.ingest.log_message import InvalidLogMessage, record_from_message
 from heliograph.ingest.wire import InvalidBatch, decode_records
@@ -21,10 +21,10 @@ log = logging.getLogger("heliograph.ingest")
 
 @router.post("/request", operation_id="logRequest")
 async def log_request(
-    identity: IdentityDep, services: ServicesDep, message: Annotated[dict[str, Any], Body()]
+    caller: Writer, services: ServicesDep, message: Annotated[dict[str, Any], Body()]
 ) -> JsonResponse:
     try:
-        record = record_from_message(message, identity.organization_id, identity.key_id)
+        record = record_from_message(message, caller.organization_id, caller.key_id or "")
     except InvalidLogMessage as error:
         return fail(400, str(error))
     services.writer.put(record)

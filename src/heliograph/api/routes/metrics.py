@@ -6,7 +6,7 @@ from datetime import UTC
 
 from fastapi import APIRouter
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import MetricsBody
 from heliograph.domain.filters import show
@@ -35,16 +35,14 @@ def metrics_query(body: MetricsBody) -> AggregateQuery:
 
 
 @router.post("/totals", operation_id="metricTotals")
-async def totals(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    return ok(await services.metrics.totals(identity.organization_id, metrics_query(body)))
+async def totals(body: MetricsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
+    return ok(await services.metrics.totals(caller.organization_id, metrics_query(body)))
 
 
 @router.post("/quantiles", operation_id="metricQuantiles")
-async def quantiles(
-    body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+async def quantiles(body: MetricsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
     points = await services.metrics.quantiles(
-        identity.organization_id,
+        caller.organization_id,
         metrics_query(body),
         body.metric,
         body.dbIncrement,
@@ -54,21 +52,21 @@ async def quantiles(
 
 
 @router.post("/models", operation_id="metricModels")
-async def models(body: MetricsBody, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    return ok(await services.metrics.models(identity.organization_id, metrics_query(body)))
+async def models(body: MetricsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
+    return ok(await services.metrics.models(caller.organization_id, metrics_query(body)))
 
 
 @router.post("/{name}", operation_id="metric")
 async def metric(
-    name: str, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    name: str, body: MetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     """Helicone's single-number metrics (`totalRequests` ...) and series (`costOverTime` ...)."""
     if name in SINGLE:
-        totals = await services.metrics.totals(identity.organization_id, metrics_query(body))
+        totals = await services.metrics.totals(caller.organization_id, metrics_query(body))
         return ok(totals[SINGLE[name]])
     if name in OVER_TIME:
         points = await services.metrics.over_time(
-            identity.organization_id,
+            caller.organization_id,
             metrics_query(body),
             name,
             body.dbIncrement,

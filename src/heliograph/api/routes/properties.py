@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Configurer, Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.routes.metrics import metrics_query
 from heliograph.api.schemas import MetricsBody, PropertyBody, PropertyKeyBody
@@ -20,34 +20,32 @@ PropertyKey = Annotated[str, Path(min_length=1, max_length=MAX_KEY_CHARS)]
 
 
 @router.post("/query", operation_id="propertyKeys")
-async def property_keys(
-    body: MetricsBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
-    return ok(await services.properties.keys(identity.organization_id, metrics_query(body)))
+async def property_keys(body: MetricsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
+    return ok(await services.properties.keys(caller.organization_id, metrics_query(body)))
 
 
 @router.post("/{key}/search", operation_id="propertyValues")
 async def property_values(
-    key: PropertyKey, body: PropertyBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: PropertyBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     values = await services.properties.values(
-        identity.organization_id, metrics_query(body), key, body.searchTerm
+        caller.organization_id, metrics_query(body), key, body.searchTerm
     )
     return ok(values)
 
 
 @router.post("/{key}/top-costs/query", operation_id="propertyTopCosts")
 async def property_top_costs(
-    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    return await _top(key, body, identity.organization_id, services, "cost")
+    return await _top(key, body, caller.organization_id, services, "cost")
 
 
 @router.post("/{key}/top-requests/query", operation_id="propertyTopRequests")
 async def property_top_requests(
-    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    return await _top(key, body, identity.organization_id, services, "requests")
+    return await _top(key, body, caller.organization_id, services, "requests")
 
 
 async def _top(
@@ -58,10 +56,10 @@ async def _top(
 
 @router.post("/{key}/over-time", operation_id="propertyOverTime")
 async def property_over_time(
-    key: PropertyKey, body: MetricsBody, identity: IdentityDep, services: ServicesDep
+    key: PropertyKey, body: MetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     points = await services.properties.over_time(
-        identity.organization_id,
+        caller.organization_id,
         metrics_query(body),
         key,
         body.dbIncrement,
@@ -72,23 +70,23 @@ async def property_over_time(
 
 @router.post("/hide", operation_id="hidePropertyKey")
 async def hide_property(
-    body: PropertyKeyBody, identity: IdentityDep, services: ServicesDep
+    body: PropertyKeyBody, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
-    await asyncio.to_thread(services.properties.hidden.hide, identity.organization_id, body.key)
+    await asyncio.to_thread(services.properties.hidden.hide, caller.organization_id, body.key)
     return ok(None)
 
 
 @router.post("/restore", operation_id="restorePropertyKey")
 async def restore_property(
-    body: PropertyKeyBody, identity: IdentityDep, services: ServicesDep
+    body: PropertyKeyBody, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
     hidden = services.properties.hidden
-    if not await asyncio.to_thread(hidden.restore, identity.organization_id, body.key):
+    if not await asyncio.to_thread(hidden.restore, caller.organization_id, body.key):
         return fail(404, f"property key {show(body.key)} is not hidden")
     return ok(None)
 
 
 @router.post("/hidden/query", operation_id="hiddenPropertyKeys")
-async def hidden_properties(identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    keys = await asyncio.to_thread(services.properties.hidden.keys, identity.organization_id)
+async def hidden_properties(caller: Reader, services: ServicesDep) -> JsonResponse:
+    keys = await asyncio.to_thread(services.properties.hidden.keys, caller.organization_id)
     return ok([{"key": key} for key in keys])

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Configurer, Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import RateLimitRuleBody
 from heliograph.domain.ratelimit import InvalidPolicy
@@ -34,39 +34,37 @@ def _input(body: RateLimitRuleBody) -> RuleInput:
 
 
 @router.get("", operation_id="listRateLimits")
-def list_rules(identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    return ok([_shape(rule) for rule in services.rules.list(identity.organization_id)])
+def list_rules(caller: Reader, services: ServicesDep) -> JsonResponse:
+    return ok([_shape(rule) for rule in services.rules.list(caller.organization_id)])
 
 
 @router.post("", operation_id="createRateLimit")
-def create_rule(
-    body: RateLimitRuleBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+def create_rule(body: RateLimitRuleBody, caller: Configurer, services: ServicesDep) -> JsonResponse:
     try:
-        rule = services.rules.create(identity.organization_id, _input(body))
+        rule = services.rules.create(caller.organization_id, _input(body))
     except InvalidPolicy as invalid:
         return fail(400, str(invalid))
-    services.rule_source.forget(identity.organization_id)
+    services.rule_source.forget(caller.organization_id)
     return ok(_shape(rule), status_code=201)
 
 
 @router.put("/{rule_id}", operation_id="updateRateLimit")
 def update_rule(
-    rule_id: str, body: RateLimitRuleBody, identity: IdentityDep, services: ServicesDep
+    rule_id: str, body: RateLimitRuleBody, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
     try:
-        rule = services.rules.update(identity.organization_id, rule_id, _input(body))
+        rule = services.rules.update(caller.organization_id, rule_id, _input(body))
     except InvalidPolicy as invalid:
         return fail(400, str(invalid))
     if rule is None:
         return fail(404, f"no rate limit {rule_id}")
-    services.rule_source.forget(identity.organization_id)
+    services.rule_source.forget(caller.organization_id)
     return ok(_shape(rule))
 
 
 @router.delete("/{rule_id}", operation_id="deleteRateLimit")
-def delete_rule(rule_id: str, identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    if not services.rules.delete(identity.organization_id, rule_id):
+def delete_rule(rule_id: str, caller: Configurer, services: ServicesDep) -> JsonResponse:
+    if not services.rules.delete(caller.organization_id, rule_id):
         return fail(404, f"no rate limit {rule_id}")
-    services.rule_source.forget(identity.organization_id)
+    services.rule_source.forget(caller.organization_id)
     return ok({"deleted": rule_id})

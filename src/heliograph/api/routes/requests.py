@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Reader, ServicesDep, Writer
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import (
     CountQueryParams,
@@ -27,9 +27,7 @@ router = APIRouter(prefix="/v1/request", tags=["request"])
 MAX_SCORE_NAME_CHARS = 100
 
 
-async def _query(
-    params: RequestQueryParams, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+async def _query(params: RequestQueryParams, caller: Reader, services: ServicesDep) -> JsonResponse:
     query = RequestQuery(
         filter=params.filter,
         sort=params.sort,
@@ -37,7 +35,7 @@ async def _query(
         offset=params.offset,
         include_bodies=params.includeBodies,
     )
-    rows = await services.requests.query(identity.organization_id, query)
+    rows = await services.requests.query(caller.organization_id, query)
     return ok(rows)
 
 
@@ -48,12 +46,10 @@ router.add_api_route("/query", _query, methods=["POST"], operation_id="queryRequ
 
 
 @router.post("/page", operation_id="pageRequests")
-async def page_requests(
-    body: PageBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+async def page_requests(body: PageBody, caller: Reader, services: ServicesDep) -> JsonResponse:
     """Newest first with a keyset cursor: pages stay stable while new requests arrive."""
     page = await services.requests.page(
-        identity.organization_id, body.filter, body.limit, body.cursor
+        caller.organization_id, body.filter, body.limit, body.cursor
     )
     return ok(page)
 
@@ -68,10 +64,10 @@ EXPORT_CONTENT: dict[str, Any] = {"application/x-ndjson": {}, "text/csv": {}}
     responses={200: {"description": "JSON lines or CSV", "content": EXPORT_CONTENT}},
 )
 async def export_requests(
-    body: ExportBody, identity: IdentityDep, services: ServicesDep
+    body: ExportBody, caller: Reader, services: ServicesDep
 ) -> StreamingResponse | JsonResponse:
     """Every matching request, newest first, streamed as JSON lines or CSV with no row limit."""
-    rows = services.requests.export(identity.organization_id, body.filter)
+    rows = services.requests.export(caller.organization_id, body.filter)
     if body.format == "csv":
         return StreamingResponse(csv_lines(rows), media_type="text/csv")
     return StreamingResponse(jsonl(rows), media_type="application/x-ndjson")
@@ -79,9 +75,9 @@ async def export_requests(
 
 @router.post("/count/query", operation_id="countRequests")
 async def count_requests(
-    params: CountQueryParams, identity: IdentityDep, services: ServicesDep
+    params: CountQueryParams, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    count = await services.requests.count(identity.organization_id, params.filter)
+    count = await services.requests.count(caller.organization_id, params.filter)
     return ok(count)
 
 
@@ -95,10 +91,10 @@ def _canonical_id(request_id: str) -> str:
 
 @router.get("/{request_id}", operation_id="getRequest")
 async def get_request(
-    request_id: str, identity: IdentityDep, services: ServicesDep, includeBody: bool = False
+    request_id: str, caller: Reader, services: ServicesDep, includeBody: bool = False
 ) -> JsonResponse:
     canonical = _canonical_id(request_id)
-    row = await services.requests.get(identity.organization_id, canonical, includeBody)
+    row = await services.requests.get(caller.organization_id, canonical, includeBody)
     if row is None:
         return fail(404, f"no request {canonical}")
     return ok(row)
@@ -106,19 +102,19 @@ async def get_request(
 
 @router.post("/{request_id}/feedback", operation_id="addFeedback", status_code=201)
 async def add_feedback(
-    request_id: str, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
+    request_id: str, body: FeedbackBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
     canonical = _canonical_id(request_id)
     value = 1.0 if body.rating else 0.0
     await services.requests.annotate(
-        identity.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
+        caller.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
     )
     return ok({"request_id": canonical, "rating": body.rating}, status_code=201)
 
 
 @router.post("/{request_id}/score", operation_id="addScores", status_code=201)
 async def add_scores(
-    request_id: str, body: ScoresBody, identity: IdentityDep, services: ServicesDep
+    request_id: str, body: ScoresBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
     canonical = _canonical_id(request_id)
     scores: dict[str, float] = {}
@@ -130,5 +126,5 @@ async def add_scores(
         if not math.isfinite(number):
             return fail(400, f"score {name!r} must be a finite number")
         scores[name] = number
-    await services.requests.annotate(identity.organization_id, canonical, scores, "api")
+    await services.requests.annotate(caller.organization_id, canonical, scores, "api")
     return ok({"request_id": canonical, "scores": scores}, status_code=201)

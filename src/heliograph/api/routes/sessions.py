@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Reader, ServicesDep, Writer
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import (
     FeedbackBody,
@@ -53,64 +53,64 @@ def _no_session(session_id: str) -> JsonResponse:
 
 @router.post("/query", operation_id="querySessions")
 async def query_sessions(
-    body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
+    body: SessionQueryBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    return ok(await services.sessions.sessions(identity.organization_id, _session_query(body)))
+    return ok(await services.sessions.sessions(caller.organization_id, _session_query(body)))
 
 
 @router.post("/count", operation_id="countSessions")
 async def count_sessions(
-    body: SessionQueryBody, identity: IdentityDep, services: ServicesDep
+    body: SessionQueryBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    return ok(await services.sessions.count(identity.organization_id, _session_query(body)))
+    return ok(await services.sessions.count(caller.organization_id, _session_query(body)))
 
 
 @router.post("/name/query", operation_id="querySessionNames")
 async def query_session_names(
-    body: SessionNameBody, identity: IdentityDep, services: ServicesDep
+    body: SessionNameBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     query = replace(_selected(body), limit=body.limit, offset=body.offset)
-    return ok(await services.sessions.names(identity.organization_id, query, body.nameContains))
+    return ok(await services.sessions.names(caller.organization_id, query, body.nameContains))
 
 
 @router.post("/metrics/query", operation_id="querySessionMetrics")
 async def query_session_metrics(
-    body: SessionMetricsBody, identity: IdentityDep, services: ServicesDep
+    body: SessionMetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     query = replace(_selected(body), name=body.nameContains or None)
     charts = await services.sessions.metrics(
-        identity.organization_id, query, body.pSize, body.useInterquartile
+        caller.organization_id, query, body.pSize, body.useInterquartile
     )
     return ok(charts)
 
 
 @router.get("/{session_id}/tree", operation_id="getSessionTree")
 async def session_tree(
-    session_id: SessionId, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    tree = await services.sessions.tree(identity.organization_id, session_id)
+    tree = await services.sessions.tree(caller.organization_id, session_id)
     return _no_session(session_id) if tree is None else ok(tree)
 
 
 @router.get("/{session_id}/tag", operation_id="getSessionTag")
 async def get_session_tag(
-    session_id: SessionId, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
-    annotations = await services.sessions.annotations(identity.organization_id, session_id)
+    annotations = await services.sessions.annotations(caller.organization_id, session_id)
     return ok(annotations["tag"])
 
 
 @router.post("/{session_id}/tag", operation_id="setSessionTag")
 async def set_session_tag(
-    session_id: SessionId, body: SessionTagBody, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, body: SessionTagBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
-    tagged = await services.sessions.set_tag(identity.organization_id, session_id, body.tag)
+    tagged = await services.sessions.set_tag(caller.organization_id, session_id, body.tag)
     return ok(None) if tagged else _no_session(session_id)
 
 
 @router.post("/{session_id}/feedback", operation_id="setSessionFeedback")
 async def set_session_feedback(
-    session_id: SessionId, body: FeedbackBody, identity: IdentityDep, services: ServicesDep
+    session_id: SessionId, body: FeedbackBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
-    rated = await services.sessions.set_feedback(identity.organization_id, session_id, body.rating)
+    rated = await services.sessions.set_feedback(caller.organization_id, session_id, body.rating)
     return ok(None) if rated else _no_session(session_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Configurer, Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import RedactionBody
 from heliograph.domain.redaction import KINDS, UnknownKind
@@ -14,17 +14,15 @@ router = APIRouter(prefix="/v1/settings", tags=["settings"])
 
 
 @router.get("/redaction", operation_id="getRedaction")
-def get_redaction(identity: IdentityDep, services: ServicesDep) -> JsonResponse:
-    kinds = services.redaction.kinds(identity.organization_id)
+def get_redaction(caller: Reader, services: ServicesDep) -> JsonResponse:
+    kinds = services.redaction.kinds(caller.organization_id)
     return ok({"kinds": list(kinds), "available": list(KINDS)})
 
 
 @router.put("/redaction", operation_id="setRedaction")
-def set_redaction(
-    body: RedactionBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+def set_redaction(body: RedactionBody, caller: Configurer, services: ServicesDep) -> JsonResponse:
     try:
-        kinds = services.redaction.set_kinds(identity.organization_id, body.kinds)
+        kinds = services.redaction.set_kinds(caller.organization_id, body.kinds)
     except UnknownKind as unknown:
         return fail(400, str(unknown))
     return ok({"kinds": list(kinds), "available": list(KINDS)})

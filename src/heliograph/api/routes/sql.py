@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import SqlBody
 from heliograph.services.sql_console import RETRY_AFTER_S, ConsoleBusy, ConsoleError
@@ -16,11 +16,11 @@ router = APIRouter(prefix="/v1/helicone-sql", tags=["sql"])
 
 
 @router.post("/execute", operation_id="executeSql")
-async def execute(body: SqlBody, identity: IdentityDep, services: ServicesDep) -> Response:
+async def execute(body: SqlBody, caller: Reader, services: ServicesDep) -> Response:
     """One SELECT over the console's tables (see `schema`), with allow-listed functions only; the
     engine limits it to your organization's rows, 10,000 result rows, 5 seconds and 256 MiB."""
     try:
-        return ok(await services.sql.execute(identity.organization_id, body.sql))
+        return ok(await services.sql.execute(caller.organization_id, body.sql))
     except ConsoleError as error:
         return fail(400, str(error))
     except ConsoleBusy as busy:
@@ -28,10 +28,10 @@ async def execute(body: SqlBody, identity: IdentityDep, services: ServicesDep) -
 
 
 @router.post("/download", operation_id="downloadSql")
-async def download(body: SqlBody, identity: IdentityDep, services: ServicesDep) -> Response:
+async def download(body: SqlBody, caller: Reader, services: ServicesDep) -> Response:
     """The same query's result as a CSV file with a header row."""
     try:
-        csv = await services.sql.download(identity.organization_id, body.sql)
+        csv = await services.sql.download(caller.organization_id, body.sql)
     except ConsoleError as error:
         return fail(400, str(error))
     except ConsoleBusy as busy:
@@ -41,7 +41,7 @@ async def download(body: SqlBody, identity: IdentityDep, services: ServicesDep) 
 
 
 @router.get("/schema", operation_id="getSqlSchema")
-async def schema(_identity: IdentityDep, services: ServicesDep) -> JsonResponse:
+async def schema(_caller: Reader, services: ServicesDep) -> JsonResponse:
     """The tables a console query can read, each with its columns' names and types."""
     return ok(await services.sql.schema())
 

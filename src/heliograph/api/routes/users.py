@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from heliograph.api.deps import IdentityDep, ServicesDep
+from heliograph.api.deps import Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import UserMetricsBody, UserQueryBody, time_range
 from heliograph.domain.queries import AggregateQuery
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/user", tags=["users"])
 
 @router.post("/metrics/query", operation_id="queryUserMetrics")
 async def user_metrics(
-    body: UserMetricsBody, identity: IdentityDep, services: ServicesDep
+    body: UserMetricsBody, caller: Reader, services: ServicesDep
 ) -> JsonResponse:
     sort, descending = "last_active", True
     if body.sort:
@@ -31,17 +31,15 @@ async def user_metrics(
         limit=body.limit,
         offset=body.offset,
     )
-    return ok(await services.users.metrics(identity.organization_id, query))
+    return ok(await services.users.metrics(caller.organization_id, query))
 
 
 @router.post("/query", operation_id="queryUsers")
-async def query_users(
-    body: UserQueryBody, identity: IdentityDep, services: ServicesDep
-) -> JsonResponse:
+async def query_users(body: UserQueryBody, caller: Reader, services: ServicesDep) -> JsonResponse:
     query = AggregateQuery(
         time=time_range(body.timeFilter),
         user_ids=tuple(body.userIds or ()),
         limit=body.limit,
         offset=body.offset,
     )
-    return ok(await services.users.totals(identity.organization_id, query))
+    return ok(await services.users.totals(caller.organization_id, query))
