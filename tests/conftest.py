@@ -198,6 +198,18 @@ async def heliograph(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIt
     await instance.running.stop()
 
 
+INGEST_TOKEN = "test-ingest-token"
+
+
+@pytest.fixture
+async def api(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
+    """A Heliograph whose ingest endpoint takes the batches gateway processes ship."""
+    settings = heliograph_settings(tmp_path, analytics_dir, fake, ingest_token=INGEST_TOKEN)
+    instance = await start_heliograph(settings)
+    yield instance
+    await instance.running.stop()
+
+
 @pytest.fixture
 async def heliograph_on_each_db(
     tmp_path: Path, analytics_dir: Path, fake: Fake, database_url: str

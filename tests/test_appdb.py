@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from conftest import POSTGRES_URL
 from heliograph.appdb.engine import create_app_engine, downgrade_all, session_factory, upgrade
+from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.urls import normalise_url
-from heliograph.domain.keys import KEY_PREFIX, bearer_token, hash_key
+from heliograph.domain.access import KeyPermissions
+from heliograph.domain.keys import KEY_PREFIX, Identity, bearer_token, hash_key
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 
 BACKENDS = [
@@ -123,3 +126,90 @@ def test_bearer_parsing() -> None:
     assert bearer_token("bearer abc") == "abc"
     assert bearer_token("Token abc") is None
     assert bearer_token("Bearer " + "x" * 300) is None
+
+
+def test_keys_made_before_permissions_are_read_write(engine: Engine) -> None:
+    from alembic import command
+
+    from heliograph.appdb.engine import alembic_config
+
+    command.upgrade(alembic_config(engine), "0004")
+    key = "sk-helicone-aaaaaaa-bbbbbbb-ccccccc-ddddddd"
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO organization (id, name, created_at) VALUES ('o', 'old', :t)"),
+            {"t": datetime.now(UTC)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO helicone_api_keys (id, organization_id, api_key_hash, api_key_name,"
+                " key_prefix, created_at) VALUES ('k', 'o', :hash, 'old', 'sk', :t)"
+            ),
+            {"hash": hash_key(key), "t": datetime.now(UTC)},
+        )
+    upgrade(engine)
+    keys = KeyService(session_factory(engine))
+    assert keys.lookup(key) == Identity("o", "k", "rw")
+    (info,) = keys.list_keys("o")
+    assert info.permissions == KeyPermissions.READ_WRITE
+    assert info.last_used_at is None
+    assert info.user_id is None
+
+
+def test_permissions_rename_and_active_listing(engine: Engine) -> None:
+    upgrade(engine)
+    keys = KeyService(session_factory(engine))
+    first = keys.create_organization("acme")
+    reader = keys.create_key(first.organization_id, "reader", KeyPermissions.READ, user_id="u1")
+    assert keys.lookup(reader.api_key) == Identity(first.organization_id, reader.key_id, "r")
+    renamed = keys.rename_key(first.organization_id, reader.key_id, "eyes only")
+    assert renamed is not None
+    assert renamed.name == "eyes only"
+    assert renamed.user_id == "u1"
+    other = keys.create_organization("rival")
+    assert keys.rename_key(other.organization_id, reader.key_id, "stolen") is None
+    assert keys.revoke_key(first.organization_id, reader.key_id)
+    assert keys.rename_key(first.organization_id, reader.key_id, "late") is None
+    assert [k.name for k in keys.list_keys(first.organization_id)] == ["default", "eyes only"]
+    assert [k.name for k in keys.list_keys(first.organization_id, active_only=True)] == ["default"]
+
+
+def test_last_use_is_written_by_the_api_and_by_gateway_processes(engine: Engine) -> None:
+    upgrade(engine)
+    keys = KeyService(session_factory(engine))
+    created = keys.create_organization("acme")
+    other = keys.create_key(created.organization_id, "other")
+    org = created.organization_id
+    earlier = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    later = earlier + timedelta(minutes=5)
+
+    def used(key_id: str) -> datetime | None:
+        return {k.key_id: k.last_used_at for k in keys.list_keys(org)}[key_id]
+
+    keys.touch({created.key_id: later})
+    assert used(created.key_id) == later
+    assert used(other.key_id) is None
+    keys.touch({created.key_id: earlier})
+    assert used(created.key_id) == later, "an older use never replaces a newer one"
+
+    lookups = AppDbLookups(lookups_url(engine))
+    try:
+        even_later = later + timedelta(minutes=5)
+        lookups.touch({created.key_id: earlier, other.key_id: even_later})
+        assert used(created.key_id) == later
+        assert used(other.key_id) == even_later, "as SQLAlchemy reads it back"
+        lookups.touch({})
+        lookups.touch({"no-such-key": even_later})
+        assert lookups.lookup(created.api_key) is not None, "the connection still answers"
+    finally:
+        lookups.close()
+
+
+def lookups_url(engine: Engine) -> str:
+    """The URL `AppDbLookups` would be given for `engine`'s database."""
+    if engine.dialect.name == "sqlite":
+        return str(engine.url)
+    with engine.connect() as connection:
+        current = connection.execute(text("SELECT current_schema()")).scalar_one()
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{current}"

@@ -21,7 +21,12 @@ import aiohttp
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import POSTGRES_URL, Fake, Heliograph, heliograph_settings, start_heliograph
+from conftest import (
+    INGEST_TOKEN,
+    POSTGRES_URL,
+    Fake,
+    Heliograph,
+)
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
 from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.urls import normalise_url
@@ -30,7 +35,6 @@ from heliograph.providers.registry import BUILT_IN
 from heliograph.services.keys import KeyService
 from heliograph.services.ratelimits import RateLimitRuleService, RuleInput
 
-TOKEN = "test-ingest-token"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 # What the API process needs and the gateway process must never carry.
 FORBIDDEN = [
@@ -116,14 +120,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-async def api(tmp_path: Path, analytics_dir: Path, fake: Fake) -> AsyncIterator[Heliograph]:
-    settings = heliograph_settings(tmp_path, analytics_dir, fake, ingest_token=TOKEN)
-    instance = await start_heliograph(settings)
-    yield instance
-    await instance.running.stop()
-
-
 @contextlib.asynccontextmanager
 async def gateway_process(
     api: Heliograph, fake: Fake, tmp_path: Path, **settings: str
@@ -138,7 +134,7 @@ async def gateway_process(
         "HELIOGRAPH_DATA_DIR": str(tmp_path / "data"),
         "HELIOGRAPH_GATEWAY_PORT": str(port),
         "HELIOGRAPH_API_URL": api.api,
-        "HELIOGRAPH_INGEST_TOKEN": TOKEN,
+        "HELIOGRAPH_INGEST_TOKEN": INGEST_TOKEN,
         "HELIOGRAPH_GATEWAY_WORKER": "3",
         "HELIOGRAPH_LOG_LEVEL": "warning",
         **{f"HELIOGRAPH_{name.upper()}": value for name, value in settings.items()},

@@ -1,10 +1,12 @@
 """Tenant isolation across the whole API: every route the OpenAPI document lists is called by a
-second organization, with the first organization's ids in its path, and nothing of the first
-organization's comes back. The same calls made by the first organization show its data, so the
-check would notice a route that leaked it."""
+second organization (with its key, and as its owner), with the first organization's ids in its
+path, and nothing of the first organization's comes back; every write route that takes an id
+refuses the first organization's ids and changes nothing. The same calls made by the first
+organization show its data, so the check would notice a route that leaked it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,26 +15,96 @@ import orjson
 import pytest
 
 from conftest import Heliograph
+from heliograph.domain.access import KEY_CAPABILITIES, KeyPermissions, Role
+from test_permissions import PERSON, ROUTES, Person, sign_in
 
-MARKER = "zqx"  # in the user, session, name, property and tag of the first organization
+MARKER = "zqx"  # in the first organization's user, session, names, properties, tags and keys
 SKIPPED = {"/metrics", "/healthz"}  # the process's own metrics and health
-# Writes; each one's isolation is tested with its feature.
-WRITES = {
+# Routes for anyone: they act on no organization (sign-up, sign-in, SSO, an invitation by the
+# secret token it was sent with).
+PUBLIC = {
+    "/v1/auth/signup",
+    "/v1/auth/login",
+    "/v1/auth/password-reset",
+    "/v1/auth/password-reset/confirm",
+    "/v1/auth/sso",
+    "/v1/auth/sso/login",
+    "/v1/auth/sso/callback",
+    "/v1/invitations/{token}",
+}
+# Writes to the analytics store: they land in the caller's own organization whatever the id (an
+# annotation may arrive before its request), so each one's isolation is tested with its feature.
+ANALYTICS_WRITES = {
     "/v1/log/request",
-    "/v1/rate-limits",
-    "/v1/property/hide",
-    "/v1/property/restore",
     "/v1/request/{request_id}/feedback",
     "/v1/request/{request_id}/score",
     "/v1/session/{session_id}/tag",
     "/v1/session/{session_id}/feedback",
 }
+READ_POSTS = (
+    "/query",
+    "/query-clickhouse",
+    "/page",
+    "/export",
+    "/count",
+    "/search",
+    "/over-time",
+    "/execute",
+    "/download",
+    "/totals",
+    "/quantiles",
+    "/models",
+    "/{name}",
+)
+# Bodies that pass validation, so a write route reaches the id it is given.
+WRITE_BODIES: dict[str, Any] = {
+    "PATCH /v1/api-keys/{key_id}": {"api_key_name": "stolen"},
+    "PATCH /v1/api-keys/provider-key/{key_id}": {"providerKeyName": "stolen"},
+    "PUT /v1/rate-limits/{rule_id}": {"name": "stolen", "quota": 1, "window_seconds": 60},
+    "PATCH /v1/organizations/{organization_id}": {"name": "stolen"},
+    "POST /v1/organizations/{organization_id}/transfer": {"user_id": "x"},
+    "PATCH /v1/organizations/{organization_id}/members/{user_id}": {"role": "viewer"},
+    "POST /v1/organizations/{organization_id}/invitations": {"email": "thief@example.com"},
+}
 
 
 @pytest.fixture
-async def first_org(heliograph: Heliograph) -> dict[str, str]:
+def heliograph(heliograph_on_each_db: Heliograph) -> Heliograph:
+    """Every test here runs on SQLite, then on PostgreSQL."""
+    return heliograph_on_each_db
+
+
+@dataclass
+class FirstOrg:
+    ids: dict[str, str]  # placeholder (or route-specific key) to the first organization's id
+    owner: Person
+    api_key: str  # made through the API, for the organization's own use
+
+    def secrets(self) -> set[str]:
+        return {MARKER, *self.ids.values()}
+
+
+async def call(
+    hg: Heliograph, method: str, path: str, body: Any, headers: dict[str, str]
+) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session:
+        async with session.request(
+            method, hg.api + path, json=body, headers=headers, allow_redirects=False
+        ) as response:
+            return response.status, await response.text()
+
+
+async def made(hg: Heliograph, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    status, text = await call(hg, method, path, body, headers)
+    assert status in (200, 201), (path, status, text)
+    return orjson.loads(text)["data"]
+
+
+@pytest.fixture
+async def first_org(heliograph: Heliograph) -> FirstOrg:
+    hg = heliograph
     headers = {
-        **heliograph.gateway_auth(),
+        **hg.gateway_auth(),
         "Helicone-User-Id": f"{MARKER}-user",
         "Helicone-Session-Id": f"{MARKER}-session",
         "Helicone-Session-Name": f"{MARKER}-name",
@@ -42,34 +114,80 @@ async def first_org(heliograph: Heliograph) -> dict[str, str]:
     chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"{MARKER} hi"}]}
     async with aiohttp.ClientSession() as session:
         async with session.post(
-            f"{heliograph.gateway}/openai/v1/chat/completions", json=chat, headers=headers
+            f"{hg.gateway}/openai/v1/chat/completions", json=chat, headers=headers
         ) as response:
             assert response.status == 200
             request_id = response.headers["Helicone-Id"]
-    await heliograph.wait_for(request_id)
-    await heliograph.api_post(f"/v1/session/{MARKER}-session/tag", {"tag": f"{MARKER}-tag"})
-    await heliograph.api_post(f"/v1/request/{request_id}/score", {"scores": {"q": 1}})
-    await heliograph.api_post("/v1/property/hide", {"key": f"{MARKER}-hidden"})
+    await hg.wait_for(request_id)
+    await hg.api_post(f"/v1/session/{MARKER}-session/tag", {"tag": f"{MARKER}-tag"})
+    await hg.api_post(f"/v1/request/{request_id}/score", {"scores": {"q": 1}})
+    await hg.api_post("/v1/property/hide", {"key": f"{MARKER}-hidden"})
     rule = {"name": f"{MARKER}-rule", "quota": 5, "window_seconds": 60}
-    status, created = await heliograph.api_post("/v1/rate-limits", rule)
-    assert status == 201, created
-    return {"request_id": request_id, "rule_id": created["data"]["id"]}
+    key = hg.auth()
+    rule_id = (await made(hg, "POST", "/v1/rate-limits", rule, key))["id"]
+    api_key = await made(hg, "POST", "/v1/api-keys", {"api_key_name": f"{MARKER}-key"}, key)
+    provider = {
+        "providerName": "openai",
+        "providerKey": f"sk-{MARKER}-provider-secret",
+        "providerKeyName": f"{MARKER}-provider",
+    }
+    provider_id = (await made(hg, "POST", "/v1/api-keys/provider-key", provider, key))["id"]
+    proxy = {"proxyKeyName": f"{MARKER}-proxy", "providerKeyId": provider_id}
+    proxy_id = (await made(hg, "POST", "/v1/api-keys/proxy-key", proxy, key))["id"]
+    owner = sign_in(hg, hg.organization_id, Role.OWNER, label=MARKER)
+    org_path = f"/v1/organizations/{hg.organization_id}"
+    await made(hg, "PATCH", org_path, {"name": f"{MARKER}-org"}, owner.headers())
+    invited = {"email": f"{MARKER}-invitee@example.com", "role": "member"}
+    invitation = await made(hg, "POST", f"{org_path}/invitations", invited, owner.headers())
+    ids = {
+        "{request_id}": request_id,
+        "{rule_id}": rule_id,
+        "{organization_id}": hg.organization_id,
+        "{user_id}": owner.user_id,
+        "{invitation_id}": invitation["id"],
+        "{key_id}": api_key["id"],
+        "provider-key/{key_id}": provider_id,
+        "proxy-key/{key_id}": proxy_id,
+    }
+    return FirstOrg(ids, owner, api_key["apiKey"])
 
 
-def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """One call per read route of the OpenAPI document, its path filled with the first
+def fill(path: str, ids: dict[str, str]) -> str:
+    for prefix in ("provider-key/", "proxy-key/"):
+        if f"{prefix}{{key_id}}" in path:
+            path = path.replace(f"{prefix}{{key_id}}", prefix + ids[f"{prefix}{{key_id}}"])
+    fixed = {
+        "{session_id}": f"{MARKER}-session",
+        "{key}": f"{MARKER}key",
+        "{name}": "requestOverTime",
+    }
+    for placeholder, value in {**fixed, **ids}.items():
+        path = path.replace(placeholder, value)
+    return path
+
+
+def operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, path) of every operation but the process's own and the public ones."""
+    return [
+        (method.upper(), path)
+        for path, methods in spec["paths"].items()
+        if path not in SKIPPED and path not in PUBLIC
+        for method in methods
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def is_read(method: str, path: str) -> bool:
+    return method == "GET" or (method == "POST" and path.endswith(READ_POSTS))
+
+
+def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """(route, method, filled path, body) per read route, its path filled with the first
     organization's ids and its body covering the last day."""
     now = datetime.now(UTC)
     iso = {
         "start": (now - timedelta(days=1)).isoformat(),
         "end": (now + timedelta(hours=1)).isoformat(),
-    }
-    fill = {
-        "{request_id}": ids["request_id"],
-        "{session_id}": f"{MARKER}-session",
-        "{key}": f"{MARKER}key",
-        "{name}": "requestOverTime",
-        "{rule_id}": ids["rule_id"],
     }
     bodies: dict[str, Any] = {
         "/v1/helicone-sql/execute": {"sql": "SELECT * FROM request_response"},
@@ -77,64 +195,88 @@ def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, Any
         "/v1/request/export": {"format": "jsonl"},
     }
     found = []
-    for path, operations in spec["paths"].items():
-        if path in SKIPPED:
+    for method, path in operations(spec):
+        if not is_read(method, path):
             continue
-        for method in operations:
-            if method not in ("get", "post") or (method == "post" and path in WRITES):
-                continue
-            if path.startswith("/v1/metrics") or path.endswith("/over-time"):
-                body: Any = {"timeFilter": iso, "dbIncrement": "hour"}
-            else:
-                body = bodies.get(path, {})
-            filled = path
-            for placeholder, value in fill.items():
-                filled = filled.replace(placeholder, value)
-            found.append((method.upper(), filled, None if method == "get" else body))
+        if path.startswith("/v1/metrics") or path.endswith("/over-time"):
+            body: Any = {"timeFilter": iso, "dbIncrement": "hour"}
+        else:
+            body = bodies.get(path, {})
+        found.append(
+            (f"{method} {path}", method, fill(path, ids), None if method == "GET" else body)
+        )
     return found
 
 
+def refused_to_keys(route: str) -> bool:
+    """Whether an `rw` key gets a 403 (a person's capability) or 401 (a person's route)."""
+    capability = ROUTES[route]
+    return capability is PERSON or capability not in KEY_CAPABILITIES[KeyPermissions.READ_WRITE]
+
+
 async def responses(
-    hg: Heliograph, key: str | None, wanted: list[tuple[str, str, Any]]
+    hg: Heliograph,
+    headers: dict[str, str],
+    wanted: list[tuple[str, str, str, Any]],
+    foreign: bool,
 ) -> dict[str, str]:
+    """The text of each 200 answer by route; a 404 or a refusal names only what was asked."""
+    by_key = "Authorization" in headers
     texts = {}
-    async with aiohttp.ClientSession() as session:
-        for method, path, body in wanted:
-            if (
-                path.endswith(("/tag", "/feedback", "/score", "/hide", "/restore"))
-                and method == "POST"
-            ):
-                continue  # writes; their isolation is tested with the feature
-            async with session.request(method, hg.api + path, json=body, headers=hg.auth(key)) as r:
-                text = await r.text()
-                assert r.status in (200, 404), (path, r.status, text)
-                # A 404 names only what the caller asked for; anything else is an answer.
-                texts[f"{method} {path}"] = text if r.status == 200 else ""
+    for route, method, path, body in wanted:
+        status, text = await call(hg, method, path, body, headers)
+        expected = {200, 404}
+        if foreign and "{organization_id}" in route:
+            # A non-member is refused; a key learns nothing of it (a 404 before any capability).
+            expected = {404} if by_key else {403}
+        elif by_key and refused_to_keys(route):
+            expected = {401 if ROUTES[route] is PERSON else 403}
+        assert status in expected, (route, status, text)
+        texts[f"{method} {path}"] = text if status == 200 else ""
     return texts
 
 
+def leaks(seen: dict[str, str], first: FirstOrg) -> dict[str, str]:
+    return {
+        route: text[:200]
+        for route, text in seen.items()
+        if any(secret in text for secret in first.secrets())
+    }
+
+
+def told(text: str, asked: str, first: FirstOrg) -> set[str]:
+    """The first organization's ids and names in `text`, but those the caller asked about."""
+    return {secret for secret in first.secrets() if secret in text and secret not in asked}
+
+
 async def test_no_route_shows_another_organizations_data(
-    heliograph: Heliograph, first_org: dict[str, str]
+    heliograph: Heliograph, first_org: FirstOrg
 ) -> None:
     _, spec = await heliograph.api_get("/openapi.json")
-    wanted = calls(first_org, spec)
-    assert len(wanted) >= 25
-    _, second_key = heliograph.new_organization("second")
-    seen_by_second = await responses(heliograph, second_key, wanted)
-    leaks = {
-        route: text[:200]
-        for route, text in seen_by_second.items()
-        if MARKER in text or first_org["request_id"] in text
+    wanted = calls(first_org.ids, spec)
+    assert len(wanted) >= 35
+    second_org, second_key = heliograph.new_organization("second")
+    rival = sign_in(heliograph, second_org, Role.OWNER)
+    by_key = await responses(heliograph, heliograph.auth(second_key), wanted, foreign=True)
+    assert leaks(by_key, first_org) == {}
+    by_owner = await responses(heliograph, rival.headers(), wanted, foreign=True)
+    assert leaks(by_owner, first_org) == {}
+    assert "GET /v1/audit" in by_owner
+    assert orjson.loads(by_owner["GET /v1/audit"])["data"]["lines"] != [], "its own lines only"
+
+    seen_by_first = {
+        **await responses(heliograph, heliograph.auth(), wanted, foreign=False),
+        **await responses(heliograph, first_org.owner.headers(), wanted, foreign=False),
     }
-    assert leaks == {}
-    seen_by_first = await responses(heliograph, None, wanted)
     shown = {route for route, text in seen_by_first.items() if MARKER in text}
+    org = f"/v1/organizations/{heliograph.organization_id}"
+    provider = first_org.ids["provider-key/{key_id}"]
     # The first organization sees itself through the routes that return its identifiers.
     assert {
         "POST /v1/request/query-clickhouse",
         "POST /v1/request/page",
         "POST /v1/request/export",
-        f"GET /v1/request/{first_org['request_id']}",
+        f"GET /v1/request/{first_org.ids['{request_id}']}",
         "POST /v1/session/query",
         "POST /v1/session/name/query",
         f"GET /v1/session/{MARKER}-session/tree",
@@ -147,29 +289,95 @@ async def test_no_route_shows_another_organizations_data(
         f"POST /v1/property/{MARKER}key/top-costs/query",
         "POST /v1/helicone-sql/execute",
         "GET /v1/rate-limits",
+        "GET /v1/api-keys",
+        "GET /v1/api-keys/provider-keys",
+        f"GET /v1/api-keys/provider-key/{provider}",
+        "GET /v1/api-keys/proxy-keys",
+        "GET /v1/audit",
+        "GET /v1/organizations",
+        f"GET {org}",
+        f"GET {org}/members",
+        f"GET {org}/invitations",
+        "GET /v1/auth/me",
     } <= shown
-    assert orjson.loads(seen_by_second["POST /v1/session/count"])["data"]["count"] == 0
+    assert orjson.loads(by_key["POST /v1/session/count"])["data"]["count"] == 0
     assert orjson.loads(seen_by_first["POST /v1/session/count"])["data"]["count"] == 1
 
 
-async def test_every_route_refuses_a_missing_or_wrong_key(
-    heliograph: Heliograph, first_org: dict[str, str]
+async def test_a_member_naming_another_organization_is_refused_everywhere(
+    heliograph: Heliograph, first_org: FirstOrg
 ) -> None:
     _, spec = await heliograph.api_get("/openapi.json")
-    every = [
-        (method.upper(), path)
-        for path, operations in spec["paths"].items()
-        if path not in SKIPPED
-        for method in operations
-        if method in ("get", "post", "put", "patch", "delete")
+    second_org, _ = heliograph.new_organization("second")
+    rival = sign_in(heliograph, second_org, Role.OWNER)
+    for method, path in operations(spec):
+        route = f"{method} {path}"
+        if ROUTES[route] is PERSON:
+            continue  # a person's own routes name no organization
+        body = WRITE_BODIES.get(route, {})
+        headers = rival.headers(heliograph.organization_id)
+        filled = fill(path, first_org.ids)
+        status, text = await call(heliograph, method, filled, body, headers)
+        assert status == 403, (route, status, text)
+        assert told(text, filled, first_org) == set(), route
+
+
+async def test_no_write_route_takes_another_organizations_ids(
+    heliograph: Heliograph, first_org: FirstOrg
+) -> None:
+    hg = heliograph
+    _, spec = await hg.api_get("/openapi.json")
+    writes = [
+        (method, path)
+        for method, path in operations(spec)
+        if not is_read(method, path) and "{" in path and path not in ANALYTICS_WRITES
     ]
-    assert len(every) >= 35
-    async with aiohttp.ClientSession() as session:
-        for method, path in every:
-            ((_, filled, _),) = calls(first_org, {"paths": {path: {"get": {}}}})
-            for headers in ({}, {"Authorization": "Bearer sk-helicone-not-a-key"}):
-                url = heliograph.api + filled
-                async with session.request(method, url, json={}, headers=headers) as response:
-                    body = await response.json()
-                    assert response.status == 401, (method, path, response.status, body)
-                    assert body["data"] is None
+    assert len(writes) >= 12
+    before = await state(hg, first_org)
+    second_org, second_key = hg.new_organization("second")
+    rival = sign_in(hg, second_org, Role.OWNER)
+    for headers in (hg.auth(second_key), rival.headers()):
+        for method, path in writes:
+            route = f"{method} {path}"
+            body = WRITE_BODIES.get(route, {})
+            filled = fill(path, first_org.ids)
+            status, text = await call(hg, method, filled, body, headers)
+            assert status in (403, 404), (route, status, text)
+            assert told(text, filled, first_org) == set(), route
+    assert await state(hg, first_org) == before
+    # The first organization's key made through the API still works.
+    status, _ = await call(hg, "GET", "/v1/rate-limits", None, hg.auth(first_org.api_key))
+    assert status == 200
+
+
+async def state(hg: Heliograph, first: FirstOrg) -> dict[str, str]:
+    """What the first organization's writes could change, as its owner reads it."""
+    org = f"/v1/organizations/{hg.organization_id}"
+    found = {}
+    for path in (
+        "/v1/api-keys",
+        "/v1/api-keys/provider-keys",
+        "/v1/api-keys/proxy-keys",
+        "/v1/rate-limits",
+        org,
+        f"{org}/members",
+        f"{org}/invitations",
+    ):
+        status, text = await call(hg, "GET", path, None, first.owner.headers())
+        assert status == 200, (path, text)
+        found[path] = text
+    return found
+
+
+async def test_every_route_refuses_a_missing_or_wrong_key(
+    heliograph: Heliograph, first_org: FirstOrg
+) -> None:
+    _, spec = await heliograph.api_get("/openapi.json")
+    every = operations(spec)
+    assert len(every) >= 50
+    for method, path in every:
+        filled = fill(path, first_org.ids)
+        for headers in ({}, {"Authorization": "Bearer sk-helicone-not-a-key"}):
+            status, text = await call(heliograph, method, filled, {}, headers)
+            assert status == 401, (method, path, status, text)
+            assert orjson.loads(text)["data"] is None

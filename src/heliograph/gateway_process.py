@@ -1,8 +1,9 @@
 """The gateway process: each child of `heliograph serve` (`python -m heliograph.gateway_process`)
 and a standalone `heliograph gateway`. It forwards, applies policies, verifies keys against the
-app DB (plain SQL, `appdb/lookups.py`) and ships its records to the API; it imports nothing of
-the API, the analytics store, the SQL console or SQLAlchemy, so it stays small (import-linter and
-`tests/test_gateway_process.py` check).
+app DB (plain SQL, `appdb/lookups.py`), resolves proxy keys to the provider keys they stand for
+(`services/proxy_key_cache.py`, opened by `services/vault.py`) and ships its records to the
+API; it imports nothing of the API, the analytics store, the SQL console or SQLAlchemy, so it
+stays small (import-linter and `tests/test_gateway_process.py` check).
 The gateway's wiring lives here too (`open_gateway`, which opens and closes every part in one
 order), and `server.py` reuses it for the in-process mode."""
 
@@ -22,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from heliograph.appdb.lookups import AppDbLookups
+from heliograph.appdb.proxy_lookups import ProxyKeyLookups
 from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
 from heliograph.gateway.connections import connection_options
@@ -36,7 +38,9 @@ from heliograph.lifeline import wait_for_stop
 from heliograph.providers.registry import build_registry
 from heliograph.runtime import bind, run_async
 from heliograph.services.key_cache import CachedKeyVerifier
+from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.rule_cache import CachedRuleSource
+from heliograph.services.vault import Vault
 from heliograph.settings import Settings, load_settings
 from heliograph.state.buckets import MemoryBuckets
 from heliograph.state.disk_cache import DiskResponseCache
@@ -182,8 +186,12 @@ async def run_gateway_process(settings: Settings) -> None:
     await shipper.start()
     verifier = CachedKeyVerifier(app_db, settings.key_cache_ttl_s)
     rules = CachedRuleSource(app_db, settings.key_cache_ttl_s)
+    # Provider keys are decrypted here, under the master key `serve` made or was given.
+    proxy_keys = ProxyKeyCache(
+        ProxyKeyLookups(app_db), Vault.from_settings(settings), settings.key_cache_ttl_s
+    )
     providers = build_registry(settings.provider_base_urls)
-    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry)
+    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry, proxy_keys)
     try:
         async with open_gateway(settings, ports, sock, stalled=shipper.stalled):
             quiet_garbage_collector()
@@ -191,6 +199,7 @@ async def run_gateway_process(settings: Settings) -> None:
     finally:
         await verifier.close()
         await rules.close()
+        await proxy_keys.close()
         await shipper.stop()
         app_db.close()
 

@@ -93,9 +93,10 @@ async def start(
         in_process = gateway_socket is None
         if gateway_socket is None:
             gateway_socket = on_failure.enter_context(bind(settings.host, settings.gateway_port))
+        # The bound port (when asked for port 0), so links the API makes name it.
+        settings = replace(settings, api_port=api_socket.getsockname()[1])
         services = await Services.open(settings)
         on_failure.pop_all()
-    settings = replace(settings, api_port=api_socket.getsockname()[1])  # when bound to port 0
     stack, gateway = contextlib.AsyncExitStack(), None
     if in_process:
         ports = GatewayPorts(
@@ -104,6 +105,7 @@ async def start(
             services.writer,
             services.rule_source,
             services.telemetry,
+            services.proxy_keys,
         )
         gateway = await stack.enter_async_context(
             open_gateway(settings, ports, gateway_socket, cache=cache)
@@ -151,6 +153,8 @@ class GatewayChildren:
             "HELIOGRAPH_INGEST_TOKEN": settings.ingest_token,
             "HELIOGRAPH_GATEWAY_WORKER": str(index),
             "HELIOGRAPH_LOG_LEVEL": settings.log_level,
+            # The provider keys' master key, when not in the data directory's `secret.key`.
+            **({"HELIOGRAPH_SECRET_KEY": settings.secret_key} if settings.secret_key else {}),
             **self._lifeline.child_env(),
         }
         return await asyncio.create_subprocess_exec(

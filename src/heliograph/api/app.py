@@ -107,4 +107,5 @@ def build_api_app(services: Services | None) -> FastAPI:
     )
     for module in (*routers, health):
         app.include_router(module.router)
+    app.include_router(organizations.invitations_router)
     return app

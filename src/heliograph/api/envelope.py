@@ -35,8 +35,8 @@ def ok(data: Any, status_code: int = 200) -> JsonResponse:
     return JsonResponse({"data": data, "error": None}, status_code=status_code)
 
 
-def fail(status_code: int, message: str) -> JsonResponse:
-    return JsonResponse({"data": None, "error": message}, status_code=status_code)
+def fail(status_code: int, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"data": None, "error": message}, status_code=status_code, headers=headers)
 
 
 async def on_validation_error(_request: Request, error: Exception) -> JsonResponse:
@@ -93,4 +93,4 @@ def _route(request: Request) -> str:
 async def on_invalid_input(_request: Request, error: Exception) -> JsonResponse:
     """Input a rule refused (a filter, a sort, paging, a time range…): its status, saying why."""
     assert isinstance(error, InvalidInput)
-    return fail(error.status, str(error))
+    return fail(error.status, str(error), getattr(error, "headers", None))

@@ -31,9 +31,16 @@ STORE_PREFIXES = (
     "/v1/property/",
     "/v1/helicone-sql/",
 )
-# The SQL console runs one query per organization at a time and answers 429 to a second.
-BUSY_PREFIXES = ("/v1/helicone-sql/execute", "/v1/helicone-sql/download")
-NOT_FOUND_OPERATIONS = ("restorePropertyKey",)  # 404 without a path parameter
+# The SQL console runs one query per organization at a time and answers 429 to a second;
+# sign-in, sign-up and password routes are throttled.
+BUSY_PREFIXES = (
+    "/v1/helicone-sql/execute",
+    "/v1/helicone-sql/download",
+    "/v1/auth/signup",
+    "/v1/auth/login",
+    "/v1/auth/password",
+)
+NOT_FOUND_OPERATIONS = ("restorePropertyKey", "createProxyKey")  # 404 without a path parameter
 # Successes that are not 200 or not JSON, for routes whose handlers pick them themselves.
 SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201"}
 SUCCESS_CONTENT = {
@@ -42,7 +49,9 @@ SUCCESS_CONTENT = {
 }
 DESCRIPTIONS = {
     "400": "Invalid input; the message says which field or limit",
-    "401": "Missing or invalid API key",
+    "401": "Missing or invalid API key, or no live session",
+    "403": "Not allowed: the key's permissions or the person's role lack it, the CSRF token is"
+    " missing, or the person is not in the organization",
     "404": "No such resource (or no route for this path)",
     "413": "Request body too large",
     "429": "Busy: retry after the seconds in Retry-After",
@@ -81,7 +90,7 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append("400")
     if path.startswith("/v1/"):
-        statuses.append("401")
+        statuses.extend(("401", "403"))
     if "{" in path or operation.get("operationId") in NOT_FOUND_OPERATIONS:
         statuses.append("404")
     if operation.get("requestBody"):

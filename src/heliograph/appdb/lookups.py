@@ -1,13 +1,14 @@
 """The gateway process's reads of the app DB (active keys by hash, an organization's rate-limit
-rules) in plain SQL over the database driver: sqlite3, or psycopg for PostgreSQL. SQLAlchemy would
-be a quarter of a gateway process's memory for three SELECTs; the tables are the ones
-`appdb/models.py` defines and Alembic creates."""
+rules) and its one write (when keys were last used) in plain SQL over the database driver:
+sqlite3, or psycopg for PostgreSQL. SQLAlchemy would be a quarter of a gateway process's memory
+for these few statements; the tables are the ones `appdb/models.py` defines and Alembic creates."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from heliograph.appdb.urls import normalise_url
@@ -15,6 +16,7 @@ from heliograph.domain.keys import Identity, hash_key
 from heliograph.domain.ratelimit import RateLimitPolicy
 
 SQLITE_PREFIX = "sqlite:///"
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite (UTC)
 
 
 class AppDbLookups:
@@ -51,6 +53,32 @@ class AppDbLookups:
             [organization_id],
         )
         return [RateLimitPolicy(float(row[0]), int(row[1]), row[2], row[3]) for row in rows]
+
+    def touch(self, used: Mapping[str, datetime]) -> None:
+        """Set `last_used_at` of the keys in `used` (by id), unless a later use is already
+        recorded: one UPDATE, executed for the whole batch."""
+        mark = self.mark
+        sql = (
+            f"UPDATE helicone_api_keys SET last_used_at = {mark} WHERE id = {mark}"
+            f" AND (last_used_at IS NULL OR last_used_at < {mark})"
+        )
+        # In id order, so two processes writing the same keys lock them in the same order.
+        rows = [
+            (self._time(when), key_id, self._time(when)) for key_id, when in sorted(used.items())
+        ]
+        connection = self._connection()
+        try:
+            connection.cursor().executemany(sql, rows)
+            connection.commit()
+        except Exception:
+            self._local.connection = None
+            raise
+
+    def _time(self, moment: datetime) -> Any:
+        """A time as the driver stores it: SQLAlchemy's text in SQLite, as it is in psycopg."""
+        if self._sqlite_path is None:
+            return moment
+        return moment.astimezone(UTC).strftime(SQLITE_TIME)
 
     def close(self) -> None:
         with self._lock:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from heliograph.appdb.models import ApiKey, Organization, OrgRateLimit
@@ -41,17 +42,44 @@ def find_active_keys(session: Session, key_hashes: list[str]) -> list[ApiKey]:
     return list(session.scalars(statement))
 
 
-def list_api_keys(session: Session, org_id: str) -> list[ApiKey]:
-    statement = select(ApiKey).where(ApiKey.organization_id == org_id).order_by(ApiKey.created_at)
-    return list(session.scalars(statement))
+def list_api_keys(session: Session, org_id: str, active_only: bool = False) -> list[ApiKey]:
+    statement = select(ApiKey).where(ApiKey.organization_id == org_id)
+    if active_only:
+        statement = statement.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(statement.order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def get_active_key(session: Session, org_id: str, key_id: str) -> ApiKey | None:
+    """The organization's key `key_id`, unless it was revoked (or is another organization's)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.organization_id != org_id or key.revoked_at is not None:
+        return None
+    return key
 
 
 def revoke_api_key(session: Session, org_id: str, key_id: str, now: datetime) -> bool:
-    key = session.get(ApiKey, key_id)
-    if key is None or key.organization_id != org_id or key.revoked_at is not None:
+    key = get_active_key(session, org_id, key_id)
+    if key is None:
         return False
     key.revoked_at = now
     return True
+
+
+def touch_api_keys(session: Session, used: Mapping[str, datetime]) -> None:
+    """Set `last_used_at` of the keys in `used` (by id) unless a later use is recorded: one
+    UPDATE, executed for the whole batch, in id order (two processes lock rows alike)."""
+    used_at = bindparam("used_at", type_=ApiKey.last_used_at.type)
+    statement = (
+        update(ApiKey)
+        .where(
+            ApiKey.id == bindparam("key_id"),
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < used_at),
+        )
+        .values(last_used_at=used_at)
+    )
+    rows = [{"key_id": key_id, "used_at": when} for key_id, when in sorted(used.items())]
+    # On the connection: a Core executemany, where the ORM would want primary keys only.
+    session.connection().execute(statement, rows)
 
 
 def add_rate_limit(session: Session, rule: OrgRateLimit) -> OrgRateLimit:

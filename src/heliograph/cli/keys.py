@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from heliograph.cli.options import data_dir_option, key_service
+from heliograph.domain.access import KeyPermissions
+
+MAX_NAME_CHARS = 200
 
 
 @click.group()
@@ -18,10 +21,19 @@ def keys() -> None:
 @data_dir_option
 @click.option("--org", "org_id", required=True, help="Organization id.")
 @click.option("--name", default="default", help="A name to recognise the key by.")
-def create(data_dir: Path | None, org_id: str, name: str) -> None:
+@click.option(
+    "--permissions",
+    type=click.Choice([p.value for p in KeyPermissions]),
+    default=KeyPermissions.READ_WRITE.value,
+    show_default=True,
+    help="rw: read and write; r: read only; w: log and send feedback only.",
+)
+def create(data_dir: Path | None, org_id: str, name: str, permissions: str) -> None:
     """Create a key and print it once."""
+    if not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
+        raise click.ClickException(f"--name must be 1 to {MAX_NAME_CHARS} characters")
     try:
-        created = key_service(data_dir).create_key(org_id, name)
+        created = key_service(data_dir).create_key(org_id, name, KeyPermissions(permissions))
     except LookupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{created.key_id} {created.api_key}")
@@ -31,7 +43,7 @@ def create(data_dir: Path | None, org_id: str, name: str) -> None:
 @data_dir_option
 @click.option("--org", "org_id", default=None, help="Organization id (default: every one).")
 def list_keys(data_dir: Path | None, org_id: str | None) -> None:
-    """List keys: id, name, visible prefix, created, revoked."""
+    """List keys: id, name, permissions, visible prefix, created, last used, revoked."""
     service = key_service(data_dir)
     organizations = service.list_organizations()
     for organization_id, org_name in organizations:
@@ -39,9 +51,10 @@ def list_keys(data_dir: Path | None, org_id: str | None) -> None:
             continue
         for key in service.list_keys(organization_id):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            used = f"used {key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
             click.echo(
-                f"{organization_id} ({org_name})  {key.key_id}  {key.name}  {key.prefix}...  "
-                f"{key.created_at:%Y-%m-%d %H:%M}  {state}"
+                f"{organization_id} ({org_name})  {key.key_id}  {key.name}  {key.permissions}  "
+                f"{key.prefix}...  {key.created_at:%Y-%m-%d %H:%M}  {used}  {state}"
             )
 
 

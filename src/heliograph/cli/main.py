@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from heliograph import __version__
-from heliograph.cli import export, gateway, init, keys, serve
+from heliograph.cli import export, gateway, init, keys, secrets, serve, users
 
 
 @click.group()
@@ -19,3 +19,5 @@ cli.add_command(init.init)
 cli.add_command(keys.keys)
 cli.add_command(gateway.gateway)
 cli.add_command(export.export)
+cli.add_command(secrets.secrets)
+cli.add_command(users.users)

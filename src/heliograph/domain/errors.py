@@ -14,9 +14,19 @@
     │   ├── TargetRejected              gateway/targets.py: `Helicone-Target-Url`
     │   ├── InvalidFallbacks            gateway/attempts.py: `Helicone-Fallbacks`
     │   ├── InvalidLogMessage           ingest/log_message.py: a Helicone log message
-    │   └── InvalidBatch                ingest/wire.py: a shipped batch of records
+    │   ├── InvalidBatch                ingest/wire.py: a shipped batch of records
+    │   ├── NotAuthenticated (401)      domain/access.py: no valid key or live session
+    │   ├── Forbidden (403)             domain/access.py: a capability the caller lacks, CSRF
+    │   │   └── SignupRefused           services/accounts.py: the sign-up policy, an invitation
+    │   ├── InvalidEmail, WeakPassword  services/accounts.py, services/passwords.py
+    │   ├── Throttled (429)             services/throttle.py: sign-in attempts, with Retry-After
+    │   ├── NotFound (404), Conflict    services/organizations.py: members, invitations
+    │   ├── InvalidKeyInput, KeyNotFound  services/provider_keys.py: provider and proxy keys
+    │   ├── SsoFailed                   services/sso.py: the issuer, a flow or an ID token
+    │   └── WrongProvider (403)         gateway/proxy.py: a proxy key on another provider's route
     ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
     ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)
+    ├── VaultError                      services/vault.py: no usable secret key, or the wrong one
     └── StoreDown, Undecided            ingest/inserter.py: a batch waits in the spool
 
 Each module defines the subclasses it raises next to the rule it enforces; the edges answer any

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 KEY_PREFIX = "sk-helicone-"
+PROXY_KEY_PREFIX = "sk-helicone-proxy-"  # a key standing for a stored provider key
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +30,11 @@ class Identity:
         return "r" in self.permissions
 
 
-def generate_key() -> str:
-    """A new key: `sk-helicone-` and four groups of seven base32 characters (140 random bits)."""
+def generate_key(prefix: str = KEY_PREFIX) -> str:
+    """A new key: `sk-helicone-` (or `prefix`) and four groups of seven base32 characters (140
+    random bits)."""
     groups = ("".join(secrets.choice(BASE32) for _ in range(7)) for _ in range(4))
-    return KEY_PREFIX + "-".join(groups)
+    return prefix + "-".join(groups)
 
 
 def hash_key(key: str) -> str:

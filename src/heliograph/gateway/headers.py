@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from heliograph.domain.cache import CacheSettings, InvalidCacheSettings, cache_settings
 from heliograph.domain.errors import InvalidInput
+from heliograph.domain.keys import PROXY_KEY_PREFIX
 from heliograph.domain.record import Attribution
 from heliograph.domain.text import clean_text
 from heliograph.gateway.retry import RetryPolicy, parse_retry
@@ -203,6 +204,34 @@ def without_key(headers: list[tuple[str, str]], auth: str) -> list[tuple[str, st
     if not key:
         return headers
     return [(name, value) for name, value in headers if key not in value]
+
+
+# Where providers take their key: OpenAI-style APIs `Authorization: Bearer`, these their own.
+PROVIDER_KEY_HEADERS = {"ANTHROPIC": "x-api-key", "GOOGLE": "x-goog-api-key"}
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+
+
+def proxy_key_in(headers: list[tuple[str, str]]) -> str | None:
+    """The proxy key a caller without `Helicone-Auth` sent in a provider's own key header
+    (`Authorization: Bearer`, `x-api-key` or `x-goog-api-key`), or None."""
+    for name, value in headers:
+        if name.lower() in _KEY_HEADERS:
+            token = value.strip()
+            if token[:7].lower() == "bearer ":
+                token = token[7:].strip()
+            if token.startswith(PROXY_KEY_PREFIX):
+                return token
+    return None
+
+
+def with_provider_key(
+    headers: list[tuple[str, str]], provider_name: str, secret: str
+) -> list[tuple[str, str]]:
+    """`headers` with every key header replaced by the provider's key, in its own header."""
+    kept = [(name, value) for name, value in headers if name.lower() not in _KEY_HEADERS]
+    header = PROVIDER_KEY_HEADERS.get(provider_name)
+    kept.append((header, secret) if header else ("Authorization", f"Bearer {secret}"))
+    return kept
 
 
 def valid_uuid(value: str) -> str | None:

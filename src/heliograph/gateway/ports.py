@@ -1,5 +1,6 @@
 """All the gateway knows of the outside: a key verifier, a sink for records, token buckets,
-rate-limit rules, a response cache, and `GatewayPorts`, the ones it is given as one value."""
+rate-limit rules, a response cache, the proxy keys that stand for stored provider keys, and
+`GatewayPorts`, the ones it is given as one value."""
 
 from __future__ import annotations
 
@@ -16,6 +17,37 @@ from heliograph.telemetry import Telemetry
 class KeyVerifier(Protocol):
     async def verify(self, header_value: str | None) -> Identity | None:
         """The identity behind a `Bearer <key>` header value, or None when it is not valid."""
+
+
+class ProxyGrant(Protocol):
+    """What a proxy key lets its caller do: act as `identity` (the proxy key's organization and
+    id) on one provider, whose decrypted key the gateway sends upstream, within its limits."""
+
+    @property
+    def identity(self) -> Identity: ...
+
+    @property
+    def provider_name(self) -> str: ...  # `Provider.name`: "OPENAI", "ANTHROPIC", ...
+
+    @property
+    def provider_secret(self) -> str: ...
+
+    @property
+    def spend_limit_usd(self) -> float | None: ...
+
+    @property
+    def spend_period(self) -> str | None: ...  # "day" or "month"
+
+    @property
+    def request_limit(self) -> int | None: ...
+
+    @property
+    def request_window_s(self) -> int | None: ...
+
+
+class ProxyKeyResolver(Protocol):
+    async def resolve(self, key: str) -> ProxyGrant | None:
+        """The grant behind a proxy key (`sk-helicone-proxy-...`), or None when it is not valid."""
 
 
 class RecordSink(Protocol):
@@ -61,3 +93,4 @@ class GatewayPorts:
     sink: RecordSink
     rules: RuleSource
     telemetry: Telemetry
+    proxy_keys: ProxyKeyResolver | None = None

@@ -28,10 +28,16 @@ from heliograph.domain.record import (
 from heliograph.gateway.attempts import Outcome, send
 from heliograph.gateway.caching import CacheSlot, ResponseCacher
 from heliograph.gateway.connections import Incomplete, read_body
-from heliograph.gateway.headers import HeliconeOptions, response_headers, split_headers
+from heliograph.gateway.headers import (
+    HeliconeOptions,
+    proxy_key_in,
+    response_headers,
+    split_headers,
+    with_provider_key,
+)
 from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
 from heliograph.gateway.plan import Plan, plan_request
-from heliograph.gateway.ports import GatewayPorts
+from heliograph.gateway.ports import GatewayPorts, ProxyGrant
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy
@@ -54,7 +60,16 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+class WrongProvider(InvalidInput):
+    """A proxy key used on a route of a provider other than its own."""
+
+    status = 403
+    code = "wrong_provider"
+
+
 CACHE_SAVE_WAIT_S = 2.0
+NO_KEY = "missing or invalid Helicone-Auth header (Bearer <key>)"
+BAD_PROXY_KEY = "invalid or revoked proxy key"
 CLIENT_GONE = "client disconnected before the response was complete"
 
 
@@ -69,6 +84,7 @@ class Call:
     record: RequestRecord
     started: float
     waited: float = 0.0
+    grant: ProxyGrant | None = None  # when a proxy key, not Helicone-Auth, admitted the call
 
 
 class Proxy:
@@ -86,6 +102,7 @@ class Proxy:
         # Unpacked once, so the request path reads each port in one step.
         self._providers = ports.providers
         self._keys = ports.keys
+        self._proxy_keys = ports.proxy_keys
         self._sink = ports.sink
         self._telemetry = ports.telemetry
         self._session = session
@@ -122,6 +139,11 @@ class Proxy:
         call = await self._admit(request)
         if isinstance(call, web.StreamResponse):
             return call
+        if call.grant is not None:
+            over = await self._limiter.check_proxy(call.grant)
+            if over is not None:
+                self._answered_here(call, 429, over)
+                return error_response(429, over, "proxy_key_limited", call.record.request_id)
         slot = None
         cache = call.options.cache
         if cache is not None:
@@ -152,9 +174,14 @@ class Proxy:
         created_at = datetime.now(UTC)
         forward_headers, options = split_headers(request.headers.items())
         request_id = options.request_id or str(uuid.uuid4())
-        identity = await self._keys.verify(options.auth)
+        grant = None
+        if options.auth is not None or self._proxy_keys is None:
+            identity = await self._keys.verify(options.auth)
+        else:
+            grant = await self._proxy_grant(forward_headers)
+            identity = None if grant is None else grant.identity
         if identity is None:
-            message = "missing or invalid Helicone-Auth header (Bearer <key>)"
+            message = BAD_PROXY_KEY if proxy_key_in(forward_headers) else NO_KEY
             return error_response(401, message, "unauthorized", request_id)
         if not identity.can_write:
             message = "this key is read-only: logging through the gateway needs a key with w"
@@ -169,6 +196,8 @@ class Proxy:
             )
             if options.cache_refused is not None:
                 raise options.cache_refused
+            if grant is not None:
+                self._use_provider_key(plan, grant)
         except web.HTTPRequestEntityTooLarge as too_large:
             message = too_large.text or "request too large"
             return error_response(413, message, "too_large", request_id)
@@ -177,10 +206,30 @@ class Proxy:
         except KeyError:
             return error_response(404, "unknown provider route", "unknown_provider", request_id)
         record = _new_record(request_id, identity, created_at, plan, request.method, body, options)
-        call = Call(options, plan, body, record, started)
+        call = Call(options, plan, body, record, started, grant=grant)
         if isinstance(received, Incomplete):
             return await self._incomplete(request, call, received)
         return call
+
+    async def _proxy_grant(self, headers: list[tuple[str, str]]) -> ProxyGrant | None:
+        key = proxy_key_in(headers)
+        if key is None or self._proxy_keys is None:
+            return None
+        return await self._proxy_keys.resolve(key)
+
+    def _use_provider_key(self, plan: Plan, grant: ProxyGrant) -> None:
+        """Every target gets the stored provider key in its provider's header, in place of the
+        proxy key; a target of another provider is refused."""
+        for index, target in enumerate(plan.targets):
+            provider = plan.provider_of(index, self._providers)
+            if provider.name != grant.provider_name:
+                raise WrongProvider(
+                    f"this proxy key is for {grant.provider_name} and cannot be used on"
+                    f" {provider.name}'s route"
+                )
+            target.headers[:] = with_provider_key(
+                target.headers, grant.provider_name, grant.provider_secret
+            )
 
     async def _incomplete(
         self, request: web.Request, call: Call, why: Incomplete
@@ -250,6 +299,8 @@ class Proxy:
             response = await self._relay(request, call, upstream_response, headers, saving)
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
             self._in_background(self._limiter.charge(limit, provider, record))
+        if call.grant is not None and call.grant.spend_limit_usd is not None:
+            self._in_background(self._limiter.charge_proxy(call.grant, provider, record))
         return response
 
     def _cache_saver(

@@ -1,5 +1,6 @@
 """Rate limits on the hot path: pick the bucket a policy names, take from it (or check it), and
-say so in `Helicone-RateLimit-*` headers. Anything that goes wrong fails open, as in Helicone."""
+say so in `Helicone-RateLimit-*` headers; and a proxy key's own limits (requests per window, USD
+per day or month) on buckets of its own. Anything that goes wrong fails open, as in Helicone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from decimal import Decimal
 from heliograph.domain.pricing import NANO_USD
 from heliograph.domain.ratelimit import InvalidPolicy, RateLimitPolicy, bucket_key, parse_policy
 from heliograph.domain.record import RequestRecord
-from heliograph.gateway.ports import Buckets, RuleSource
+from heliograph.gateway.ports import Buckets, ProxyGrant, RuleSource
 from heliograph.providers.base import Provider
 from heliograph.providers.costing import record_cost
 
@@ -101,6 +102,56 @@ class RateLimiter:
             )
         except Exception as error:
             log.warning("could not charge %s cents to %s: %s", cents, limit.bucket, error)
+
+    async def check_proxy(self, grant: ProxyGrant) -> str | None:
+        """Why a proxy key's request is over its limits (the 429's message), else None. A
+        request limit takes one token; a spend limit is checked here and charged after."""
+        key_id = grant.identity.key_id
+        try:
+            if grant.request_limit is not None:
+                limit, window = grant.request_limit, grant.request_window_s or 60
+                bucket = f"proxy:{key_id}:requests"
+                state = await self._buckets.take(bucket, limit, limit / window, 1)
+                if not state.allowed:
+                    return f"proxy key is over its request limit of {limit} per {window} s"
+            if grant.spend_limit_usd is not None:
+                capacity, refill = _spend_bucket(grant.spend_limit_usd, grant.spend_period)
+                state = await self._buckets.check(f"proxy:{key_id}:spend", capacity, refill)
+                if not state.allowed:
+                    period = "monthly" if grant.spend_period == "month" else "daily"
+                    spend = _usd(grant.spend_limit_usd)
+                    return f"proxy key is over its {period} spend limit of {spend}"
+        except Exception as error:
+            log.warning("proxy key limits unavailable, failing open: %s", error)
+        return None
+
+    async def charge_proxy(
+        self, grant: ProxyGrant, provider: Provider, record: RequestRecord
+    ) -> None:
+        """Deduct a proxy key's request's real cost from its spend bucket, once complete."""
+        if grant.spend_limit_usd is None:
+            return
+        cents = float(request_cost_usd(provider, record) * 100)
+        capacity, refill = _spend_bucket(grant.spend_limit_usd, grant.spend_period)
+        try:
+            await self._buckets.charge(
+                f"proxy:{grant.identity.key_id}:spend", capacity, refill, cents
+            )
+        except Exception as error:
+            log.warning(
+                "could not charge %s cents to proxy key %s: %s", cents, grant.identity.key_id, error
+            )
+
+
+def _spend_bucket(limit_usd: float, period: str | None) -> tuple[float, float]:
+    """A spend limit as a bucket: capacity in cents, refilled over a day or 30 days."""
+    capacity = limit_usd * 100
+    seconds = 30 * 86_400 if period == "month" else 86_400
+    return capacity, capacity / seconds
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 else f"${amount:.8f}".rstrip("0")
 
 
 def request_cost_usd(provider: Provider, record: RequestRecord) -> Decimal:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from heliograph.appdb.models import AuditEntry
+from heliograph.appdb.models import AuditEntry, OrganizationMember, User
 
 MAX_PAGE = 500
 
@@ -95,7 +95,7 @@ class AuditLog:
 
     def query(self, query: AuditQuery) -> list[AuditLine]:
         """Newest first; a page ends where `before` (a line id) was, for stable paging."""
-        statement = select(AuditEntry).where(AuditEntry.organization_id == query.organization_id)
+        statement = select(AuditEntry).where(_concerns(query.organization_id))
         if query.action:
             if query.action.endswith("."):
                 statement = statement.where(AuditEntry.action.startswith(query.action))
@@ -111,8 +111,9 @@ class AuditLog:
             statement = statement.where(AuditEntry.created_at < query.until)
         with self._sessions() as session:
             if query.before:
-                last = session.get(AuditEntry, query.before)
-                if last is None or last.organization_id != query.organization_id:
+                visible = _concerns(query.organization_id) & (AuditEntry.id == query.before)
+                last = session.scalar(select(AuditEntry).where(visible))
+                if last is None:
                     return []
                 statement = statement.where(
                     (AuditEntry.created_at < last.created_at)
@@ -121,6 +122,21 @@ class AuditLog:
             statement = statement.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
             rows = session.scalars(statement.limit(min(max(query.limit, 1), MAX_PAGE)))
             return [_line(row) for row in rows]
+
+
+def _concerns(organization_id: str) -> ColumnElement[bool]:
+    """The organization's own lines, and the person-level lines (sign-ins, failed sign-ins,
+    password changes) of its current members, which belong to no one organization."""
+    members = select(OrganizationMember.user_id).where(
+        OrganizationMember.organization_id == organization_id
+    )
+    emails = select(User.email).where(User.id.in_(members))
+    personal = AuditEntry.organization_id.is_(None) & (
+        AuditEntry.actor_user_id.in_(members)
+        | ((AuditEntry.target_type == "user") & AuditEntry.target_id.in_(members))
+        | ((AuditEntry.target_type == "email") & AuditEntry.target_id.in_(emails))
+    )
+    return (AuditEntry.organization_id == organization_id) | personal
 
 
 def _line(row: AuditEntry) -> AuditLine:

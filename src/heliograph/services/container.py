@@ -12,6 +12,8 @@ from sqlalchemy import Engine
 
 from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
+from heliograph.appdb.lookups import AppDbLookups
+from heliograph.appdb.proxy_lookups import ProxyKeyLookups
 from heliograph.ingest.inserter import BatchInserter, Storage
 from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.rows import RowBuilder
@@ -19,20 +21,26 @@ from heliograph.ingest.spool import Spool
 from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
-from heliograph.services.accounts import AccountService
+from heliograph.services.accounts import AccountService, account_rules
 from heliograph.services.audit import AuditLog
 from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.mailer import Mailer
 from heliograph.services.metrics import MetricsService
+from heliograph.services.organizations import OrganizationService
 from heliograph.services.properties import PropertyService
+from heliograph.services.provider_keys import ProviderKeyService
+from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
 from heliograph.services.sessions import SessionService
 from heliograph.services.sql_console import SqlConsole
+from heliograph.services.throttle import Buckets, LoginThrottle
 from heliograph.services.users import UserService
+from heliograph.services.vault import Vault
 from heliograph.settings import Settings
+from heliograph.state.buckets import MemoryBuckets
 from heliograph.telemetry import Telemetry
 
 log = logging.getLogger("heliograph")
@@ -48,7 +56,11 @@ class AppDb:
     redaction: RedactionService
     hidden_properties: HiddenProperties
     accounts: AccountService
+    organizations: OrganizationService
     audit: AuditLog
+    mailer: Mailer
+    vault: Vault
+    provider_keys: ProviderKeyService
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -57,15 +69,39 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
     if migrate:
         upgrade(engine)
     sessions = session_factory(engine)
+    audit = AuditLog(sessions)
+    mailer = Mailer(settings.smtp_url, settings.smtp_from)
+    vault = Vault.from_settings(settings)
+    organizations = OrganizationService(sessions, audit, mailer, settings)
+    rules = account_rules(
+        settings.signup,
+        settings.session_ttl_s,
+        settings.password_reset_ttl_s,
+        settings.oidc_domain_organization,
+        settings.oidc_default_role,
+    )
     return AppDb(
         engine,
-        KeyService(sessions),
+        KeyService(sessions, audit),
         RateLimitRuleService(sessions),
         RedactionService(sessions, settings.key_cache_ttl_s),
         HiddenProperties(sessions),
-        AccountService(sessions),
-        AuditLog(sessions),
+        AccountService(sessions, rules, organizations, audit),
+        organizations,
+        audit,
+        mailer,
+        vault,
+        ProviderKeyService(sessions, vault, audit),
     )
+
+
+def _login_buckets(settings: Settings) -> Buckets:
+    """Sign-in attempts are counted in Redis when it is configured, so every API process agrees."""
+    if settings.redis_url:
+        from heliograph.state.redis_buckets import RedisBuckets
+
+        return RedisBuckets(settings.redis_url, prefix="heliograph:auth:")
+    return MemoryBuckets()
 
 
 @dataclass
@@ -88,8 +124,14 @@ class Services:
     properties: PropertyService
     sql: SqlConsole
     accounts: AccountService
+    organizations: OrganizationService
     audit: AuditLog
     mailer: Mailer
+    login_throttle: LoginThrottle
+    vault: Vault
+    provider_keys: ProviderKeyService
+    proxy_keys: ProxyKeyCache  # what the in-process gateway resolves proxy keys with
+    lookups: AppDbLookups  # the plain-SQL reads under `proxy_keys`, as a gateway process has
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -97,6 +139,8 @@ class Services:
         telemetry = Telemetry()
         providers = build_registry(settings.provider_base_urls)
         app_db = open_app_db(settings)
+        app_db.vault.ensure_key()
+        lookups = AppDbLookups(settings.resolved_database_url)
         store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
@@ -141,14 +185,30 @@ class Services:
             properties=PropertyService(store, app_db.hidden_properties),
             sql=SqlConsole(store),
             accounts=app_db.accounts,
+            organizations=app_db.organizations,
             audit=app_db.audit,
-            mailer=Mailer(settings.smtp_url, settings.smtp_from),
+            mailer=app_db.mailer,
+            login_throttle=LoginThrottle(
+                _login_buckets(settings),
+                settings.login_attempts_per_account,
+                settings.login_attempts_per_address,
+                settings.login_window_s,
+            ),
+            vault=app_db.vault,
+            provider_keys=app_db.provider_keys,
+            proxy_keys=ProxyKeyCache(
+                ProxyKeyLookups(lookups), app_db.vault, settings.key_cache_ttl_s
+            ),
+            lookups=lookups,
         )
 
     async def close(self) -> None:
         """Stop re-checking keys and rules, flush pending logs, then close the stores."""
         await self.verifier.close()
         await self.rule_source.close()
+        await self.proxy_keys.close()
         await self.writer.stop()
         await self.store.close()
+        await self.login_throttle.close()
+        self.lookups.close()
         self.engine.dispose()

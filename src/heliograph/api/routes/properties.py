@@ -1,17 +1,18 @@
-"""`/v1/property/*`: custom property keys (and hiding them), value search, top values by cost or
-requests, and usage per value over time."""
+"""`/v1/property/*`: custom property keys (and hiding them, in the audit log), value search, top
+values by cost or requests, and usage per value over time."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
-from heliograph.api.deps import Configurer, Reader, ServicesDep
+from heliograph.api.deps import Configurer, Reader, ServicesDep, actor_of
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.routes.metrics import metrics_query
 from heliograph.api.schemas import MetricsBody, PropertyBody, PropertyKeyBody
+from heliograph.domain.access import Caller
 from heliograph.domain.filters import MAX_KEY_CHARS, show
 from heliograph.services.container import Services
 
@@ -70,20 +71,30 @@ async def property_over_time(
 
 @router.post("/hide", operation_id="hidePropertyKey")
 async def hide_property(
-    body: PropertyKeyBody, caller: Configurer, services: ServicesDep
+    body: PropertyKeyBody, request: Request, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
     await asyncio.to_thread(services.properties.hidden.hide, caller.organization_id, body.key)
+    await _audit(services, request, caller, "property.hide", body.key)
     return ok(None)
 
 
 @router.post("/restore", operation_id="restorePropertyKey")
 async def restore_property(
-    body: PropertyKeyBody, caller: Configurer, services: ServicesDep
+    body: PropertyKeyBody, request: Request, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
     hidden = services.properties.hidden
     if not await asyncio.to_thread(hidden.restore, caller.organization_id, body.key):
         return fail(404, f"property key {show(body.key)} is not hidden")
+    await _audit(services, request, caller, "property.restore", body.key)
     return ok(None)
+
+
+async def _audit(
+    services: Services, request: Request, caller: Caller, action: str, key: str
+) -> None:
+    actor = actor_of(request, caller)
+    target = ("property", key)
+    await asyncio.to_thread(services.audit.record, actor, action, caller.organization_id, target)
 
 
 @router.post("/hidden/query", operation_id="hiddenPropertyKeys")

@@ -1,4 +1,5 @@
-"""`/v1/request/*`: search, count and read logged requests."""
+"""`/v1/request/*`: search, count and read logged requests; feedback and scores; exports (each in
+the audit log)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import math
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from heliograph.api.deps import Reader, ServicesDep, Writer
+from heliograph.api.deps import Reader, ServicesDep, Writer, actor_of
 from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import (
     CountQueryParams,
@@ -64,9 +66,14 @@ EXPORT_CONTENT: dict[str, Any] = {"application/x-ndjson": {}, "text/csv": {}}
     responses={200: {"description": "JSON lines or CSV", "content": EXPORT_CONTENT}},
 )
 async def export_requests(
-    body: ExportBody, caller: Reader, services: ServicesDep
+    body: ExportBody, request: Request, caller: Reader, services: ServicesDep
 ) -> StreamingResponse | JsonResponse:
     """Every matching request, newest first, streamed as JSON lines or CSV with no row limit."""
+    actor, target = actor_of(request, caller), ("requests", "")
+    details = {"format": body.format}
+    await run_in_threadpool(
+        services.audit.record, actor, "export.requests", caller.organization_id, target, details
+    )
     rows = services.requests.export(caller.organization_id, body.filter)
     if body.format == "csv":
         return StreamingResponse(csv_lines(rows), media_type="text/csv")
