@@ -4,17 +4,21 @@ request, so a sign-out takes effect at once), in the same run, and their ratio; 
 (one Argon2id verification). Prints the figures, writes `bench/results/auth.json`.
 
     python bench/auth.py [--requests 300] [--logins 10] [--database-url URL]
+
+A PostgreSQL run works in a schema of its own, dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +48,33 @@ def summary(timings: list[float]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def own_schema(database_url: str) -> Iterator[str | None]:
+    """`database_url` with a fresh schema of its own for PostgreSQL (dropped afterwards)."""
+    if not database_url.startswith("postgres"):
+        yield database_url or None
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        separator = "&" if "?" in database_url else "?"
+        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 async def main(requests: int, logins: int, database_url: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as data, own_schema(database_url) as url:
         settings = load_settings(
             {},
             data_dir=Path(data),
             api_port=0,
             gateway_port=0,
-            database_url=database_url or None,
+            database_url=url,
             login_attempts_per_account=1000,  # measuring, not throttling
         )
         running = await server.start(settings)

@@ -25,21 +25,25 @@ from heliograph.cli.main import cli
 PASSWORD = "correct horse battery"
 
 
-async def test_first_user_owns_the_installs_organization_and_the_second_needs_an_invitation(
+async def test_first_user_becomes_owner_and_the_second_needs_an_invitation(
     heliograph_on_each_db: Heliograph,
 ) -> None:
     heliograph = heliograph_on_each_db
     async with Browser(heliograph.api) as first:
-        status, body = await first.signup("Owner@Example.com", PASSWORD, organization_name="x")
+        status, body = await first.signup("Owner@Example.com", PASSWORD, organization_name="Acme")
         assert status == 201, body
-        # `heliograph init` made one organization and nobody is in it: the first person owns it.
-        assert body["data"]["organization_id"] == heliograph.organization_id
         assert body["data"]["email"] == "owner@example.com"
+        organization_id = body["data"]["organization_id"]
+        # The organization `heliograph init` made is not handed to whoever signs up first: its
+        # data stays out of reach until claimed from the server (`heliograph users create`).
+        assert organization_id != heliograph.organization_id
         status, me = await first.get("/v1/auth/me")
         assert status == 200, me
         assert me["data"]["organizations"] == [
-            {"id": heliograph.organization_id, "name": "test", "role": "owner"}
+            {"id": organization_id, "name": "Acme", "role": "owner"}
         ]
+        first.organization_id = heliograph.organization_id
+        assert (await first.get("/v1/rate-limits"))[0] == 403
         session_cookie = first.cookie(SESSION_COOKIE)
         assert session_cookie
         assert len(session_cookie) >= 40
@@ -49,6 +53,22 @@ async def test_first_user_owns_the_installs_organization_and_the_second_needs_an
         assert "invitation" in body["error"]
         status, body = await second.login("second@example.com", PASSWORD)
         assert status == 401
+
+
+async def test_the_organization_init_made_is_claimed_from_the_command_line(
+    heliograph_on_each_db: Heliograph,
+) -> None:
+    heliograph = heliograph_on_each_db
+    accounts = heliograph.running.services.accounts
+    assert accounts.unclaimed_organizations() == ["test"]
+    accounts.create_user("ops@example.com", PASSWORD, "test")  # by name, as the CLI takes it
+    assert accounts.unclaimed_organizations() == []
+    async with Browser(heliograph.api, heliograph.organization_id) as ops:
+        assert (await ops.login("ops@example.com", PASSWORD))[0] == 200
+        status, me = await ops.get("/v1/auth/me")
+        assert status == 200
+        assert me["data"]["organizations"][0]["role"] == "owner"
+        assert (await ops.get("/v1/rate-limits"))[0] == 200
 
 
 async def test_fresh_install_first_user_gets_a_new_organization(

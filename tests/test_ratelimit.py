@@ -101,6 +101,24 @@ async def test_buckets_take_refill_and_charge(clocked: Clocked) -> None:
     assert not (await buckets.check(cents, 1.0, 0.0001)).allowed
 
 
+async def test_a_flood_of_new_buckets_never_refills_a_drained_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the bucket limit, full buckets go first, then those nearest full: the drained one an
+    attacker wants reset (a login throttle, a spend limit) is the last to be forgotten."""
+    monkeypatch.setattr("heliograph.state.buckets.MAX_BUCKETS", 10)
+    now = [0.0]
+    buckets = MemoryBuckets(clock=lambda: now[0])
+    for _ in range(3):
+        await buckets.take("victim", 3, 3 / 900, 1)
+    assert not (await buckets.take("victim", 3, 3 / 900, 1)).allowed
+    for flood in range(100):  # each new key takes one token and is nearly full again
+        assert (await buckets.take(f"flood:{flood}", 50, 50 / 900, 1)).allowed
+        now[0] += 0.01
+    assert not (await buckets.take("victim", 3, 3 / 900, 1)).allowed
+    assert len(buckets._buckets) <= 10
+
+
 async def test_memory_bucket_refills_continuously_on_its_clock() -> None:
     now = [0.0]
     buckets = MemoryBuckets(clock=lambda: now[0])

@@ -195,9 +195,11 @@ async def test_sign_in_through_the_provider(sso: Heliograph, oidc_provider: Oidc
         assert me["data"]["email"] == f"{sub}@example.com"
         assert me["data"]["name"] == "Ada Lovelace"
         assert me["data"]["has_password"] is False
-        # The first person of a fresh install owns the organization `heliograph init` made.
-        organizations = [{"id": sso.organization_id, "name": "test", "role": "owner"}]
-        assert me["data"]["organizations"] == organizations
+        # The first person owns an organization of their own (never the one `init` made).
+        [organization] = me["data"]["organizations"]
+        assert organization["name"] == f"{sub}@example.com's organization"
+        assert organization["role"] == "owner"
+        assert organization["id"] != sso.organization_id
     with sessions() as db:
         assert db.get(LoginFlow, flow_id(query["state"])) is None  # taken
         identity = db.get(UserIdentity, (oidc_provider.issuer, sub))
@@ -438,8 +440,8 @@ async def test_open_signup_gives_a_new_person_an_organization(
                 assert status == 200
                 [membership] = me["data"]["organizations"]
                 roles.append((membership["id"] == heliograph.organization_id, membership["role"]))
-        # The first joins the organization `init` made; the next gets one of their own.
-        assert roles == [(True, "owner"), (False, "owner")]
+        # Each gets one of their own; the one `init` made is never handed out.
+        assert roles == [(False, "owner"), (False, "owner")]
     finally:
         await heliograph.running.stop()
 

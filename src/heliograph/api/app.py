@@ -54,6 +54,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            # PostgreSQL refuses NUL in text: an id or filter with one is bad input, not a 500.
+            await fail(400, "the URL may not contain NUL characters")(scope, receive, send)
+            return
         limit = MAX_BATCH_BODY_BYTES if scope["path"] == "/v1/log/batch" else MAX_API_BODY_BYTES
         too_large = f"request body larger than {limit} bytes"
         length = Headers(scope=scope).get("content-length")

@@ -175,6 +175,10 @@ class Proxy:
         forward_headers, options = split_headers(request.headers.items())
         request_id = options.request_id or str(uuid.uuid4())
         grant = None
+        if options.auth is not None and proxy_key_in(forward_headers) is not None:
+            # A Heliograph credential never goes upstream, where the provider would see it.
+            message = "send Helicone-Auth or a proxy key, not both"
+            return error_response(400, message, "invalid_auth", request_id)
         if options.auth is not None or self._proxy_keys is None:
             identity = await self._keys.verify(options.auth)
         else:

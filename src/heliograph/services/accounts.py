@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from heliograph.appdb.models import (
@@ -242,18 +243,18 @@ class AccountService:
                 raise SignupRefused("the invitation is unknown, used or expired")
             if invitation.email != email:
                 raise SignupRefused("the invitation was sent to another e-mail address")
+        hashed = hash_password(password)  # before the lock: hashing takes a tenth of a second
         with self._signing_up:
-            first = self._user_count() == 0
             if invitation is None:
-                self._check_policy(first)
-            user_id = self._add_user(email, hash_password(password))
+                self._check_policy(first=self._user_count() == 0)
+            user_id = self._add_user(email, hashed)
         actor = _as(actor, user_id, email)
         self._audit.record(actor, "user.signup", None, ("user", user_id))
         if invitation is not None and invitation_token:
             joined = self._organizations.accept_invitation(invitation_token, user_id, email, actor)
             organization_id = joined.organization_id
         else:
-            organization_id = self._first_organization(first, organization_name, user_id, actor)
+            organization_id = self._new_organization(organization_name, user_id, actor)
         opened = self.open_session(user_id, email, actor)
         return _with_organization(opened, organization_id)
 
@@ -284,11 +285,10 @@ class AccountService:
         email = normalise_email(claims.email)
         with self._signing_up:
             user_id, created = self._sso_user(claims, email)
-            first = created and self._user_count() == 1
         actor = _as(actor, user_id, email)
         organization_id = None
         if created:
-            organization_id = self._place_sso_user(first, email, user_id, actor)
+            organization_id = self._place_sso_user(email, user_id, actor)
         self._audit.record(actor, "login.sso", None, ("user", user_id), {"issuer": claims.issuer})
         return _with_organization(self.open_session(user_id, email, actor), organization_id)
 
@@ -397,29 +397,35 @@ class AccountService:
 
     def _add_user(self, email: str, password_hash: str | None) -> str:
         user_id = str(uuid.uuid4())
-        with self._sessions.begin() as db:
-            if db.scalar(select(User.id).where(User.email == email)) is not None:
-                raise SignupRefused("an account with this e-mail address exists; sign in")
-            db.add(
-                User(
-                    id=user_id,
-                    email=email,
-                    password_hash=password_hash,
-                    created_at=datetime.now(UTC),
+        exists = SignupRefused("an account with this e-mail address exists; sign in")
+        try:
+            with self._sessions.begin() as db:
+                if db.scalar(select(User.id).where(User.email == email)) is not None:
+                    raise exists
+                db.add(
+                    User(
+                        id=user_id,
+                        email=email,
+                        password_hash=password_hash,
+                        created_at=datetime.now(UTC),
+                    )
                 )
-            )
+        except IntegrityError:  # the same address, signed up by another API process meanwhile
+            raise exists from None
         return user_id
 
-    def _first_organization(self, first: bool, name: str, user_id: str, actor: Actor) -> str:
-        """The organization a new person owns: on a fresh install that `heliograph init` set up
-        with one organization and nobody in it, that one; otherwise a new one."""
-        if first:
-            with self._sessions() as db:
-                organizations = list(db.scalars(select(Organization.id).limit(2)))
-                has_members = db.scalar(select(OrganizationMember.user_id).limit(1)) is not None
-            if len(organizations) == 1 and not has_members:
-                self._organizations.add_member(organizations[0], user_id, Role.OWNER, actor)
-                return organizations[0]
+    def unclaimed_organizations(self) -> list[str]:
+        """The names of organizations nobody is a member of (made by `heliograph init`)."""
+        with self._sessions() as db:
+            members = select(OrganizationMember.organization_id)
+            return list(
+                db.scalars(select(Organization.name).where(Organization.id.not_in(members)))
+            )
+
+    def _new_organization(self, name: str, user_id: str, actor: Actor) -> str:
+        """A new organization the person owns. Never one that exists already, even one nobody
+        is in (as `heliograph init` makes them): whoever reached the sign-up page first would
+        own its data; `heliograph users create --org` claims those from the server itself."""
         name = name.strip() or "My organization"
         if len(name) > 200:
             raise InvalidInput("organization_name has at most 200 characters")
@@ -447,6 +453,15 @@ class AccountService:
                 db.flush()
             if user.disabled_at is not None:
                 raise SignupRefused("this account is disabled")
+            if linked is None and not created:
+                # Matched by e-mail only: whoever set the password or holds a session may never
+                # have owned the address the issuer has just vouched for.
+                user.password_hash = None
+                db.execute(
+                    update(UserSession)
+                    .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
             if linked is None:
                 db.add(
                     UserIdentity(
@@ -472,7 +487,7 @@ class AccountService:
             return None
         return joined[1]
 
-    def _place_sso_user(self, first: bool, email: str, user_id: str, actor: Actor) -> str:
+    def _place_sso_user(self, email: str, user_id: str, actor: Actor) -> str:
         reference = self._domain_organization_for(email)
         if reference is not None:
             organization_id = self._organizations.resolve(reference)
@@ -484,7 +499,7 @@ class AccountService:
                 organization_id, user_id, self._rules.sso_default_role, actor
             )
             return organization_id
-        return self._first_organization(first, f"{email}'s organization", user_id, actor)
+        return self._new_organization(f"{email}'s organization", user_id, actor)
 
     def _set_password(self, user_id: str, password: str, keep: str | None) -> None:
         """Store a new hash and end every session but `keep`."""
@@ -502,6 +517,12 @@ class AccountService:
             if keep is not None:
                 ending = ending.where(UserSession.id != keep)
             db.execute(ending.values(revoked_at=now))
+            # A reset link mailed before this password was set must not set another.
+            db.execute(
+                update(PasswordReset)
+                .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+                .values(used_at=now)
+            )
 
     def _set_role(self, organization_id: str, user_id: str, role: Role) -> None:
         with self._sessions.begin() as db:

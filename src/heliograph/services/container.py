@@ -95,6 +95,18 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
     )
 
 
+def _say_unclaimed(accounts: AccountService) -> None:
+    """Name the organizations nobody can sign in to yet, and how to claim one: sign-up never
+    hands over an existing organization, since whoever came first would own its data."""
+    for name in accounts.unclaimed_organizations()[:5]:
+        log.warning(
+            "organization %r has no members; to own it, run: heliograph users create"
+            " --email you@example.com --org %r",
+            name,
+            name,
+        )
+
+
 def _login_buckets(settings: Settings) -> Buckets:
     """Sign-in attempts are counted in Redis when it is configured, so every API process agrees."""
     if settings.redis_url:
@@ -140,6 +152,7 @@ class Services:
         providers = build_registry(settings.provider_base_urls)
         app_db = open_app_db(settings)
         app_db.vault.ensure_key()
+        _say_unclaimed(app_db.accounts)
         lookups = AppDbLookups(settings.resolved_database_url)
         store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()

@@ -182,6 +182,7 @@ class OrganizationService:
         if new_owner == old_owner:
             raise InvalidInput("you already own this organization")
         with self._sessions.begin() as db:
+            _lock_members(db, organization_id)
             heir = _member(db, organization_id, new_owner)
             giver = _member(db, organization_id, old_owner)
             if giver.role != Role.OWNER.value:
@@ -260,6 +261,7 @@ class OrganizationService:
         if role is Role.OWNER:
             raise Forbidden("nobody becomes owner by a role change; transfer the organization")
         with self._sessions.begin() as db:
+            _lock_members(db, organization_id)
             member = _member(db, organization_id, user_id)
             before = Role(member.role)
             if before is Role.OWNER:
@@ -280,6 +282,7 @@ class OrganizationService:
     def remove_member(self, organization_id: str, user_id: str, by: Role, actor: Actor) -> None:
         """Remove a member (or let one leave); an owner only by an owner, never the last."""
         with self._sessions.begin() as db:
+            _lock_members(db, organization_id)
             member = _member(db, organization_id, user_id)
             if member.role == Role.OWNER.value:
                 _check_owner_may_go(db, organization_id, by, "remove")
@@ -482,6 +485,17 @@ def _pending(organization_id: str, now: datetime) -> Update:
         Invitation.accepted_at.is_(None),
         Invitation.revoked_at.is_(None),
         Invitation.expires_at > now,
+    )
+
+
+def _lock_members(db: Session, organization_id: str) -> None:
+    """Serialise changes to one organization's members: a no-op write to its row takes the row
+    lock on PostgreSQL and the write lock on SQLite before anything is read, so two owners
+    stepping each other down cannot both see the other stay."""
+    db.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(name=Organization.name)
     )
 
 

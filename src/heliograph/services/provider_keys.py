@@ -89,8 +89,8 @@ def provider_name_of(text: str) -> str:
 
 def checked_name(text: str, field: str) -> str:
     name = text.strip()
-    if not name or len(name) > MAX_NAME_CHARS:
-        raise InvalidKeyInput(f"{field} must have 1 to {MAX_NAME_CHARS} characters")
+    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise InvalidKeyInput(f"{field} must have 1 to {MAX_NAME_CHARS} printable characters")
     return name
 
 

@@ -3,6 +3,7 @@ or in Redis when `HELIOGRAPH_REDIS_URL` is set, so every API process counts toge
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Protocol
 
@@ -37,7 +38,7 @@ class LoginThrottle:
 
     async def attempt(self, email: str, address: str) -> None:
         """Count one sign-in attempt; `Throttled` (429) when either bucket is empty."""
-        for kind, value in (("address", address), ("account", email)):
+        for kind, value in (("address", address_key(address)), ("account", email)):
             capacity = float(self._limits[kind])
             refill = capacity / self._window_s
             state = await self._buckets.take(f"login:{kind}:{value}", capacity, refill, 1)
@@ -47,3 +48,15 @@ class LoginThrottle:
 
     async def close(self) -> None:
         await self._buckets.close()
+
+
+def address_key(address: str) -> str:
+    """Whom an address's attempts count against: an IPv6 client by its /64 (one host usually
+    holds all of it, so counting each address would count nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

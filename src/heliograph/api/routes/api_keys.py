@@ -40,6 +40,8 @@ def _name(text: str) -> str:
     name = text.strip()
     if not name:
         raise InvalidInput("api_key_name cannot be blank")
+    if not name.isprintable():
+        raise InvalidInput("api_key_name must be printable text")
     return name
 
 
