@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import Fake
@@ -101,6 +102,45 @@ def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
         assert result.stderr.splitlines() == [
             "Error: HELIOGRAPH_GATEWAY_PORT must be an integer, not 'abc'"
         ], command
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"HELIOGRAPH_SIGNUP": "everyone"},
+            "Error: HELIOGRAPH_SIGNUP must be first-user, invite or open, not 'everyone'",
+        ),
+        (
+            {"HELIOGRAPH_OIDC_ISSUER": "https://id.example"},
+            "Error: single sign-on needs all of HELIOGRAPH_OIDC_ISSUER, HELIOGRAPH_OIDC_CLIENT_ID"
+            " and HELIOGRAPH_OIDC_CLIENT_SECRET (or none)",
+        ),
+        (
+            {"HELIOGRAPH_OIDC_DEFAULT_ROLE": "owner"},
+            "Error: HELIOGRAPH_OIDC_DEFAULT_ROLE cannot be owner",
+        ),
+    ],
+)
+def test_a_bad_accounts_setting_stops_commands_in_one_line(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path)])
+    env = {**os.environ, "HELIOGRAPH_DATA_DIR": str(tmp_path), **variables}
+    port = str(free_port())
+    for command in (["serve", "--gateway-port", port], ["users", "list"]):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.splitlines() == [message], command
+
+
+def test_a_bad_secret_key_stops_serve_with_its_reason(tmp_path: Path) -> None:
+    CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path)])
+    env = {**os.environ, "HELIOGRAPH_DATA_DIR": str(tmp_path), "HELIOGRAPH_SECRET_KEY": "short"}
+    result = run_cli("serve", "--gateway-port", str(free_port()), env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("Error: HELIOGRAPH_SECRET_KEY must be")
 
 
 def test_settings_come_from_the_given_environment_typed_and_overridden(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import click
 from heliograph.settings import InvalidSetting, Settings, load_settings
 
 if TYPE_CHECKING:
+    from heliograph.services.container import AppDb
     from heliograph.services.keys import KeyService
 
 
@@ -33,9 +34,19 @@ def read_settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def key_service(data_dir: Path | None) -> KeyService:
-    from heliograph.services.container import open_app_db
+def open_app_db(settings: Settings) -> AppDb:
+    """The app DB and its services, migrated; a setting they refuse ends the command with one
+    line naming it."""
+    from heliograph.services.container import open_app_db as open_it
+    from heliograph.services.vault import VaultError
 
+    try:
+        return open_it(settings)
+    except (InvalidSetting, VaultError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def key_service(data_dir: Path | None) -> KeyService:
     settings = read_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return open_app_db(settings).keys
@@ -43,8 +54,6 @@ def key_service(data_dir: Path | None) -> KeyService:
 
 def organizations(settings: Settings) -> list[tuple[str, str]]:
     """Every organization's id and name, from the app DB (migrated first, as `init` would)."""
-    from heliograph.services.container import open_app_db
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app_db = open_app_db(settings)
     try:

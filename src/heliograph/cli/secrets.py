@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from heliograph.cli.options import data_dir_option, read_settings
+from heliograph.cli.options import data_dir_option, open_app_db, read_settings
 
 
 @click.group()
@@ -28,7 +28,6 @@ def secrets() -> None:
 def rotate(data_dir: Path | None, new_key: str | None) -> None:
     """Re-encrypt every provider key under a new secret key."""
     from heliograph.services.audit import SYSTEM
-    from heliograph.services.container import open_app_db
     from heliograph.services.vault import (
         VaultError,
         key_from_text,

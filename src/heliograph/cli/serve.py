@@ -9,7 +9,8 @@ import click
 
 from heliograph.cli.options import data_dir_option, organizations, read_settings, with_data_dir
 from heliograph.runtime import PortInUse
-from heliograph.settings import Settings
+from heliograph.services.vault import VaultError
+from heliograph.settings import InvalidSetting, Settings
 
 
 @click.command()
@@ -38,19 +39,22 @@ def serve(
         api_port=api_port,
         gateway_workers=gateway_workers,
     )
-    if not organizations(settings):
-        # Without one every request would be answered 401, with nothing said about why.
-        init = with_data_dir("heliograph init", data_dir)
-        raise click.ClickException(f"no organization yet; run `{init}` first to create one")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from heliograph.server import run  # the whole application: only this command needs it
-
     try:
+        if not organizations(settings):
+            # Without one every request would be answered 401, with nothing said about why.
+            init = with_data_dir("heliograph init", data_dir)
+            raise click.ClickException(f"no organization yet; run `{init}` first to create one")
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        from heliograph.server import run  # the whole application: only this command needs it
+
         run(settings)
     except PortInUse as busy:
         raise click.ClickException(_port_in_use(busy, settings)) from None
+    except (InvalidSetting, VaultError) as error:  # a setting the stores refuse: one line
+        raise click.ClickException(str(error)) from None
 
 
 def _port_in_use(busy: PortInUse, settings: Settings) -> str:

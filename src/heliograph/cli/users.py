@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from heliograph.cli.options import data_dir_option, read_settings
+from heliograph.cli.options import data_dir_option, open_app_db, read_settings
 from heliograph.domain.access import Role
 from heliograph.domain.errors import InvalidInput
 from heliograph.settings import Settings
@@ -32,8 +32,6 @@ def create(
     data_dir: Path | None, email: str, password: str, organization: str | None, role: str
 ) -> None:
     """Create a person, a member of ORG with ROLE."""
-    from heliograph.services.container import open_app_db
-
     app_db = open_app_db(_settings(data_dir))
     try:
         user_id, organization_id = app_db.accounts.create_user(
@@ -54,8 +52,6 @@ def create(
 @click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True)
 def reset_password(data_dir: Path | None, email: str, password: str) -> None:
     """Set a new password; every session of the account ends."""
-    from heliograph.services.container import open_app_db
-
     app_db = open_app_db(_settings(data_dir))
     try:
         app_db.accounts.set_password(email, password)
@@ -70,8 +66,6 @@ def reset_password(data_dir: Path | None, email: str, password: str) -> None:
 @data_dir_option
 def list_users(data_dir: Path | None) -> None:
     """Every person: id, e-mail, organizations and roles."""
-    from heliograph.services.container import open_app_db
-
     app_db = open_app_db(_settings(data_dir))
     try:
         for user_id, email in app_db.accounts.list_users():

@@ -35,6 +35,7 @@ from heliograph.services.passwords import (
     needs_rehash,
     verify_password,
 )
+from heliograph.settings import InvalidSetting
 
 MAX_EMAIL = 320
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -532,6 +533,7 @@ class AccountService:
 
 
 def account_rules(
+    oidc: tuple[str, str, str],
     signup: str,
     session_ttl_s: float,
     reset_ttl_s: float,
@@ -542,20 +544,28 @@ def account_rules(
     try:
         policy = SignupPolicy(signup)
     except ValueError:
-        raise ValueError(
+        raise InvalidSetting(
             f"HELIOGRAPH_SIGNUP must be first-user, invite or open, not {signup!r}"
         ) from None
     joined = None
+    if any(oidc) and not all(oidc):
+        raise InvalidSetting(
+            "single sign-on needs all of HELIOGRAPH_OIDC_ISSUER, HELIOGRAPH_OIDC_CLIENT_ID and"
+            " HELIOGRAPH_OIDC_CLIENT_SECRET (or none)"
+        )
     if domain_organization:
         domain, _, reference = domain_organization.partition("=")
         if not domain.strip() or not reference.strip():
-            raise ValueError(
+            raise InvalidSetting(
                 "HELIOGRAPH_OIDC_DOMAIN_ORGANIZATION must look like example.com=<organization>"
             )
         joined = (domain.strip().lower().lstrip("@"), reference.strip())
-    role = role_from(default_role)
+    try:
+        role = role_from(default_role)
+    except InvalidInput as invalid:
+        raise InvalidSetting(f"HELIOGRAPH_OIDC_DEFAULT_ROLE: {invalid}") from None
     if role is Role.OWNER:
-        raise ValueError("HELIOGRAPH_OIDC_DEFAULT_ROLE cannot be owner")
+        raise InvalidSetting("HELIOGRAPH_OIDC_DEFAULT_ROLE cannot be owner")
     return AccountRules(policy, session_ttl_s, reset_ttl_s, joined, role)
 
 

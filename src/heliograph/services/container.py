@@ -74,6 +74,7 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
     vault = Vault.from_settings(settings)
     organizations = OrganizationService(sessions, audit, mailer, settings)
     rules = account_rules(
+        (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret),
         settings.signup,
         settings.session_ttl_s,
         settings.password_reset_ttl_s,
