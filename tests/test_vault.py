@@ -92,7 +92,19 @@ def test_a_sealed_secret_opens_only_in_its_row_under_its_key(tmp_path: Path) -> 
 
 
 def files_holding(root: Path, needle: bytes) -> list[Path]:
-    return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
+    """Every file under `root` holding `needle`. The analytics store merges parts while we walk:
+    a file or folder gone by the time it is read held nothing that stays (os.walk skips a
+    vanished folder)."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            try:
+                if needle in path.read_bytes():
+                    found.append(path)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+    return found
 
 
 async def test_a_stored_provider_key_is_nowhere_in_clear(
