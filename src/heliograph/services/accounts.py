@@ -179,7 +179,7 @@ class AccountService:
         now = datetime.now(UTC)
         with self._sessions() as db:
             found = db.get(UserSession, token_hash(token))
-            if found is None or found.revoked_at is not None or _aware(found.expires_at) <= now:
+            if found is None or found.revoked_at is not None or found.expires_at <= now:
                 return None
             user = db.get(User, found.user_id)
             if user is None or user.disabled_at is not None:
@@ -336,7 +336,7 @@ class AccountService:
         now = datetime.now(UTC)
         with self._sessions.begin() as db:
             reset = db.get(PasswordReset, token_hash(token)) if len(token) <= MAX_TOKEN else None
-            if reset is None or reset.used_at is not None or _aware(reset.expires_at) <= now:
+            if reset is None or reset.used_at is not None or reset.expires_at <= now:
                 raise Forbidden("the reset link is unknown, used or expired")
             reset.used_at = now
             user_id = reset.user_id
@@ -582,8 +582,3 @@ def _with_organization(opened: NewSession, organization_id: str | None) -> NewSe
         opened.max_age_s,
         organization_id,
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

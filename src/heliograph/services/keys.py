@@ -146,14 +146,9 @@ def _info(record: ApiKey) -> KeyInfo:
         record.id,
         record.api_key_name,
         record.key_prefix,
-        _aware(record.created_at),
-        None if record.revoked_at is None else _aware(record.revoked_at),
+        record.created_at,
+        record.revoked_at,
         KeyPermissions(record.key_permissions),
-        None if record.last_used_at is None else _aware(record.last_used_at),
+        record.last_used_at,
         record.user_id,
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -251,7 +251,7 @@ class OrganizationService:
                 .where(OrganizationMember.organization_id == organization_id)
                 .order_by(OrganizationMember.created_at, User.email)
             )
-            return [Member(row[0], row[1], Role(row[2]), _aware(row[3])) for row in rows]
+            return [Member(row[0], row[1], Role(row[2]), row[3]) for row in rows]
 
     def change_role(
         self, organization_id: str, user_id: str, role: Role, by: Role, actor: Actor
@@ -277,7 +277,7 @@ class OrganizationService:
                     session=db,
                 )
             email = db.scalar(select(User.email).where(User.id == user_id)) or ""
-            return Member(user_id, email, role, _aware(member.created_at))
+            return Member(user_id, email, role, member.created_at)
 
     def remove_member(self, organization_id: str, user_id: str, by: Role, actor: Actor) -> None:
         """Remove a member (or let one leave); an owner only by an owner, never the last."""
@@ -410,7 +410,7 @@ class OrganizationService:
                 return None
             row, name = found
             return PendingInvitation(
-                row.id, row.organization_id, name, row.email, Role(row.role), _aware(row.expires_at)
+                row.id, row.organization_id, name, row.email, Role(row.role), row.expires_at
             )
 
     def accept_invitation(self, token: str, user_id: str, email: str, actor: Actor) -> Membership:
@@ -523,7 +523,7 @@ def _check_owner_may_go(db: Session, organization_id: str, by: Role, doing: str)
 
 
 def _is_pending(row: Invitation, now: datetime) -> bool:
-    return row.accepted_at is None and row.revoked_at is None and _aware(row.expires_at) > now
+    return row.accepted_at is None and row.revoked_at is None and row.expires_at > now
 
 
 def _invitation(row: Invitation) -> InvitationInfo:
@@ -532,16 +532,11 @@ def _invitation(row: Invitation) -> InvitationInfo:
         row.organization_id,
         row.email,
         Role(row.role),
-        _aware(row.created_at),
-        _aware(row.expires_at),
+        row.created_at,
+        row.expires_at,
     )
 
 
 def _count(result: object) -> int:
     """Rows an UPDATE or DELETE touched."""
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

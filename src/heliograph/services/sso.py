@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from heliograph.appdb.engine import session_factory
 from heliograph.appdb.models import LoginFlow
 from heliograph.domain.errors import InvalidInput
-from heliograph.services.accounts import SsoClaims
+from heliograph.services.accounts import SsoClaims, token_hash
 from heliograph.settings import Settings
 
 log = logging.getLogger("heliograph.sso")
@@ -145,7 +144,7 @@ class Finished:
 
 def flow_id(state: str) -> str:
     """What `login_flows` keeps of a state: its SHA-256, so the table holds nothing replayable."""
-    return hashlib.sha256(state.encode()).hexdigest()
+    return token_hash(state)
 
 
 def local_path(candidate: str) -> str:
