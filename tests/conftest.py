@@ -20,7 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.sync_api import Browser, Page
 
+from dashboard_browser import CHROMIUM, CHROMIUM_ARGS, sign_in, watched_context
+from dashboard_harness import Account, LiveDashboard, seed
 from fake_provider import Seen, start_fake
 from heliograph import server
 from heliograph.analytics.chdb_executor import ChdbExecutor, open_chdb, release_chdb
@@ -232,3 +235,54 @@ async def heliograph_on_each_backend(
     )
     yield instance
     await instance.running.stop()
+
+
+# The browser suite: one live Heliograph with seeded traffic for the whole run, one Chromium per
+# module, and a fresh signed-in browser context per test.
+
+
+@pytest.fixture(scope="session")
+def live_dashboard(
+    tmp_path_factory: pytest.TempPathFactory, analytics_dir: Path
+) -> Iterator[tuple[LiveDashboard, Account, Account]]:
+    live = LiveDashboard(tmp_path_factory.mktemp("dashboard"), analytics_dir)
+    try:
+        live.start()
+        acme, other = seed(live)
+        yield live, acme, other
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def anonymous_page(chromium: Browser) -> Iterator[Page]:
+    """A page in a fresh context with no session; console errors and outside requests fail."""
+    context, watched = watched_context(chromium)
+    page = context.new_page()
+    yield page
+    context.close()
+    watched.check()
+
+
+@pytest.fixture
+def acme_page(
+    chromium: Browser, live_dashboard: tuple[LiveDashboard, Account, Account]
+) -> Iterator[Page]:
+    """A page signed in as the first organization's owner."""
+    live, acme, _ = live_dashboard
+    context, watched = watched_context(chromium)
+    sign_in(context, live, acme.email)
+    page = context.new_page()
+    yield page
+    context.close()
+    watched.check()

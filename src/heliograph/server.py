@@ -19,7 +19,6 @@ from typing import Any
 
 import uvicorn
 
-from heliograph.api.app import build_api_app
 from heliograph.api.http_limits import HeaderLimits, head_bytes, limited_protocol
 from heliograph.gateway.ports import GatewayPorts, ResponseCache
 from heliograph.gateway_process import GATEWAY_SOCKET_FD_ENV, OpenGateway, open_gateway
@@ -27,6 +26,7 @@ from heliograph.lifeline import Lifeline, wait_for_stop
 from heliograph.runtime import bind, run_async
 from heliograph.services.container import Services
 from heliograph.settings import Settings
+from heliograph.web.app import build_web_app
 
 log = logging.getLogger("heliograph")
 CHILD_STOP_TIMEOUT_S = 30
@@ -42,7 +42,7 @@ async def serve_api(
     services: Services, sock: socket.socket
 ) -> tuple[_ApiServer, asyncio.Task[None]]:
     settings = services.settings
-    app = HeaderLimits(build_api_app(services), settings.max_headers, settings.max_header_bytes)
+    app = HeaderLimits(build_web_app(services), settings.max_headers, settings.max_header_bytes)
     config = uvicorn.Config(
         app,
         lifespan="off",

@@ -105,6 +105,12 @@ class Aggregates:
         build = metrics.quantiles_sql
         return await self._rows(organization_id, build, query, metric, increment, tz)
 
+    async def metric_percentiles(
+        self, organization_id: str, query: AggregateQuery, metric: str
+    ) -> list[float]:
+        row = await self._row(dict[str, Any], organization_id, metrics.percentiles_sql, query, metric)
+        return [float(value) for value in row["values"]]
+
     async def model_breakdown(self, organization_id: str, query: AggregateQuery) -> list[ModelRow]:
         return await self._rows(organization_id, metrics.models_sql, query)
 

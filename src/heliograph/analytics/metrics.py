@@ -98,6 +98,15 @@ def quantiles_sql(
     return _per_bucket(scope, query, increment, tz_minutes, columns, having)
 
 
+def percentiles_sql(
+    scope: Scope, query: AggregateQuery, metric: str
+) -> tuple[str, dict[str, Any]]:
+    """`metric`'s quantiles over the whole selection (the dashboard's p50 and p95 tiles)."""
+    digest, _ = QUANTILE_DIGESTS[metric]
+    source, params = _source(scope, query)
+    return f"SELECT {MERGE_QUANTILES}({digest}) AS values FROM ({source})", params
+
+
 def _per_bucket(
     scope: Scope,
     query: AggregateQuery,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from heliograph.analytics.aggregate_rows import SeriesRow
@@ -67,6 +68,17 @@ class MetricsService:
             }
             for row in rows
         ]
+
+    async def percentiles(
+        self, organization_id: str, query: AggregateQuery, metric: str
+    ) -> dict[str, float | None]:
+        """p50 … p99 of `metric` over the whole range; None where nothing was measured."""
+        values = await self._aggregates.metric_percentiles(organization_id, query, metric)
+        names = ("p50", "p75", "p90", "p95", "p99")
+        return {
+            name: None if math.isnan(value) else value
+            for name, value in zip(names, values, strict=True)
+        }
 
     async def models(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         rows = await self._aggregates.model_breakdown(organization_id, query)
