@@ -19,7 +19,7 @@ from dashboard_harness import PASSWORD, LiveDashboard
 CHROMIUM = os.environ.get("HELIOGRAPH_TEST_CHROMIUM", "/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
-    reason=f"no Chromium at {CHROMIUM}: install Debian's chromium (or set HELIOGRAPH_TEST_CHROMIUM)",
+    reason=f"no Chromium at {CHROMIUM}: apt install chromium, or set HELIOGRAPH_TEST_CHROMIUM",
 )
 # Chromium's own background traffic (updates, safe browsing) off: the network here is closed.
 CHROMIUM_ARGS = [
@@ -42,10 +42,15 @@ class Watched:
 
     console_errors: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)  # errors a test provokes on purpose
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(message.text)
+        if message.type != "error":
+            return
+        if message.text in self.expected:
+            self.expected.remove(message.text)  # each expected error is forgiven once
+            return
+        self.console_errors.append(message.text)
 
     def on_page_error(self, error: Any) -> None:
         self.console_errors.append(f"uncaught: {error}")
@@ -60,9 +65,25 @@ class Watched:
         assert self.outside_requests == [], f"requests off 127.0.0.1: {self.outside_requests}"
 
 
+_WATCHED: dict[int, Watched] = {}
+
+
+def expect_refusal(page: Page, status: int, reason: str) -> None:
+    """The next console error for a response with `status` is the test's own doing: a form
+    shown a 4xx on purpose (Chromium logs every failed fetch as a console error)."""
+    text = f"Failed to load resource: the server responded with a status of {status} ({reason})"
+    _WATCHED[id(page.context)].expected.append(text)
+
+
+def _forget(context: BrowserContext) -> None:
+    _WATCHED.pop(id(context), None)
+
+
 def watched_context(browser: Browser, **options: Any) -> tuple[BrowserContext, Watched]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, **options)
     watched = Watched()
+    _WATCHED[id(context)] = watched
+    context.on("close", lambda closed: _forget(closed))
     context.on("request", watched.on_request)
     context.on("page", lambda page: _watch_page(page, watched))
     return context, watched

@@ -168,14 +168,27 @@ def seed(live: LiveDashboard) -> tuple[Account, Account]:
             "model": "gpt-4o",
             "messages": [
                 {"role": "system", "content": "You are a careful assistant."},
-                {"role": "user", "content": [
-                    {"type": "text", "text": f"What is a {SEARCH_WORD}? Look at this."},
-                    {"type": "image_url", "image_url": {"url": TINY_PNG}},
-                ]},
-                {"role": "assistant", "content": None, "tool_calls": [{
-                    "id": "call_1", "type": "function",
-                    "function": {"name": "lookup_word", "arguments": '{"word": "zephyrine"}'},
-                }]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": f"What is a {SEARCH_WORD}? Look at this."},
+                        {"type": "image_url", "image_url": {"url": TINY_PNG}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {
+                                "name": "lookup_word",
+                                "arguments": '{"word": "zephyrine"}',
+                            },
+                        }
+                    ],
+                },
                 {"role": "tool", "tool_call_id": "call_1", "content": "a kind of wind"},
             ],
             "tools": [{"type": "function", "function": {"name": "lookup_word", "parameters": {}}}],

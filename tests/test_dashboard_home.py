@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from dashboard_browser import accessibility_violations, needs_chromium
+from dashboard_browser import accessibility_violations, expect_refusal, needs_chromium
 from dashboard_harness import OTHER_WORD, PASSWORD, Account, LiveDashboard
 
 pytestmark = needs_chromium
@@ -25,6 +25,7 @@ def test_the_login_form_signs_in_and_returns_to_the_page_asked_for(
     expect(page).to_have_url(re.compile(r"/login\?next="))
     page.fill('input[name="email"]', acme.email)
     page.fill('input[name="password"]', "not the password")
+    expect_refusal(page, 401, "Unauthorized")
     page.click('button[type="submit"]')
     expect(page.locator(".form-error")).to_contain_text("wrong e-mail or password")
     page.fill('input[name="password"]', PASSWORD)
@@ -33,7 +34,9 @@ def test_the_login_form_signs_in_and_returns_to_the_page_asked_for(
     assert accessibility_violations(page) == []
 
 
-def test_a_visitor_without_a_session_reaches_no_page(anonymous_page: Page, live_dashboard: Live) -> None:
+def test_a_visitor_without_a_session_reaches_no_page(
+    anonymous_page: Page, live_dashboard: Live
+) -> None:
     live, _, _ = live_dashboard
     for path in (*PAGES, "/requests/00000000-0000-0000-0000-000000000000", "/sessions/x"):
         response = anonymous_page.goto(live.url + path)

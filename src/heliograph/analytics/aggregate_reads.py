@@ -3,6 +3,7 @@ builder's statement run under the organization's `Scope`, returning typed rows."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -108,8 +109,14 @@ class Aggregates:
     async def metric_percentiles(
         self, organization_id: str, query: AggregateQuery, metric: str
     ) -> list[float]:
-        row = await self._row(dict[str, Any], organization_id, metrics.percentiles_sql, query, metric)
-        return [float(value) for value in row["values"]]
+        build = metrics.percentiles_sql
+        row = await self._row(dict[str, Any], organization_id, build, query, metric)
+        return [math.nan if value is None else float(value) for value in row["values"]]
+
+    async def cached_requests(
+        self, organization_id: str, query: AggregateQuery
+    ) -> list[dict[str, Any]]:
+        return await self._rows(organization_id, metrics.cached_requests_sql, query)
 
     async def model_breakdown(self, organization_id: str, query: AggregateQuery) -> list[ModelRow]:
         return await self._rows(organization_id, metrics.models_sql, query)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import paged
+from heliograph.analytics.aggregates import paged, scoped_where
+from heliograph.analytics.filter_sql import ZERO_UUID_SQL
 from heliograph.analytics.rollup import summary_source
 from heliograph.analytics.scope import Scope
 from heliograph.domain.queries import INCREMENTS, QUANTILE_METRICS, AggregateQuery
@@ -40,6 +41,11 @@ SERIES = {
     "users": ("ifNull(uniqCombinedMerge(users), 0) AS count", "count > 0"),
     "errors": ("sumIf(requests, status >= 400 OR status < 0) AS count", "count > 0"),
     "status": ("status, sum(requests) AS count", ""),
+    "cache": (
+        "sum(cache_hits) AS hits, sum(saved_cost_nano) AS cost_nano, "
+        "sum(saved_latency_ms) AS saved_latency_ms",
+        "",
+    ),
 }
 QUANTILE_DIGESTS = {
     "latency": ("latency_digest", ""),
@@ -98,9 +104,7 @@ def quantiles_sql(
     return _per_bucket(scope, query, increment, tz_minutes, columns, having)
 
 
-def percentiles_sql(
-    scope: Scope, query: AggregateQuery, metric: str
-) -> tuple[str, dict[str, Any]]:
+def percentiles_sql(scope: Scope, query: AggregateQuery, metric: str) -> tuple[str, dict[str, Any]]:
     """`metric`'s quantiles over the whole selection (the dashboard's p50 and p95 tiles)."""
     digest, _ = QUANTILE_DIGESTS[metric]
     source, params = _source(scope, query)
@@ -136,3 +140,19 @@ def models_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]
         "ORDER BY sum(cost_nano) DESC, sum(requests) DESC, model"
     )
     return paged(sql, params, query)
+
+
+def cached_requests_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    """The requests whose cached answers were replayed most often in the range, with what the
+    replays saved; only cache hits are grouped, and at most `query.limit` of them come back."""
+    where, params = scoped_where(scope, query, f"cache_reference_id != {ZERO_UUID_SQL}")
+    sql = (
+        "SELECT toString(cache_reference_id) AS cached_request_id, count() AS hits, "
+        "sum(cache_saved_cost) AS saved_cost_nano, sum(cache_saved_latency) AS saved_latency_ms, "
+        "max(request_created_at) AS last_hit, "
+        "toString(argMax(request_id, request_created_at)) AS last_hit_id, any(model) AS model "
+        f"FROM request_response WHERE {where} GROUP BY cached_request_id "
+        "ORDER BY hits DESC, last_hit DESC, cached_request_id LIMIT {limit:UInt32}"
+    )
+    params["limit"] = query.limit
+    return sql, params

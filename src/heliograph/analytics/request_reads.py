@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from heliograph.analytics.aggregates import paged, time_bounds
+from heliograph.analytics.annotations import ANNOTATIONS
 from heliograph.analytics.definitions import USAGE_TOTAL_SQL
 from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.analytics.filter_sql import filter_sql
@@ -104,6 +105,33 @@ class RequestReads:
                 break
             upper = lower
         return rows
+
+    async def newer_than(
+        self, organization_id: str, tree: Filter, after: tuple[str, str], limit: int
+    ) -> list[RequestRow]:
+        """Oldest first, up to `limit` matching requests after the keyset `after` (the newest
+        row a reader has): what a live list adds on top."""
+        scope = self._engine.scope(organization_id)
+        where, params = _where(scope, tree)
+        params.update(after_at=after[0], after_id=after[1], wanted=limit)
+        sql = (
+            f"SELECT {WITH_BODIES_SQL} FROM {REQUESTS} WHERE {where} "
+            "AND request_created_at >= toDateTime64({after_at:String}, 3, 'UTC') "
+            "AND (request_created_at, request_id) > "
+            "(toDateTime64({after_at:String}, 3, 'UTC'), {after_id:UUID}) "
+            "ORDER BY request_created_at ASC, request_id ASC LIMIT {wanted:UInt32}"
+        )
+        return _rows(await self._engine.read(scope, sql, params))
+
+    async def score_names(self, organization_id: str, limit: int) -> list[str]:
+        """The score names the organization's requests carry, most used first."""
+        scope = self._engine.scope(organization_id)
+        params = scope.params(wanted=limit)
+        sql = (
+            f"SELECT name, count() AS uses FROM {ANNOTATIONS} WHERE {scope.clause} "
+            "GROUP BY name ORDER BY uses DESC, name LIMIT {wanted:UInt32}"
+        )
+        return [str(row["name"]) for row in await self._engine.read(scope, sql, params)]
 
     async def count(self, organization_id: str, tree: Filter) -> int:
         scope = self._engine.scope(organization_id)

@@ -54,6 +54,33 @@ class MetricsService:
         )
         return [_point(row) for row in rows]
 
+    async def cache_over_time(
+        self, organization_id: str, query: AggregateQuery, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        """Cache hits per bucket, with the cost (`cost`) and time (`saved_latency_ms`) saved."""
+        check_span(query.time, increment)
+        rows = await self._aggregates.metric_series(organization_id, query, "cache", increment, tz)
+        return [_point(row) for row in rows]
+
+    async def cached_requests(
+        self, organization_id: str, query: AggregateQuery
+    ) -> list[dict[str, Any]]:
+        """The requests answered from the cache most often in the range, newest hit first
+        among equals, each with its hits and savings (at most `query.limit`)."""
+        rows = await self._aggregates.cached_requests(organization_id, query)
+        return [
+            {
+                "request_id": row["cached_request_id"],
+                "hits": int(row["hits"]),
+                "saved_cost": nano_to_usd(row["saved_cost_nano"]),
+                "saved_latency_ms": int(row["saved_latency_ms"]),
+                "last_hit": row["last_hit"],
+                "last_hit_id": row["last_hit_id"],
+                "model": row["model"],
+            }
+            for row in rows
+        ]
+
     async def quantiles(
         self, organization_id: str, query: AggregateQuery, metric: str, increment: str, tz: int
     ) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from heliograph.domain.filters import FEEDBACK_SCORE
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import QueryError, RequestQuery
 from heliograph.domain.request_row import RequestRow
-from heliograph.domain.times import iso, parse_stored
+from heliograph.domain.times import iso, parse_stored, stored_time
 from heliograph.state.bodies import read_body_file
 
 MAX_LIMIT = 1000
@@ -51,6 +52,22 @@ class RequestService:
             encode_cursor(last["request_created_at"], last["request_id"]) if last else None
         )
         return {"requests": requests, "next_cursor": next_cursor}
+
+    async def newer(
+        self, organization_id: str, tree: Filter, cursor: str, limit: int
+    ) -> dict[str, Any]:
+        """Matching requests newer than `cursor` (newest first, at most `limit`) and the cursor of
+        the newest of them (or `cursor` again): what a live list polls for."""
+        after = decode_cursor(cursor)
+        rows = await self._reads.newer_than(organization_id, tree, after, limit)
+        if rows:
+            cursor = encode_cursor(rows[-1]["request_created_at"], rows[-1]["request_id"])
+        rows.reverse()
+        requests = await self._with_scores(organization_id, [to_helicone_request(r) for r in rows])
+        return {"requests": requests, "cursor": cursor}
+
+    async def score_names(self, organization_id: str, limit: int = 50) -> list[str]:
+        return await self._reads.score_names(organization_id, limit)
 
     async def export(
         self, organization_id: str, tree: Filter, page_size: int = EXPORT_PAGE
@@ -192,6 +209,12 @@ def to_helicone_request(row: RequestRow) -> dict[str, Any]:
 
 def encode_cursor(created_at: str, request_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([created_at, request_id])).decode()
+
+
+def cursor_of(request: dict[str, Any]) -> str:
+    """The keyset cursor of a request as `to_helicone_request` shaped it (ISO time and id)."""
+    moment = datetime.fromisoformat(request["request_created_at"].replace("Z", "+00:00"))
+    return encode_cursor(stored_time(moment), request["request_id"])
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:

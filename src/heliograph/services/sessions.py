@@ -4,6 +4,7 @@ session's tree, and the tag and feedback a person gives a session, in Helicone's
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from heliograph.analytics.aggregate_rows import SessionNameRow, SessionRow
@@ -76,6 +77,21 @@ class SessionService:
             return None
         tree = build_tree(session_id, rows)
         tree["session_name"] = rows[0]["session_name"] or None
+        tree.update(await self.annotations(organization_id, session_id))
+        return tree
+
+    async def detail(self, organization_id: str, session_id: str) -> dict[str, Any] | None:
+        """`tree`, plus when the session started (UTC ISO) and who took part in it: the
+        dashboard's session page, from one read of its requests."""
+        check_text("session id", session_id)
+        rows = await self._aggregates.session_requests(organization_id, session_id)
+        if not rows:
+            return None
+        tree = build_tree(session_id, rows)
+        tree["session_name"] = rows[0]["session_name"] or None
+        started_ms = min(int(row["created_ms"]) for row in rows)
+        tree["started_at"] = datetime.fromtimestamp(started_ms / 1000, UTC).isoformat()
+        tree["user_ids"] = sorted({str(row["user_id"]) for row in rows if row["user_id"]})
         tree.update(await self.annotations(organization_id, session_id))
         return tree
 

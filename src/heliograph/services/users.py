@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,15 @@ class UserService:
         rows = await self._aggregates.users(organization_id, query)
         count = await self._aggregates.user_count(organization_id, query)
         return {"users": [_user(row) for row in rows], "count": count, "hasUsers": count > 0}
+
+    async def activity(self, organization_id: str, query: AggregateQuery) -> dict[str, Any] | None:
+        """The first user `query` selects, with its activity (first and last active, active days),
+        without counting the users: a user page's header, from one read."""
+        check_bounds(query)
+        rows = await self._aggregates.users(organization_id, replace(query, limit=1))
+        if not rows:
+            return None
+        return {**_user(rows[0]), "active_days": int(rows[0]["active_days"])}
 
     async def totals(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         check_bounds(query)

@@ -5,8 +5,11 @@
 (() => {
   const dark = window.matchMedia("(prefers-color-scheme: dark)");
   const PALETTE = ["#e0702b", "#3b82c4", "#2f9e5a", "#9b59b6", "#c0392b", "#16a5a5", "#d4a017", "#7f8c8d"];
-  const FORMATS = { usd: "$,.4~f", ms: ",.0f", count: ",.0f", tokens: ",.0f", percent: ".1f" };
+  // Hover formats: dollars keep four significant digits, so $0.000123 is not shown as $0.
+  const FORMATS = { usd: ",.4~g", ms: ",.0f", count: ",.0f", tokens: ",.0f", percent: ".1f" };
+  const PREFIX = { usd: "$" };
   const SUFFIX = { ms: " ms", percent: "%" };
+  const WHOLE = new Set(["count", "tokens"]);
 
   function theme() {
     const style = getComputedStyle(document.documentElement);
@@ -17,7 +20,8 @@
     if (spec.kind === "ranking") {
       return [{
         type: "bar", orientation: "h", x: spec.values.slice().reverse(), y: spec.labels.slice().reverse(),
-        marker: { color: PALETTE[0] }, hovertemplate: `%{y}: %{x:${FORMATS[spec.unit]}}<extra></extra>`,
+        marker: { color: PALETTE[0] },
+        hovertemplate: `%{y}: ${PREFIX[spec.unit] || ""}%{x:${FORMATS[spec.unit]}}<extra></extra>`,
       }];
     }
     return spec.series.map((series, index) => ({
@@ -25,20 +29,33 @@
       mode: "lines", name: series.name, x: spec.x, y: series.y,
       marker: { color: PALETTE[index % PALETTE.length] },
       line: { color: PALETTE[index % PALETTE.length], width: 2 },
-      hovertemplate: `${series.name}: %{y:${FORMATS[spec.unit]}}${SUFFIX[spec.unit] || ""}<extra></extra>`,
+      hovertemplate: `${series.name}: ${PREFIX[spec.unit] || ""}%{y:${FORMATS[spec.unit]}}${SUFFIX[spec.unit] || ""}<extra></extra>`,
     }));
+  }
+
+  function largest(spec) {
+    const values = spec.kind === "ranking" ? spec.values : spec.series.flatMap((series) => series.y);
+    return Math.max(0, ...values.filter((value) => typeof value === "number"));
+  }
+
+  function valueAxis(spec, axis) {
+    // Plotly picks readable ticks itself; we add the unit, and whole steps for small counts.
+    const value = { ...axis, rangemode: "tozero", tickprefix: PREFIX[spec.unit] || "", ticksuffix: SUFFIX[spec.unit] || "" };
+    if (WHOLE.has(spec.unit) && largest(spec) <= 5) value.dtick = 1;
+    return value;
   }
 
   function layout(spec) {
     const colours = theme();
     const axis = { color: colours.text, gridcolor: colours.grid, zerolinecolor: colours.grid, automargin: true };
+    const ranking = spec.kind === "ranking";
     return {
       height: 220, margin: { l: 8, r: 8, t: 8, b: 8 }, autosize: true,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       font: { color: colours.text, size: 11 }, showlegend: spec.kind !== "ranking" && spec.series.length > 1,
       legend: { orientation: "h", y: -0.2 }, barmode: spec.stacked ? "stack" : "group",
-      xaxis: { ...axis, type: spec.kind === "ranking" ? "linear" : "date" },
-      yaxis: { ...axis, tickformat: spec.kind === "ranking" ? undefined : FORMATS[spec.unit], ticksuffix: SUFFIX[spec.unit] || "", type: spec.kind === "ranking" ? "category" : "linear" },
+      xaxis: ranking ? valueAxis(spec, axis) : { ...axis, type: "date", tickformat: "%b %-d\n%H:%M", hoverformat: "%Y-%m-%d %H:%M" },
+      yaxis: ranking ? { ...axis, type: "category" } : valueAxis(spec, axis),
       hovermode: spec.kind === "ranking" ? "closest" : "x unified",
     };
   }
