@@ -67,6 +67,9 @@ class LiveDashboard:
             gateway_port=0,
             api_port=0,
             flush_interval_ms=50,
+            # Every browser test signs in afresh; the throttle itself is tested elsewhere.
+            login_attempts_per_account=100_000,
+            login_attempts_per_address=100_000,
         )
         self.running = await server.start(settings)
 
