@@ -33,10 +33,10 @@ def model_is(name: str) -> dict[str, Any]:
 def test_an_empty_url_is_the_default_view() -> None:
     view = read_view({})
     assert view.columns == DEFAULT_COLUMNS
-    assert (view.sort, view.descending, view.limit, view.range) == ("created_at", True, 50, "7d")
+    assert (view.sort, view.descending, view.limit, view.range) == ("created_at", True, 50, "24h")
     assert view.is_newest_first
     assert view.is_first_page
-    assert view.query() == "range=7d"
+    assert view.query() == "range=24h"
 
 
 def test_the_whole_view_survives_a_round_trip_through_the_url() -> None:

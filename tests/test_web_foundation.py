@@ -42,7 +42,7 @@ def test_time_ranges() -> None:
     week = window("7d")
     assert week.increment == "hour"
     assert timedelta(days=7) - (week.end - week.start) < timedelta(seconds=1)
-    assert window("bogus").name == "7d"
+    assert window("bogus").name == "24h"
     custom = window("custom", "2026-01-01", "2026-01-03T12:00:00+00:00")
     assert custom.start == datetime(2026, 1, 1, tzinfo=UTC)
     assert custom.increment == "hour"

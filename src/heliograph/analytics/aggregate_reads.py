@@ -3,7 +3,6 @@ builder's statement run under the organization's `Scope`, returning typed rows."
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -106,12 +105,17 @@ class Aggregates:
         build = metrics.quantiles_sql
         return await self._rows(organization_id, build, query, metric, increment, tz)
 
-    async def metric_percentiles(
-        self, organization_id: str, query: AggregateQuery, metric: str
-    ) -> list[float]:
-        build = metrics.percentiles_sql
-        row = await self._row(dict[str, Any], organization_id, build, query, metric)
-        return [math.nan if value is None else float(value) for value in row["values"]]
+    async def dashboard(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        return await self._row(dict[str, Any], organization_id, metrics.dashboard_sql, query)
+
+    async def dashboard_series(
+        self, organization_id: str, query: AggregateQuery, increment: str, tz: int
+    ) -> list[SeriesRow]:
+        build = metrics.dashboard_series_sql
+        return await self._rows(organization_id, build, query, increment, tz)
+
+    async def top_users(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        return await self._rows(organization_id, aggregates.top_users_sql, query)
 
     async def cached_requests(
         self, organization_id: str, query: AggregateQuery

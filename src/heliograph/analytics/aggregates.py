@@ -102,6 +102,16 @@ def user_count_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, 
     return f"SELECT uniqExact(user_id) AS count FROM request_response WHERE {where}", params
 
 
+def top_users_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    """The busiest users' requests and cost: two columns read, for the home page's list."""
+    where, params = scoped_where(scope, query, "user_id != ''")
+    sql = (
+        "SELECT user_id, count() AS count, sum(cost) AS cost FROM request_response "
+        f"WHERE {where} GROUP BY user_id ORDER BY count DESC, user_id"
+    )
+    return paged(sql, params, query)
+
+
 def user_totals_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
     """Helicone's `/v1/user/query`: requests, tokens and cost per user, busiest first."""
     where, params = scoped_where(scope, query, "user_id != ''")

@@ -104,11 +104,31 @@ def quantiles_sql(
     return _per_bucket(scope, query, increment, tz_minutes, columns, having)
 
 
-def percentiles_sql(scope: Scope, query: AggregateQuery, metric: str) -> tuple[str, dict[str, Any]]:
-    """`metric`'s quantiles over the whole selection (the dashboard's p50 and p95 tiles)."""
-    digest, _ = QUANTILE_DIGESTS[metric]
+# The home page's charts in one pass over the summaries: each bucket's requests, errors, cost,
+# tokens, time to first token and latency quantiles (seven series, one statement).
+DASHBOARD_SERIES = (
+    "sum(requests) AS count, sumIf(requests, status >= 400 OR status < 0) AS errors, "
+    "sum(cost_nano) AS cost_nano, sum(prompt_token_sum) AS prompt_tokens, "
+    "sum(completion_token_sum) AS completion_tokens, "
+    "if(sum(ttft_count) = 0, NULL, sum(ttft_sum) / sum(ttft_count)) AS ttft, "
+    f"{MERGE_QUANTILES}(latency_digest) AS latency_quantiles"
+)
+
+
+def dashboard_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    """The totals with the latency and time-to-first-token quantiles, in one statement."""
     source, params = _source(scope, query)
-    return f"SELECT {MERGE_QUANTILES}({digest}) AS values FROM ({source})", params
+    quantiles = (
+        f"{MERGE_QUANTILES}(latency_digest) AS latency_quantiles, "
+        f"{MERGE_QUANTILES}(ttft_digest) AS ttft_quantiles"
+    )
+    return f"SELECT {TOTALS}, {quantiles} FROM ({source})", params
+
+
+def dashboard_series_sql(
+    scope: Scope, query: AggregateQuery, increment: str, tz_minutes: int
+) -> tuple[str, dict[str, Any]]:
+    return _per_bucket(scope, query, increment, tz_minutes, DASHBOARD_SERIES, "")
 
 
 def _per_bucket(

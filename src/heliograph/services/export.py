@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,6 +39,10 @@ async def jsonl(requests: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]
         yield orjson.dumps(request) + b"\n"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?")
+
+
 async def csv_lines(requests: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     yield _csv_row(CSV_COLUMNS)
     async for request in requests:
@@ -49,7 +54,24 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
-    return str(value)
+    return inert(value) if isinstance(value, str) else str(value)
+
+
+def inert(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula (and is not a
+    plain number, such as -1) gets a leading apostrophe, OWASP's advice against CSV injection."""
+    if not text.startswith(FORMULA_STARTS) or NUMBER.fullmatch(text):
+        return text
+    return "'" + text
+
+
+def inert_csv(data: bytes) -> bytes:
+    """`data`, a CSV document, with every cell made `inert`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in csv.reader(io.StringIO(data.decode(errors="replace"), newline="")):
+        writer.writerow([inert(cell) for cell in row])
+    return buffer.getvalue().encode()
 
 
 def _csv_row(cells: tuple[str, ...]) -> bytes:

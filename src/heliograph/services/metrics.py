@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
-from heliograph.analytics.aggregate_rows import SeriesRow
+from heliograph.analytics.aggregate_rows import MetricTotalsRow, SeriesRow
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import AggregateQuery, check_span
@@ -30,20 +30,30 @@ class MetricsService:
         self._aggregates = store.aggregates
 
     async def totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
-        row = await self._aggregates.metric_totals(organization_id, query)
+        return _totals(await self._aggregates.metric_totals(organization_id, query))
+
+    async def dashboard(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
+        """The home page's numbers in one read: `totals`, and the `latency` and `ttft` p50 … p99
+        over the whole range (None where nothing was measured)."""
+        row = await self._aggregates.dashboard(organization_id, query)
         return {
-            "total_requests": int(row["requests"]),
-            "total_cost": nano_to_usd(row["cost_nano"]),
-            **token_counts(row),
-            "average_tokens_per_request": int(row["total_tokens"]) / max(int(row["requests"]), 1),
-            "average_latency": _number(row["avg_latency"]),
-            "average_time_to_first_token": _number(row["avg_ttft"]),
-            "active_users": int(row["active_users"]),
-            "errors": int(row["errors"]),
-            "cache_hits": int(row["cache_hits"]),
-            "cache_saved_cost": nano_to_usd(row["cache_saved_cost_nano"]),
-            "cache_saved_latency_ms": int(row["cache_saved_latency_ms"]),
+            "totals": _totals(cast("MetricTotalsRow", row)),
+            "latency": _quantiles(row["latency_quantiles"]),
+            "ttft": _quantiles(row["ttft_quantiles"]),
         }
+
+    async def dashboard_series(
+        self, organization_id: str, query: AggregateQuery, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        """The home page's charts in one read: per bucket, requests, errors, cost, tokens, time to
+        first token, and latency p50 … p99."""
+        check_span(query.time, increment)
+        rows = await self._aggregates.dashboard_series(organization_id, query, increment, tz)
+        points = []
+        for row in rows:
+            latency = _quantiles(row.pop("latency_quantiles"))  # before `_point` reads the rest
+            points.append(_point(row) | latency)
+        return points
 
     async def over_time(
         self, organization_id: str, query: AggregateQuery, route: str, increment: str, tz: int
@@ -96,17 +106,6 @@ class MetricsService:
             for row in rows
         ]
 
-    async def percentiles(
-        self, organization_id: str, query: AggregateQuery, metric: str
-    ) -> dict[str, float | None]:
-        """p50 … p99 of `metric` over the whole range; None where nothing was measured."""
-        values = await self._aggregates.metric_percentiles(organization_id, query, metric)
-        names = ("p50", "p75", "p90", "p95", "p99")
-        return {
-            name: None if math.isnan(value) else value
-            for name, value in zip(names, values, strict=True)
-        }
-
     async def models(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         rows = await self._aggregates.model_breakdown(organization_id, query)
         return [
@@ -120,6 +119,30 @@ class MetricsService:
             }
             for row in rows
         ]
+
+
+def _totals(row: MetricTotalsRow) -> dict[str, Any]:
+    return {
+        "total_requests": int(row["requests"]),
+        "total_cost": nano_to_usd(row["cost_nano"]),
+        **token_counts(row),
+        "average_tokens_per_request": int(row["total_tokens"]) / max(int(row["requests"]), 1),
+        "average_latency": _number(row["avg_latency"]),
+        "average_time_to_first_token": _number(row["avg_ttft"]),
+        "active_users": int(row["active_users"]),
+        "errors": int(row["errors"]),
+        "cache_hits": int(row["cache_hits"]),
+        "cache_saved_cost": nano_to_usd(row["cache_saved_cost_nano"]),
+        "cache_saved_latency_ms": int(row["cache_saved_latency_ms"]),
+    }
+
+
+def _quantiles(values: list[float | None]) -> dict[str, float | None]:
+    names = ("p50", "p75", "p90", "p95", "p99")
+    return {
+        name: None if value is None or math.isnan(value) else float(value)
+        for name, value in zip(names, values, strict=True)
+    }
 
 
 def _point(row: SeriesRow) -> dict[str, Any]:

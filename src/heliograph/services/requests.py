@@ -23,6 +23,7 @@ from heliograph.state.bodies import read_body_file
 MAX_LIMIT = 1000
 EXPORT_PAGE = 2000
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+MAX_WRITTEN_DEPTH = 254
 
 
 class RequestService:
@@ -124,12 +125,20 @@ def validate(query: RequestQuery) -> None:
 
 
 def _body(text: str | None) -> Any:
+    """A stored body as JSON, or as its text when it is not JSON or is nested deeper than
+    orjson writes (255 levels: it reads up to 1,024), so every reply and export can write it."""
     if not text:
         return None
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+    if text.count("[") + text.count("{") > MAX_WRITTEN_DEPTH:  # only then can it be too deep
+        try:
+            orjson.dumps(value)
+        except TypeError:
+            return text
+    return value
 
 
 def to_helicone_request(row: RequestRow) -> dict[str, Any]:
@@ -223,5 +232,5 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         created_at, request_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
         parse_stored(created_at)  # validates
         return created_at, str(uuid.UUID(request_id))
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+    except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
         raise QueryError("cursor is not one this API returned") from None

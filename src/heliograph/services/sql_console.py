@@ -18,6 +18,7 @@ from heliograph.analytics.executor import StoreUnavailable
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.errors import HeliographError, InvalidInput
 from heliograph.domain.sql_console import TABLES, RejectedQuery, checked_select
+from heliograph.services.export import inert_csv
 
 RETRY_AFTER_S = 1
 
@@ -50,13 +51,13 @@ class SqlConsole:
         }
 
     async def download(self, organization_id: str, sql: str) -> bytes:
-        """The result as CSV with a header row."""
+        """The result as CSV with a header row, no cell of which a spreadsheet runs as a formula."""
         async with self._turn(organization_id):
             checked = await _checked(sql)
             csv: bytes = await self._engine(
                 self._console.csv(organization_id, checked, self.limits)
             )
-        return csv
+        return await asyncio.to_thread(inert_csv, csv)
 
     async def schema(self) -> list[dict[str, Any]]:
         """Every table the console reads, with its columns as a query sees them."""

@@ -37,6 +37,19 @@ class UserService:
             return None
         return {**_user(rows[0]), "active_days": int(rows[0]["active_days"])}
 
+    async def top(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        """The busiest users in the range, with their requests and cost (the home page's list)."""
+        check_bounds(query)
+        rows = await self._aggregates.top_users(organization_id, query)
+        return [
+            {
+                "user_id": row["user_id"],
+                "count": int(row["count"]),
+                "cost": nano_to_usd(row["cost"]),
+            }
+            for row in rows
+        ]
+
     async def totals(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
         check_bounds(query)
         if len(query.user_ids) > MAX_USER_IDS:
@@ -53,6 +66,10 @@ class UserService:
             }
             for row in rows
         ]
+
+
+def _top_user(row: dict[str, Any]) -> dict[str, Any]:
+    return {"user_id": row["user_id"], "count": int(row["count"]), "cost": nano_to_usd(row["cost"])}
 
 
 def _user(row: UserRow) -> dict[str, Any]:

@@ -4,12 +4,18 @@ same origin, so the pages call the REST API with the session cookie."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from heliograph.analytics.executor import StoreUnavailable
 from heliograph.api.app import build_api_app
-from heliograph.api.envelope import on_http_error, on_invalid_input, on_store_unavailable
+from heliograph.api.envelope import (
+    on_http_error,
+    on_invalid_input,
+    on_store_unavailable,
+    on_validation_error,
+)
 from heliograph.domain.errors import InvalidInput
 from heliograph.services.container import Services
 from heliograph.web.assets import Assets
@@ -70,6 +76,15 @@ def _install_error_pages(app: FastAPI) -> None:
         assert isinstance(error, InvalidInput)
         return templates.render(request, "error.html", status_code=error.status, message=str(error))
 
+    async def invalid_parameter(request: Request, error: Exception) -> Response:
+        """A query parameter FastAPI refused (too long, say): a page says which, in HTML."""
+        if not is_page(request):
+            return await on_validation_error(request, error)
+        assert isinstance(error, RequestValidationError)
+        names = sorted({str(item.get("loc", ("", "?"))[-1])[:40] for item in error.errors()})
+        message = f"This page cannot take the value of {', '.join(names[:5])} in its address."
+        return templates.render(request, "error.html", status_code=400, message=message)
+
     async def unavailable(request: Request, error: Exception) -> Response:
         if not is_page(request):
             return await on_store_unavailable(request, error)
@@ -87,5 +102,6 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, sign_in)
     app.add_exception_handler(NoOrganization, no_organization)
     app.add_exception_handler(InvalidInput, invalid)
+    app.add_exception_handler(RequestValidationError, invalid_parameter)
     app.add_exception_handler(StoreUnavailable, unavailable)
     app.add_exception_handler(HTTPException, http_error)

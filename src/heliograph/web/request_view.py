@@ -322,6 +322,8 @@ def _columns(text: str) -> tuple[str, ...]:
 def _integer(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # ASCII digits only ("²" is a digit to isdigit() but not to int()), and few of them: int()
+    # refuses more than 4,300.
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or not low <= int(text) <= high:
         raise FilterError(f"{name} takes a whole number from {low} to {high}, got {show(text)}")
     return int(text)

@@ -7,10 +7,12 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Depends
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.filters import do_urlencode
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -98,6 +100,14 @@ def as_json(value: Any) -> Markup:
     return Markup(safe)  # noqa: S704 - escaped above: no tag can open or close in it
 
 
+def urlencode(value: Any) -> str:
+    """Jinja's `urlencode`, except that a string is one path segment: its `/` is encoded too, so
+    that an id such as `../settings` in `/users/{{ id | urlencode }}` stays on the user's page."""
+    if isinstance(value, str):
+        return quote(value, safe="")
+    return do_urlencode(value)
+
+
 def pretty_json(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -121,6 +131,7 @@ class Templates:
             when=when,
             json=as_json,
             pretty_json=pretty_json,
+            urlencode=urlencode,
         )
         self.environment.globals.update(asset=assets.url, navigation=NAVIGATION)
 

@@ -17,7 +17,7 @@ RANGES: dict[str, tuple[timedelta, str, str]] = {
     "30d": (timedelta(days=30), "day", "Last 30 days"),
     "90d": (timedelta(days=90), "day", "Last 90 days"),
 }
-DEFAULT_RANGE = "7d"
+DEFAULT_RANGE = "24h"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,31 +35,21 @@ async def home(
 ) -> Response:
     chosen = window(range, start, end)
     query = AggregateQuery(time=chosen.time)
-    org, metrics, step = viewer.organization_id, services.metrics, chosen.increment
-    totals, latency, ttft, models, users = await asyncio.gather(
-        metrics.totals(org, query),
-        metrics.percentiles(org, query, "latency"),
-        metrics.percentiles(org, query, "time_to_first_token"),
+    org, metrics = viewer.organization_id, services.metrics
+    numbers, series, models, users = await asyncio.gather(
+        metrics.dashboard(org, query),
+        metrics.dashboard_series(org, query, chosen.increment, 0),
         metrics.models(org, query),
-        services.users.totals(org, AggregateQuery(time=chosen.time, limit=TOP)),
+        services.users.top(org, AggregateQuery(time=chosen.time, limit=TOP)),
     )
-    requests, cost, errors, quantiles, ttft_series, tokens = await asyncio.gather(
-        metrics.over_time(org, query, "requestOverTime", step, 0),
-        metrics.over_time(org, query, "costOverTime", step, 0),
-        metrics.over_time(org, query, "errorOverTime", step, 0),
-        metrics.quantiles(org, query, "latency", step, 0),
-        metrics.over_time(org, query, "timeToFirstToken", step, 0),
-        metrics.over_time(org, query, "tokensOverTime", step, 0),
-    )
+    totals = numbers["totals"]
     charts = {
-        "requests": series_chart(
-            _merged(requests, errors), {"count": "Requests", "errors": "Errors"}, "count", "bar"
-        ),
-        "cost": series_chart(cost, {"cost": "Cost"}, "usd", "bar"),
-        "latency": series_chart(quantiles, {"p50": "p50", "p95": "p95"}, "ms"),
-        "ttft": series_chart(ttft_series, {"ttft": "Time to first token"}, "ms"),
+        "requests": series_chart(series, {"count": "Requests", "errors": "Errors"}, "count", "bar"),
+        "cost": series_chart(series, {"cost": "Cost"}, "usd", "bar"),
+        "latency": series_chart(series, {"p50": "p50", "p95": "p95"}, "ms"),
+        "ttft": series_chart(series, {"ttft": "Time to first token"}, "ms"),
         "tokens": series_chart(
-            tokens,
+            series,
             {"prompt_tokens": "Prompt", "completion_tokens": "Completion"},
             "tokens",
             "bar",
@@ -78,20 +68,14 @@ async def home(
         viewer,
         window=chosen,
         totals=totals,
-        latency=latency,
-        ttft=ttft,
+        latency=numbers["latency"],
+        ttft=numbers["ttft"],
         error_rate=100 * totals["errors"] / requests_total if requests_total else None,
         charts=charts,
         models=models[:TOP],
         providers=_providers(models),
         users=users,
     )
-
-
-def _merged(requests: list[dict[str, Any]], errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Request counts with each bucket's error count beside them (errors skip empty buckets)."""
-    by_time = {point["time"]: point["count"] for point in errors}
-    return [{**point, "errors": by_time.get(point["time"], 0)} for point in requests]
 
 
 def _providers(models: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from heliograph.web.request_view import (
 )
 from heliograph.web.templating import Templates, TemplatesDep
 from heliograph.web.time_range import Window, window
-from heliograph.web.viewer import ViewerDep
+from heliograph.web.viewer import ViewerDep, person_of
 
 router = APIRouter(include_in_schema=False)
 LIVE_SECONDS = 300  # an event stream's lifetime; EventSource reconnects with a fresh cursor
@@ -146,7 +146,9 @@ async def export_requests(
     body = csv_lines(rows) if format == "csv" else jsonl(rows)
     disposition = f'attachment; filename="requests.{extension}"'
     return StreamingResponse(
-        body, media_type=media_type, headers={"Content-Disposition": disposition}
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
     )
 
 
@@ -251,6 +253,9 @@ async def _live_events(
             return
         found = await services.requests.newer(organization_id, tree, cursor, LIVE_BATCH)
         if found["requests"]:
+            # Rows go only to a person still signed in and still a member, checked each time.
+            if not await _still_a_member(request, services, organization_id):
+                break
             cursor = found["cursor"]
             rows = table_rows(found["requests"], columns)
             html = rows_template.render(rows=rows, columns=columns, fresh=True)
@@ -260,6 +265,14 @@ async def _live_events(
             yield b": idle\n\n"  # notices a reader that went away
         await asyncio.sleep(LIVE_POLL_SECONDS)
     yield b"event: end\ndata: " + orjson.dumps({"cursor": cursor}) + b"\n\n"
+
+
+async def _still_a_member(request: Request, services: Services, organization_id: str) -> bool:
+    person = await person_of(request, services)
+    if person is None:
+        return False
+    role = await run_in_threadpool(services.accounts.role_of, person.user_id, organization_id)
+    return role is not None
 
 
 def table_rows(requests: list[dict[str, Any]], columns: list[ListColumn]) -> list[dict[str, Any]]:

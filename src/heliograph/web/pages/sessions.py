@@ -136,7 +136,7 @@ def listing(
 def _whole(text: str | None, name: str, low: int, high: int) -> int | None:
     if not text:
         return None
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or not low <= int(text) <= high:
         raise InvalidInput(f"{name} must be a whole number from {low} to {high}")
     return int(text)
 

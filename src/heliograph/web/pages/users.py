@@ -95,7 +95,9 @@ def user_listing(
         raise InvalidInput(f"sort must be one of {', '.join(USER_SORT_KEYS)}")
     if direction not in (None, "", "asc", "desc"):
         raise InvalidInput('dir must be "asc" or "desc"')
-    if page and (not page.isdigit() or not 1 <= int(page) <= MAX_PAGE):
+    if page and (
+        not (page.isascii() and page.isdigit()) or len(page) > 12 or not 1 <= int(page) <= MAX_PAGE
+    ):
         raise InvalidInput(f"page must be a whole number from 1 to {MAX_PAGE}")
     return UserListing(
         range, start, end, (q or "").strip(), chosen_sort, direction != "asc", int(page or 1)
