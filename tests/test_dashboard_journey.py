@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from openai import OpenAI
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from dashboard_browser import accessibility_violations, needs_chromium, watched_context
 from dashboard_harness import PASSWORD, Account, LiveDashboard

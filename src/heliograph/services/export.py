@@ -66,11 +66,14 @@ def inert(text: str) -> str:
 
 
 def inert_csv(data: bytes) -> bytes:
-    """`data`, a CSV document, with every cell made `inert`."""
+    """`data`, a CSV document, with every cell made `inert`: unchanged, byte for byte, when no
+    cell needs it (the usual case), else rewritten with every cell quoted."""
+    rows = list(csv.reader(io.StringIO(data.decode(errors="replace"), newline="")))
+    safe = [[inert(cell) for cell in row] for row in rows]
+    if safe == rows:
+        return data
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in csv.reader(io.StringIO(data.decode(errors="replace"), newline="")):
-        writer.writerow([inert(cell) for cell in row])
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(safe)
     return buffer.getvalue().encode()
 
 

@@ -26,7 +26,7 @@
     }
     return spec.series.map((series, index) => ({
       type: spec.kind === "bar" ? "bar" : "scatter",
-      mode: "lines", name: series.name, x: spec.x, y: series.y,
+      mode: spec.x.length > 1 ? "lines" : "lines+markers", name: series.name, x: spec.x, y: series.y,
       marker: { color: PALETTE[index % PALETTE.length] },
       line: { color: PALETTE[index % PALETTE.length], width: 2 },
       hovertemplate: `${series.name}: ${PREFIX[spec.unit] || ""}%{y:${FORMATS[spec.unit]}}${SUFFIX[spec.unit] || ""}<extra></extra>`,
