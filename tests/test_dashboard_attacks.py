@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Dialog
 
 from dashboard_browser import needs_chromium, sign_in, watched_context
 from dashboard_harness import OTHER_WORD, PASSWORD, Account, LiveDashboard
-from heliograph.domain.access import Role
+from heliograph.domain.access import KeyPermissions, Role
 from heliograph.domain.sql_console import MAX_SQL_CHARS
 from heliograph.services.audit import SYSTEM
 
@@ -616,6 +616,27 @@ def test_bad_input_is_a_4xx_page(acme_client: httpx.Client, url: str) -> None:
     # A page answers with a page, not the API's JSON (NUL is refused before any route: JSON).
     if not url.startswith("/static/") and "%00" not in url:
         assert response.headers["content-type"].startswith("text/html"), response.text[:300]
+
+
+def test_api_keys_open_no_page_and_after_every_bad_input_the_gateway_still_logs(
+    live_dashboard: Live,
+) -> None:
+    """Pages take a person's session only: a key, read-only or not, is sent to sign in and sees
+    nothing. After the bad input above, a request sent through the gateway is still stored."""
+    live, acme, _ = live_dashboard
+    services = live.running.services  # type: ignore[union-attr]
+    read_only = services.keys.create_key(acme.organization_id, "ro", KeyPermissions.READ).api_key
+    with httpx.Client(base_url=live.url, follow_redirects=False, timeout=30) as client:
+        for key in (read_only, acme.api_key):
+            for path in (*PAGES, "/requests/export", "/requests/live", "/sql/download?q=SELECT+1"):
+                response = client.get(path, headers={"Authorization": f"Bearer {key}"})
+                assert response.status_code == 303, path
+                assert response.headers["location"].startswith("/login?next=")
+                assert OTHER_WORD not in response.text
+                assert "gpt-4o" not in response.text
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "still logging"}]}
+    request_id = live.send(acme, "/openai/v1/chat/completions", chat)
+    live.wait_for(acme, request_id)
 
 
 @pytest.mark.parametrize("url", ODD_URLS, ids=lambda url: url[:70])

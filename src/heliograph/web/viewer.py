@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from heliograph.api.cookies import CSRF_COOKIE, SESSION_COOKIE
 from heliograph.api.deps import ServicesDep
-from heliograph.domain.access import ROLE_CAPABILITIES, Capability
+from heliograph.domain.access import ROLE_CAPABILITIES, Caller, Capability
 from heliograph.services.accounts import Membership, SignedInUser
 
 ORGANIZATION_COOKIE = "heliograph_org"
@@ -40,6 +40,18 @@ class Viewer:
     @property
     def organization_id(self) -> str:
         return self.organization.organization_id
+
+    @property
+    def caller(self) -> Caller:
+        """The viewer as the API sees a person, for `api.deps.actor_of` and capability checks."""
+        role = self.organization.role
+        return Caller(
+            self.organization_id,
+            ROLE_CAPABILITIES[role],
+            user_id=self.person.user_id,
+            role=role,
+            label=self.person.email,
+        )
 
     def can(self, capability: str) -> bool:
         return Capability(capability) in ROLE_CAPABILITIES[self.organization.role]

@@ -17,13 +17,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from heliograph.api.deps import ServicesDep, client_address
+from heliograph.api.deps import ServicesDep, actor_of
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.filter_tree import Filter
 from heliograph.domain.filters import show
 from heliograph.domain.queries import AggregateQuery, RequestQuery, TimeRange
 from heliograph.domain.times import stored_time
-from heliograph.services.audit import Actor
 from heliograph.services.container import Services
 from heliograph.services.export import csv_lines, jsonl
 from heliograph.services.requests import ZERO_UUID, cursor_of, encode_cursor
@@ -131,12 +130,7 @@ async def export_requests(
     view, chosen = _view_of(request)
     tree = view.tree(chosen)
     org = viewer.organization_id
-    actor = Actor(
-        user_id=viewer.person.user_id,
-        label=viewer.person.email,
-        address=client_address(request),
-        user_agent=request.headers.get("user-agent", "")[:300],
-    )
+    actor = actor_of(request, viewer.caller)
     details = {"format": format, "source": "dashboard"}
     await run_in_threadpool(
         services.audit.record, actor, "export.requests", org, ("requests", ""), details

@@ -12,12 +12,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from heliograph.api.deps import ServicesDep, client_address
+from heliograph.api.deps import ServicesDep, actor_of
 from heliograph.domain.sql_console import MAX_SQL_CHARS
-from heliograph.services.audit import Actor
 from heliograph.services.sql_console import ConsoleBusy, ConsoleError, SqlConsole
 from heliograph.web.templating import TemplatesDep
-from heliograph.web.viewer import Viewer, ViewerDep
+from heliograph.web.viewer import ViewerDep
 
 router = APIRouter(include_in_schema=False)
 SHOWN_ROWS = 200  # rows drawn as a table; the CSV download has all of them
@@ -72,7 +71,7 @@ async def sql_download(
     details = {"sql": q[:AUDITED_SQL_CHARS]}
     await run_in_threadpool(
         services.audit.record,
-        _actor(request, viewer),
+        actor_of(request, viewer.caller),
         "export.sql",
         viewer.organization_id,
         ("sql", ""),
@@ -83,15 +82,6 @@ async def sql_download(
         csv,
         media_type="text/csv",
         headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
-    )
-
-
-def _actor(request: Request, viewer: Viewer) -> Actor:
-    return Actor(
-        user_id=viewer.person.user_id,
-        label=viewer.person.email,
-        address=client_address(request),
-        user_agent=request.headers.get("user-agent", "")[:300],
     )
 
 
