@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from heliograph import __version__
-from heliograph.cli import export, gateway, init, keys, secrets, serve, users
+from heliograph.cli import export, gateway, imports, init, keys, prices, secrets, serve, users
 
 
 @click.group()
@@ -21,3 +21,5 @@ cli.add_command(gateway.gateway)
 cli.add_command(export.export)
 cli.add_command(secrets.secrets)
 cli.add_command(users.users)
+cli.add_command(prices.prices)
+cli.add_command(imports.import_)
