@@ -108,6 +108,22 @@ class HiddenPropertyKey(Base):
     hidden_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class SavedQuery(Base):
+    """A query of the SQL console an organization kept under a name."""
+
+    __tablename__ = "saved_queries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    sql: Mapped[str] = mapped_column(Text())
+    created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class User(Base):
     """A person who signs in; `password_hash` is Argon2id (None for single-sign-on only)."""
 
