@@ -60,11 +60,18 @@ def test_branches_nest_and_keep_parameter_order() -> None:
         "right": {"properties": {"app": {"contains": "50%_off"}}},
     }
     sql, params = compile_filter(node)
+    # A logged value counts only when no value was added later for the key; an added one does.
+    added = "SELECT request_id FROM request_properties WHERE organization_id = {org:UUID} "
+    added += "AND key = {p1:String}"
     assert sql == (
-        "(latency >= {p0:Float64} OR (mapContains(properties, {p1:String}) "
-        "AND properties[{p1:String}] ILIKE {p2:String}))"
+        "(latency >= {p0:Float64} OR ((mapContains(properties, {p1:String}) "
+        "AND properties[{p1:String}] ILIKE {p2:String} "
+        f"AND request_id NOT IN ({added})) "
+        f"OR request_id IN ({added} GROUP BY request_id "
+        "HAVING argMax(value, created_at) ILIKE {p3:String})))"
     )
-    assert params == {"p0": 100.0, "p1": "app", "p2": "%50\\%\\_off%"}
+    like = "%50\\%\\_off%"
+    assert params == {"p0": 100.0, "p1": "app", "p2": like, "p3": like}
 
 
 def test_cost_is_compared_in_nano_usd() -> None:

@@ -31,11 +31,18 @@ PUBLIC = {
     "/v1/auth/sso/login",
     "/v1/auth/sso/callback",
     "/v1/invitations/{token}",
+    "/v1/models",  # the prices Heliograph knows, the same for everyone
 }
 # Writes to the analytics store: they land in the caller's own organization whatever the id (an
 # annotation may arrive before its request), so each one's isolation is tested with its feature.
 ANALYTICS_WRITES = {
     "/v1/log/request",
+    "/oai/v1/log",
+    "/anthropic/v1/log",
+    "/googleapis/v1/log",
+    "/custom/v1/log",
+    "/v1/traces",
+    "/v1/trace/log",
     "/v1/request/{request_id}/feedback",
     "/v1/request/{request_id}/score",
     "/v1/session/{session_id}/tag",
@@ -55,6 +62,10 @@ READ_POSTS = (
     "/quantiles",
     "/models",
     "/{name}",
+    "/query-ids",
+    "/averageTokensPerRequest",
+    "/requestCount",
+    "/v1/providers",
 )
 # Bodies that pass validation, so a write route reaches the id it is given.
 WRITE_BODIES: dict[str, Any] = {
@@ -65,6 +76,12 @@ WRITE_BODIES: dict[str, Any] = {
     "POST /v1/organizations/{organization_id}/transfer": {"user_id": "x"},
     "PATCH /v1/organizations/{organization_id}/members/{user_id}": {"role": "viewer"},
     "POST /v1/organizations/{organization_id}/invitations": {"email": "thief@example.com"},
+    "PUT /v1/request/{request_id}/property": {"key": "k", "value": "stolen"},
+    "PUT /v1/helicone-sql/saved-query/{query_id}": {
+        "name": "stolen",
+        "sql": "SELECT 1 FROM request_response",
+    },
+    "PATCH /v1/price-overrides/{override_id}": {"input_per_mtok": "0"},
 }
 
 
@@ -134,6 +151,10 @@ async def first_org(heliograph: Heliograph) -> FirstOrg:
     provider_id = (await made(hg, "POST", "/v1/api-keys/provider-key", provider, key))["id"]
     proxy = {"proxyKeyName": f"{MARKER}-proxy", "providerKeyId": provider_id}
     proxy_id = (await made(hg, "POST", "/v1/api-keys/proxy-key", proxy, key))["id"]
+    query = {"name": f"{MARKER}-query", "sql": "SELECT request_id FROM request_response"}
+    query_id = (await made(hg, "POST", "/v1/helicone-sql/saved-query", query, key))[0]["id"]
+    price = {"model": f"{MARKER}-model", "input_per_mtok": "1", "output_per_mtok": "2"}
+    override_id = (await made(hg, "POST", "/v1/price-overrides", price, key))["id"]
     owner = sign_in(hg, hg.organization_id, Role.OWNER, label=MARKER)
     org_path = f"/v1/organizations/{hg.organization_id}"
     await made(hg, "PATCH", org_path, {"name": f"{MARKER}-org"}, owner.headers())
@@ -148,6 +169,8 @@ async def first_org(heliograph: Heliograph) -> FirstOrg:
         "{key_id}": api_key["id"],
         "provider-key/{key_id}": provider_id,
         "proxy-key/{key_id}": proxy_id,
+        "{query_id}": query_id,
+        "{override_id}": override_id,
     }
     return FirstOrg(ids, owner, api_key["apiKey"])
 
@@ -193,13 +216,18 @@ def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, str
         "/v1/helicone-sql/execute": {"sql": "SELECT * FROM request_response"},
         "/v1/helicone-sql/download": {"sql": "SELECT * FROM request_response"},
         "/v1/request/export": {"format": "jsonl"},
+        "/v1/request/query-ids": {"requestIds": [ids["{request_id}"]]},
     }
     found = []
     for method, path in operations(spec):
         if not is_read(method, path):
             continue
-        if path.startswith("/v1/metrics") or path.endswith("/over-time"):
+        if path.startswith(("/v1/metrics", "/v1/dashboard", "/v1/providers")) or path.endswith(
+            "/over-time"
+        ):
             body: Any = {"timeFilter": iso, "dbIncrement": "hour"}
+            if path == "/v1/property/properties/over-time":
+                body["propertyKey"] = f"{MARKER}key"
         else:
             body = bodies.get(path, {})
         found.append(
@@ -359,6 +387,8 @@ async def state(hg: Heliograph, first: FirstOrg) -> dict[str, str]:
         "/v1/api-keys/provider-keys",
         "/v1/api-keys/proxy-keys",
         "/v1/rate-limits",
+        "/v1/helicone-sql/saved-queries",
+        "/v1/price-overrides",
         org,
         f"{org}/members",
         f"{org}/invitations",

@@ -2,8 +2,9 @@
 and a standalone `heliograph gateway`. It forwards, applies policies, verifies keys against the
 app DB (plain SQL, `appdb/lookups.py`), resolves proxy keys to the provider keys they stand for
 (`services/proxy_key_cache.py`, opened by `services/vault.py`) and ships its records to the
-API; it imports nothing of the API, the analytics store, the SQL console or SQLAlchemy, so it
-stays small (import-linter and `tests/test_gateway_process.py` check).
+API; `cents` rate limits charge at the organization's price overrides
+(`services/price_cache.py`); it imports nothing of the API, the analytics store, the SQL console
+or SQLAlchemy, so it stays small (import-linter and `tests/test_gateway_process.py` check).
 The gateway's wiring lives here too (`open_gateway`, which opens and closes every part in one
 order), and `server.py` reuses it for the in-process mode."""
 
@@ -38,6 +39,7 @@ from heliograph.lifeline import wait_for_stop
 from heliograph.providers.registry import build_registry
 from heliograph.runtime import bind, run_async
 from heliograph.services.key_cache import CachedKeyVerifier
+from heliograph.services.price_cache import PriceCache
 from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.rule_cache import CachedRuleSource
 from heliograph.services.vault import Vault
@@ -125,7 +127,7 @@ def build_proxy(
         session,
         targets=TargetPolicy(origins, settings.allowed_target_origins),
         max_capture_bytes=settings.max_request_bytes,
-        limiter=RateLimiter(buckets, ports.rules),
+        limiter=RateLimiter(buckets, ports.rules, ports.prices),
         cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
         body_timeout_s=settings.body_timeout_s,
     )
@@ -190,8 +192,9 @@ async def run_gateway_process(settings: Settings) -> None:
     proxy_keys = ProxyKeyCache(
         ProxyKeyLookups(app_db), Vault.from_settings(settings), settings.key_cache_ttl_s
     )
+    prices = PriceCache(app_db)  # what `cents` charges are priced at, re-read every 2 s
     providers = build_registry(settings.provider_base_urls)
-    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry, proxy_keys)
+    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry, proxy_keys, prices)
     try:
         async with open_gateway(settings, ports, sock, stalled=shipper.stalled):
             quiet_garbage_collector()

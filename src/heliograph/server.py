@@ -106,6 +106,7 @@ async def start(
             services.rule_source,
             services.telemetry,
             services.proxy_keys,
+            services.price_cache,
         )
         gateway = await stack.enter_async_context(
             open_gateway(settings, ports, gateway_socket, cache=cache)

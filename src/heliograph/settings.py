@@ -73,6 +73,10 @@ class Settings:
     oidc_client_secret: str = ""
     oidc_domain_organization: str = ""  # "example.com=<organization id or name>"
     oidc_default_role: str = "member"
+    # OpenTelemetry export (docs/opentelemetry-export.md): a base URL, `/v1/traces` is added.
+    otlp_endpoint: str = ""  # unset: no export
+    otlp_headers: str = ""  # name=value pairs, comma-separated, sent with each export; never logged
+    otlp_include_bodies: bool = False  # add each body's first 4 KiB to its span
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -88,6 +88,18 @@ class Aggregates:
         row = await self._row(dict[str, Any], organization_id, aggregates.user_count_sql, query)
         return int(row["count"])
 
+    async def user_distributions(
+        self, organization_id: str, query: AggregateQuery, upper: float, lower: float | None
+    ) -> dict[str, Any]:
+        """Trimmed histograms of requests and cost (USD) per user; empty when there are none."""
+        bounds_sql = aggregates.user_distribution_bounds_sql
+        (bounds,) = await self._rows(organization_id, bounds_sql, query, upper, lower)
+        if not int(bounds["users"]):
+            return {}
+        histograms_sql = aggregates.user_distribution_histograms_sql
+        (histograms,) = await self._rows(organization_id, histograms_sql, query, bounds)
+        return dict(histograms)
+
     async def user_totals(self, organization_id: str, query: AggregateQuery) -> list[UserTotalsRow]:
         return await self._rows(organization_id, aggregates.user_totals_sql, query)
 
@@ -104,6 +116,15 @@ class Aggregates:
     ) -> list[QuantileRow]:
         build = metrics.quantiles_sql
         return await self._rows(organization_id, build, query, metric, increment, tz)
+
+    async def providers(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        return await self._rows(organization_id, metrics.providers_sql, query)
+
+    async def scores_over_time(
+        self, organization_id: str, query: AggregateQuery, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        build = metrics.scores_over_time_sql
+        return await self._rows(organization_id, build, query, increment, tz)
 
     async def dashboard(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
         return await self._row(dict[str, Any], organization_id, metrics.dashboard_sql, query)
@@ -125,23 +146,31 @@ class Aggregates:
     async def model_breakdown(self, organization_id: str, query: AggregateQuery) -> list[ModelRow]:
         return await self._rows(organization_id, metrics.models_sql, query)
 
+    async def _has_added_properties(self, organization_id: str) -> bool:
+        return bool(await self._rows(organization_id, properties.has_added_sql))
+
     async def property_keys(
         self, organization_id: str, query: AggregateQuery, hidden: list[str]
     ) -> list[PropertyKeyRow]:
-        return await self._rows(organization_id, properties.keys_sql, query, hidden)
+        added = await self._has_added_properties(organization_id)
+        return await self._rows(organization_id, properties.keys_sql, query, hidden, added)
 
     async def property_values(
         self, organization_id: str, query: AggregateQuery, key: str, search: str
     ) -> list[PropertyValueRow]:
-        return await self._rows(organization_id, properties.values_sql, query, key, search)
+        added = await self._has_added_properties(organization_id)
+        build = properties.values_sql
+        return await self._rows(organization_id, build, query, key, search, added)
 
     async def property_top(
         self, organization_id: str, query: AggregateQuery, key: str, by: str
     ) -> list[PropertyTopRow]:
-        return await self._rows(organization_id, properties.top_sql, query, key, by)
+        added = await self._has_added_properties(organization_id)
+        return await self._rows(organization_id, properties.top_sql, query, key, by, added)
 
     async def property_over_time(
         self, organization_id: str, query: AggregateQuery, key: str, increment: str, tz: int
     ) -> list[PropertyOverTimeRow]:
+        added = await self._has_added_properties(organization_id)
         build = properties.over_time_sql
-        return await self._rows(organization_id, build, query, key, increment, tz)
+        return await self._rows(organization_id, build, query, key, increment, tz, added)

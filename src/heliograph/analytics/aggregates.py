@@ -123,3 +123,45 @@ def user_totals_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str,
         f"FROM request_response WHERE {where} GROUP BY user_id ORDER BY count DESC, user_id"
     )
     return paged(sql, params, query)
+
+
+# What each chart of Helicone's user overview measures, per user.
+USER_DISTRIBUTIONS = {"request_count": "requests", "user_cost": "cost_nano / 1e9"}
+
+
+def _per_user(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    where, params = scoped_where(scope, query, "user_id != ''")
+    sql = (
+        "SELECT user_id, count() AS requests, sum(cost) AS cost_nano "
+        f"FROM request_response WHERE {where} GROUP BY user_id"
+    )
+    return sql, params
+
+
+def user_distribution_bounds_sql(
+    scope: Scope, query: AggregateQuery, upper: float, lower: float | None
+) -> tuple[str, dict[str, Any]]:
+    """Per chart: the quantile bounds that trim the histogram's outliers (as sessions do)."""
+    grouped, params = _per_user(scope, query)
+    columns = []
+    for name, value in USER_DISTRIBUTIONS.items():
+        columns.append(f"quantile({upper})({value}) AS {name}_upper")
+        low = f"quantile({lower})({value})" if lower is not None else f"min({value})"
+        columns.append(f"{low} AS {name}_lower")
+    return f"SELECT count() AS users, {', '.join(columns)} FROM ({grouped})", params
+
+
+def user_distribution_histograms_sql(
+    scope: Scope, query: AggregateQuery, bounds: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Ten adaptive bins per chart over the users inside each chart's bounds."""
+    grouped, params = _per_user(scope, query)
+    columns = []
+    for name, value in USER_DISTRIBUTIONS.items():
+        low, high = f"{name}_lower", f"{name}_upper"
+        params[low], params[high] = float(bounds[low]), float(bounds[high])
+        columns.append(
+            f"histogramIf(10)({value}, {value} BETWEEN {{{low}:Float64}} AND {{{high}:Float64}}) "
+            f"AS {name}"
+        )
+    return f"SELECT {', '.join(columns)} FROM ({grouped})", params

@@ -1,6 +1,6 @@
 """`Annotations`: what people add to requests and sessions after the fact (scores, feedback,
-session tags), appended to their own tables and read back newest value first, so request rows
-are never rewritten."""
+properties, session tags), appended to their own tables and read back newest value first, so
+request rows are never rewritten."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.domain.times import now_stored
 
 ANNOTATIONS = "request_annotations"
+ADDED_PROPERTIES = "request_properties"
 SESSION_ANNOTATIONS = "session_annotations"
 
 
@@ -55,6 +56,37 @@ class Annotations:
         found: dict[str, dict[str, float]] = {}
         for row in await self._engine.read(scope, sql, params):
             found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
+        return found
+
+    async def add_property(
+        self, organization_id: str, request_id: str, key: str, value: str
+    ) -> None:
+        """Append a property to a request (the caller has checked the request is the org's)."""
+        row = {
+            "organization_id": organization_id,
+            "request_id": request_id,
+            "key": key,
+            "value": value,
+            "created_at": now_stored(),
+        }
+        await self._engine.insert(ADDED_PROPERTIES, orjson.dumps(row), uuid.uuid4().hex)
+
+    async def added_properties(
+        self, organization_id: str, request_ids: list[str]
+    ) -> dict[str, dict[str, str]]:
+        """The newest added value of every property key, per request."""
+        if not request_ids:
+            return {}
+        scope = self._engine.scope(organization_id)
+        params = scope.params(ids=request_ids)
+        sql = (
+            f"SELECT toString(request_id) AS id, key, argMax(value, created_at) AS value "
+            f"FROM {ADDED_PROPERTIES} WHERE {scope.clause} "
+            "AND request_id IN {ids:Array(UUID)} GROUP BY id, key"
+        )
+        found: dict[str, dict[str, str]] = {}
+        for row in await self._engine.read(scope, sql, params):
+            found.setdefault(row["id"], {})[row["key"]] = str(row["value"])
         return found
 
     async def annotate_session(

@@ -1,8 +1,8 @@
 """A parsed filter (`domain.filter_tree`) as ClickHouse SQL: each column's expression, each
 operator's comparison, and every value bound as a `{pN:Type}` parameter, never written into the
-SQL text. Body searches use the bodies' n-gram text indexes; score and session-tag conditions
-are subqueries held to the reader's `Scope` (whose parameter the statement's own scoped `WHERE`
-binds)."""
+SQL text. Body searches use the bodies' n-gram text indexes; score, added-property and
+session-tag conditions are subqueries held to the reader's `Scope` (whose parameter the
+statement's own scoped `WHERE` binds)."""
 
 from __future__ import annotations
 
@@ -105,10 +105,8 @@ def where_sql(tree: Filter, target: SqlParams) -> str:
             return f"({where_sql(left, target)} {operator.upper()} {where_sql(right, target)})"
         case ColumnCondition():
             return condition_sql(COLUMN_SQL[tree.column.name], tree, target)
-        case PropertyCondition(key, condition):
-            key_param = target.bind(key, "String")
-            expression = condition_sql(f"properties[{key_param}]", condition, target)
-            return f"(mapContains(properties, {key_param}) AND {expression})"
+        case PropertyCondition():
+            return _property(tree, target)
         case ScoreCondition():
             return _score(tree, target)
         case CachedCondition(cached):
@@ -124,6 +122,19 @@ def where_sql(tree: Filter, target: SqlParams) -> str:
             )
         case _:
             assert_never(tree)
+
+
+def _property(prop: PropertyCondition, target: SqlParams) -> str:
+    """Requests whose property matches: the newest value added after the fact
+    (`request_properties`) when there is one, else the value logged with the request."""
+    key = target.bind(prop.key, "String")
+    added = f"SELECT request_id FROM request_properties WHERE {target.scope.clause} AND key = {key}"
+    logged = condition_sql(f"properties[{key}]", prop.condition, target)
+    newest = condition_sql("argMax(value, created_at)", prop.condition, target)
+    return (
+        f"((mapContains(properties, {key}) AND {logged} AND request_id NOT IN ({added})) "
+        f"OR request_id IN ({added} GROUP BY request_id HAVING {newest}))"
+    )
 
 
 def _score(score: ScoreCondition, target: SqlParams) -> str:

@@ -41,12 +41,19 @@ SERIES = {
     "users": ("ifNull(uniqCombinedMerge(users), 0) AS count", "count > 0"),
     "errors": ("sumIf(requests, status >= 400 OR status < 0) AS count", "count > 0"),
     "status": ("status, sum(requests) AS count", ""),
+    "model_usage": (
+        "model, sum(requests) AS request_count, sum(prompt_token_sum + completion_token_sum "
+        "+ cache_read_token_sum + cache_write_token_sum + reasoning_token_sum) AS total_tokens",
+        "",
+    ),
     "cache": (
         "sum(cache_hits) AS hits, sum(saved_cost_nano) AS cost_nano, "
         "sum(saved_latency_ms) AS saved_latency_ms",
         "",
     ),
 }
+# Series with more than one point per bucket, and what else they group by.
+SERIES_GROUPS = {"status": "time, status", "model_usage": "time, model"}
 QUANTILE_DIGESTS = {
     "latency": ("latency_digest", ""),
     "time_to_first_token": ("ttft_digest", "sum(ttft_count) > 0"),
@@ -92,7 +99,7 @@ def series_sql(
     scope: Scope, query: AggregateQuery, name: str, increment: str, tz_minutes: int
 ) -> tuple[str, dict[str, Any]]:
     columns, having = SERIES[name]
-    group = "time, status" if name == "status" else "time"
+    group = SERIES_GROUPS.get(name, "time")
     return _per_bucket(scope, query, increment, tz_minutes, columns, having, group)
 
 
@@ -176,3 +183,33 @@ def cached_requests_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[
     )
     params["limit"] = query.limit
     return sql, params
+
+
+def scores_over_time_sql(
+    scope: Scope, query: AggregateQuery, increment: str, tz_minutes: int
+) -> tuple[str, dict[str, Any]]:
+    """Helicone's `/v1/dashboard/scores/query`: per bucket and score name, the average of the
+    matching requests' newest values (Helicone calls it `score_sum`)."""
+    where, params = scoped_where(scope, query)
+    params["tz"] = tz_minutes
+    newest = (
+        "SELECT request_id, name, argMax(value, created_at) AS value FROM request_annotations "
+        f"WHERE {scope.clause} GROUP BY request_id, name"
+    )
+    requests = f"SELECT request_id AS rid, request_created_at FROM request_response WHERE {where}"
+    sql = (
+        f"SELECT {bucket(increment)} AS time, name AS score_key, avg(value) AS score_sum "
+        f"FROM ({newest}) AS scores INNER JOIN ({requests}) AS requests ON request_id = rid "
+        "GROUP BY time, score_key ORDER BY time, score_key LIMIT 100000"
+    )
+    return sql, params
+
+
+def providers_sql(scope: Scope, query: AggregateQuery) -> tuple[str, dict[str, Any]]:
+    """Helicone's `/v1/providers`: requests per provider, busiest first."""
+    source, params = _source(scope, query)
+    sql = (
+        f"SELECT provider, sum(requests) AS total_requests FROM ({source}) "
+        "GROUP BY provider ORDER BY total_requests DESC, provider"
+    )
+    return paged(sql, params, query)

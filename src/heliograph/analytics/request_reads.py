@@ -133,9 +133,20 @@ class RequestReads:
         )
         return [str(row["name"]) for row in await self._engine.read(scope, sql, params)]
 
-    async def count(self, organization_id: str, tree: Filter) -> int:
+    async def by_ids(self, organization_id: str, request_ids: list[str]) -> list[RequestRow]:
+        """The organization's requests among `request_ids`, newest first, with their bodies."""
+        scope = self._engine.scope(organization_id)
+        params: dict[str, Any] = {"ids": request_ids}
+        where = scope.where("request_id IN {ids:Array(UUID)}", params)
+        sql = f"SELECT {WITH_BODIES_SQL} FROM {REQUESTS} WHERE {where} ORDER BY {NEWEST_FIRST_SQL}"
+        return _rows(await self._engine.read(scope, sql, params))
+
+    async def count(self, organization_id: str, tree: Filter, cache_enabled: bool = False) -> int:
+        """Matching requests; with `cache_enabled`, only those that asked for the cache."""
         scope = self._engine.scope(organization_id)
         where, params = _where(scope, tree)
+        if cache_enabled:
+            where += " AND cache_enabled"
         sql = f"SELECT count() AS n FROM {REQUESTS} WHERE {where}"
         rows = await self._engine.read(scope, sql, params)
         return int(rows[0]["n"]) if rows else 0

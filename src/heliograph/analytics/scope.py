@@ -12,6 +12,7 @@ from typing import Any
 SCOPED_TABLES = (
     "request_response",
     "request_annotations",
+    "request_properties",
     "session_annotations",
     "request_rollup_hourly",
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from heliograph.api.app import build_api_app
+from heliograph.api.routes.async_log import ASYNC_LOG_PREFIXES
 
 COMMITTED = Path(__file__).resolve().parents[3] / "schemas" / "openapi.json"
 
@@ -30,6 +31,7 @@ STORE_PREFIXES = (
     "/v1/metrics/",
     "/v1/property/",
     "/v1/helicone-sql/",
+    "/v1/price-overrides/recompute",
 )
 # The SQL console runs one query per organization at a time and answers 429 to a second;
 # sign-in, sign-up and password routes are throttled.
@@ -42,7 +44,11 @@ BUSY_PREFIXES = (
 )
 NOT_FOUND_OPERATIONS = ("restorePropertyKey", "createProxyKey")  # 404 without a path parameter
 # Successes that are not 200 or not JSON, for routes whose handlers pick them themselves.
-SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201"}
+SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201", "createSavedQuery": "201"}
+CONFLICT_OPERATIONS = ("createSavedQuery", "savePriceOverride", "updatePriceOverride")
+# Successes with a second status: created (201) or replaced (200).
+ALSO_SUCCESS = {"savePriceOverride": "201"}  # 409 once a per-organization cap is reached
+PUBLIC_PATHS = ("/v1/models",)  # no key needed: never a 401 or 403
 SUCCESS_CONTENT = {
     ("get", "/metrics"): "text/plain",
     ("post", "/v1/helicone-sql/download"): "text/csv",
@@ -53,6 +59,7 @@ DESCRIPTIONS = {
     "403": "Not allowed: the key's permissions or the person's role lack it, the CSRF token is"
     " missing, or the person is not in the organization",
     "404": "No such resource (or no route for this path)",
+    "409": "A limit of the organization is reached (the message says which)",
     "413": "Request body too large",
     "429": "Busy: retry after the seconds in Retry-After",
     "503": "The analytics store could not answer; retry shortly",
@@ -80,6 +87,9 @@ def _document_statuses(path: str, operation: dict[str, Any]) -> None:
     success = SUCCESS_STATUS.get(operation.get("operationId", ""))
     if success is not None and "200" in responses:
         responses[success] = responses.pop("200")
+    also = ALSO_SUCCESS.get(operation.get("operationId", ""))
+    if also is not None and "200" in responses:
+        responses[also] = {**responses["200"], "description": "Created"}
     for status in _error_statuses(path, operation):
         content = {"application/json": {"schema": ERROR_REF}}
         responses.setdefault(status, {"description": DESCRIPTIONS[status], "content": content})
@@ -89,10 +99,12 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
     statuses = []
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append("400")
-    if path.startswith("/v1/"):
+    if path.startswith(("/v1/", *ASYNC_LOG_PREFIXES)) and path not in PUBLIC_PATHS:
         statuses.extend(("401", "403"))
     if "{" in path or operation.get("operationId") in NOT_FOUND_OPERATIONS:
         statuses.append("404")
+    if operation.get("operationId") in CONFLICT_OPERATIONS:
+        statuses.append("409")
     if operation.get("requestBody"):
         statuses.append("413")
     if path.startswith(BUSY_PREFIXES):

@@ -206,3 +206,50 @@ class PageBody(StrictBody):
     filter: RequestFilter = Field(default="all", validate_default=True)
     limit: int = 100
     cursor: str | None = Field(default=None, max_length=500)
+
+
+class RequestIdsBody(HeliconeBody):
+    """Helicone's `/v1/request/query-ids`: up to 1,000 request ids (UUIDs)."""
+
+    requestIds: list[Annotated[str, Field(max_length=64)]] = Field(max_length=1000)
+
+
+class PropertyValueBody(HeliconeBody):
+    """A property added to a logged request: a key as `Helicone-Property-*` names go, a value."""
+
+    key: str = Field(min_length=1, max_length=256)
+    value: str = Field(max_length=10_000)
+
+
+class RequestCountBody(HeliconeBody):
+    """Helicone's `/v1/metrics/requestCount`: a filter over all time, cache-enabled only or not."""
+
+    filter: RequestFilter = Field(default="all", validate_default=True)
+    isCached: bool = False
+
+
+class DataOverTimeBody(HeliconeBody):
+    """Helicone's `DataOverTimeRequest`: a series' range, filter (called `userFilter`), bucket
+    size and the client's time-zone offset in minutes."""
+
+    timeFilter: IsoTimeFilter
+    userFilter: RequestFilter = Field(default="all", validate_default=True)
+    dbIncrement: Literal["min", "hour", "day", "week", "month", "year"] = "hour"
+    timeZoneDifference: int = Field(default=0, ge=-14 * 60, le=14 * 60)
+
+
+class PropertiesOverTimeBody(DataOverTimeBody):
+    """Helicone's `/v1/property/properties/over-time`: requests and cost per value of one
+    property per bucket."""
+
+    propertyKey: str = Field(min_length=1, max_length=500)
+
+
+class UserOverviewBody(HeliconeBody):
+    """Helicone's `/v1/user/metrics-overview/query`: the distributions of requests and cost over
+    users, trimmed at `pSize` (or to the interquartile-like range)."""
+
+    filter: RequestFilter = Field(default="all", validate_default=True)
+    pSize: Literal["p50", "p75", "p95", "p99", "p99.9"] = "p75"
+    useInterquartile: bool = False
+    timeFilter: TimeFilter | None = None

@@ -1,7 +1,8 @@
 """The gateway process's reads of the app DB (active keys by hash, an organization's rate-limit
-rules) and its one write (when keys were last used) in plain SQL over the database driver:
-sqlite3, or psycopg for PostgreSQL. SQLAlchemy would be a quarter of a gateway process's memory
-for these few statements; the tables are the ones `appdb/models.py` defines and Alembic creates."""
+rules and price overrides) and its one write (when keys were last used) in plain SQL over the
+database driver: sqlite3, or psycopg for PostgreSQL. SQLAlchemy would be a quarter of a gateway
+process's memory for these few statements; the tables are the ones `appdb/models.py` defines and
+Alembic creates."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from heliograph.appdb.urls import normalise_url
 from heliograph.domain.keys import Identity, hash_key
+from heliograph.domain.pricing import PriceOverride
 from heliograph.domain.ratelimit import RateLimitPolicy
 
 SQLITE_PREFIX = "sqlite:///"
@@ -53,6 +56,16 @@ class AppDbLookups:
             [organization_id],
         )
         return [RateLimitPolicy(float(row[0]), int(row[1]), row[2], row[3]) for row in rows]
+
+    def price_overrides(self, organization_id: str) -> list[PriceOverride]:
+        """The organization's price overrides (`cents` rate limits charge at them)."""
+        rows = self.query(
+            "SELECT provider, model, input_per_mtok, output_per_mtok, cache_read_per_mtok,"
+            " cache_write_per_mtok, per_request FROM price_overrides"
+            f" WHERE organization_id = {self.mark}",
+            [organization_id],
+        )
+        return [price_override(*row) for row in rows]
 
     def touch(self, used: Mapping[str, datetime]) -> None:
         """Set `last_used_at` of the keys in `used` (by id), unless a later use is already
@@ -115,3 +128,24 @@ class AppDbLookups:
         import psycopg  # only when the app DB is PostgreSQL
 
         return psycopg.connect(self._postgres_url)
+
+
+def price_override(
+    provider: str,
+    model: str,
+    input_per_mtok: str,
+    output_per_mtok: str,
+    cache_read_per_mtok: str | None,
+    cache_write_per_mtok: str | None,
+    per_request: str,
+) -> PriceOverride:
+    """A stored override's columns (decimal text) as the value pricing takes."""
+    return PriceOverride(
+        provider,
+        model,
+        Decimal(input_per_mtok),
+        Decimal(output_per_mtok),
+        None if cache_read_per_mtok is None else Decimal(cache_read_per_mtok),
+        None if cache_write_per_mtok is None else Decimal(cache_write_per_mtok),
+        Decimal(per_request),
+    )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -120,6 +121,29 @@ class SavedQuery(Base):
     name: Mapped[str] = mapped_column(String(200))
     sql: Mapped[str] = mapped_column(Text())
     created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OrgPriceOverride(Base):
+    """An organization's own price for a model (and provider, or any: ""), used instead of
+    genai-prices'. Prices are decimal text (USD per million tokens, USD per request), so they are
+    kept exactly on both engines; `model` is lower case and may end in `*` (a prefix)."""
+
+    __tablename__ = "price_overrides"
+    __table_args__ = (UniqueConstraint("organization_id", "provider", "model"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(256))
+    input_per_mtok: Mapped[str] = mapped_column(String(40))
+    output_per_mtok: Mapped[str] = mapped_column(String(40))
+    cache_read_per_mtok: Mapped[str | None] = mapped_column(String(40), default=None)
+    cache_write_per_mtok: Mapped[str | None] = mapped_column(String(40), default=None)
+    per_request: Mapped[str] = mapped_column(String(40), default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

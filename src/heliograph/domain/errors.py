@@ -14,6 +14,10 @@
     │   ├── TargetRejected              gateway/targets.py: `Helicone-Target-Url`
     │   ├── InvalidFallbacks            gateway/attempts.py: `Helicone-Fallbacks`
     │   ├── InvalidLogMessage           ingest/log_message.py: a Helicone log message
+    │   ├── InvalidAsyncLog             ingest/async_log.py: a Helicone async log (`/oai/v1/log`)
+    │   ├── InvalidExport (413, 415)    ingest/otlp.py: an OTLP trace export
+    │   ├── RefusedRow                  ingest/helicone_rows.py: a row of a Helicone export
+    │   ├── WrongLayout, StrictStop     services/helicone_import.py: an export file, `--strict`
     │   ├── InvalidBatch                ingest/wire.py: a shipped batch of records
     │   ├── NotAuthenticated (401)      domain/access.py: no valid key or live session
     │   ├── Forbidden (403)             domain/access.py: a capability the caller lacks, CSRF
@@ -23,6 +27,9 @@
     │   ├── NotFound (404), Conflict    services/organizations.py: members, invitations
     │   ├── InvalidKeyInput, KeyNotFound  services/provider_keys.py: provider and proxy keys
     │   ├── SsoFailed                   services/sso.py: the issuer, a flow or an ID token
+    │   ├── InvalidPrice, PriceOverrideNotFound (404), TooManyOverrides, OverrideExists (409)
+    │   │                               services/prices.py: price overrides, recompute ranges
+    │   ├── TooManySavedQueries (409)   services/saved_queries.py: the per-organization cap
     │   └── WrongProvider (403)         gateway/proxy.py: a proxy key on another provider's route
     ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
     ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)

@@ -6,11 +6,13 @@ from Decimal prices so nothing is lost to floats. Unknown models are flagged, ne
 `genai_prices.calc_price` takes about 200 us a call, too slow for every logged request. Below a
 model's first price tier cost is linear in each kind of token, so the per-token rates are learnt
 once per model, provider and hour from `calc_price` itself and applied with exact Decimal sums;
-usage that reaches a tier goes through `calc_price` whole.
+usage that reaches a tier goes through `calc_price` whole. An organization's own price for a
+model (`PriceOverride`) replaces the snapshot's for that organization's rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -21,6 +23,7 @@ from heliograph.domain.money import NANO_PER_USD
 from heliograph.domain.usage import Usage
 
 NANO_USD = Decimal(NANO_PER_USD)
+MAX_NANO_USD = 2**64 - 1  # the stored column is UInt64
 PROBE_TOKENS = 1000
 
 
@@ -81,13 +84,7 @@ def price_usage(usage: Usage, model: str, price_provider: str | None) -> Price:
         return Price(0, PriceStatus.NO_USAGE)
     if not model:
         return Price(0, PriceStatus.UNKNOWN_MODEL)
-    counts = TokenCounts(
-        input=(usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
-        cache_read=usage.cache_read_tokens,
-        cache_write=usage.cache_write_tokens,
-        output=(usage.output_tokens or 0) + usage.reasoning_tokens,
-    )
-    total = price_counts(counts, model, price_provider)
+    total = price_counts(token_counts(usage), model, price_provider)
     if total is None:
         return Price(0, PriceStatus.UNKNOWN_MODEL)
     return Price(usd_to_nano(total), PriceStatus.PRICED)
@@ -157,3 +154,71 @@ def linear_rates(model: str, provider: str | None, hour: str) -> LinearRates | N
         output=(probe(output=n) - fixed) / n,
         valid_below=valid_below,
     )
+
+
+MTOK = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """An organization's own price for a model, in USD per million tokens of each kind and USD per
+    request. `provider` "" matches any provider; `model` is lower case and may end in `*` (a
+    prefix). A missing cache rate charges cache tokens as input tokens."""
+
+    provider: str
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    per_request: Decimal = Decimal(0)
+
+    def matches(self, provider: str, model: str) -> bool:
+        if self.provider and self.provider != provider.upper():
+            return False
+        if self.model.endswith("*"):
+            return model.lower().startswith(self.model[:-1])
+        return model.lower() == self.model
+
+    def precedence(self) -> tuple[bool, bool, int]:
+        """Higher wins: a named provider, then an exact model, then the longer prefix."""
+        return bool(self.provider), not self.model.endswith("*"), len(self.model)
+
+    def total(self, counts: TokenCounts) -> Decimal:
+        cache_read = self.cache_read_per_mtok
+        cache_write = self.cache_write_per_mtok
+        uncached = counts.input - counts.cache_read - counts.cache_write
+        per_mtok = (
+            uncached * self.input_per_mtok
+            + counts.cache_read * (self.input_per_mtok if cache_read is None else cache_read)
+            + counts.cache_write * (self.input_per_mtok if cache_write is None else cache_write)
+            + counts.output * self.output_per_mtok
+        )
+        return self.per_request + per_mtok / MTOK
+
+
+def find_override(
+    overrides: Sequence[PriceOverride], provider: str, model: str
+) -> PriceOverride | None:
+    """The override that prices `model` from `provider`, if any (`PriceOverride.precedence`)."""
+    matching = [override for override in overrides if override.matches(provider, model)]
+    return max(matching, key=PriceOverride.precedence, default=None)
+
+
+def token_counts(usage: Usage) -> TokenCounts:
+    return TokenCounts(
+        input=(usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
+        cache_read=usage.cache_read_tokens,
+        cache_write=usage.cache_write_tokens,
+        output=(usage.output_tokens or 0) + usage.reasoning_tokens,
+    )
+
+
+def price_with_override(usage: Usage, override: PriceOverride) -> Price:
+    """`usage` at an organization's own price; without usage only a per-request price applies."""
+    if not usage.is_known:
+        if override.per_request > 0:
+            return Price(usd_to_nano(override.per_request), PriceStatus.PRICED)
+        return Price(0, PriceStatus.NO_USAGE)
+    nano = usd_to_nano(override.total(token_counts(usage)))
+    return Price(min(nano, MAX_NANO_USD), PriceStatus.PRICED)

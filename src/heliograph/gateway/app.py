@@ -1,19 +1,33 @@
 """`build_gateway_app`: the aiohttp application serving the gateway port, and the one pooled
-client session every upstream call goes through."""
+client session every upstream call goes through. A handler's unexpected error is answered as
+Helicone answers it: a JSON 500 with `helicone-error: true`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
+import orjson
 from aiohttp import web
 
+from heliograph.gateway.async_log import ASYNC_LOG_PATHS, async_log_handler
 from heliograph.gateway.feedback import feedback_handler
 from heliograph.gateway.proxy import Proxy
 from heliograph.telemetry import Telemetry
 
 # Why the process cannot do its job (its logs are stuck), or None when it can.
 HealthCheck = Callable[[], str | None]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger("heliograph.gateway")
+UNEXPECTED_BODY = orjson.dumps(
+    {
+        "helicone-message": "Heliograph ran into an error servicing your request",
+        "support": "The gateway's log has the details; please report it to your operator.",
+        "helicone-error": "internal error",
+    }
+)
 
 
 def upstream_session(connect_timeout_s: float, read_timeout_s: float) -> aiohttp.ClientSession:
@@ -56,5 +70,31 @@ def build_gateway_app(
     app.router.add_get("/healthz", health)
     app.router.add_get("/healthcheck", health)
     app.router.add_post("/v1/feedback", feedback_handler(api_url, session, body_timeout_s))
-    app.router.add_route("*", "/{prefix}/{tail:.*}", proxy.handle)
+    async_log = guarded(async_log_handler(api_url, session, body_timeout_s))
+    for path in ASYNC_LOG_PATHS:  # before the provider routes, one of which is `/anthropic`
+        app.router.add_post(path, async_log)
+    app.router.add_route("*", "/{prefix}/{tail:.*}", guarded(proxy.handle))
     return app
+
+
+def guarded(handler: Handler) -> Handler:
+    """`handler`, with an error nobody expected answered as Helicone's worker answers one (a
+    JSON 500 with `helicone-error: true`) while nothing of the response has gone out yet."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            if request.writer.output_size > 0:  # a response is half sent: only closing is left
+                raise
+            log.exception("unexpected error handling a %s request", request.method)
+            return web.Response(
+                body=UNEXPECTED_BODY,
+                status=500,
+                content_type="application/json",
+                headers={"helicone-error": "true"},
+            )
+
+    return handle

@@ -1,13 +1,15 @@
 """All the gateway knows of the outside: a key verifier, a sink for records, token buckets,
-rate-limit rules, a response cache, the proxy keys that stand for stored provider keys, and
-`GatewayPorts`, the ones it is given as one value."""
+rate-limit rules, price overrides, a response cache, the proxy keys that stand for stored
+provider keys, and `GatewayPorts`, the ones it is given as one value."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from heliograph.domain.keys import Identity
+from heliograph.domain.pricing import PriceOverride
 from heliograph.domain.ratelimit import BucketState, RateLimitPolicy
 from heliograph.domain.record import RequestRecord
 from heliograph.providers.base import Provider
@@ -76,6 +78,11 @@ class RuleSource(Protocol):
         """The organization's rate-limit rules, in the order they are tried."""
 
 
+class PriceSource(Protocol):
+    async def overrides(self, organization_id: str) -> Sequence[PriceOverride]:
+        """The organization's price overrides, which `cents` charges are priced at."""
+
+
 class ResponseCache(Protocol):
     async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
@@ -94,3 +101,4 @@ class GatewayPorts:
     rules: RuleSource
     telemetry: Telemetry
     proxy_keys: ProxyKeyResolver | None = None
+    prices: PriceSource | None = None

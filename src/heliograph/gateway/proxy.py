@@ -266,7 +266,8 @@ class Proxy:
         error = "prompt flagged for moderation: " + ", ".join(verdict.categories)
         self._answered_here(call, 400, error)
         message = "The prompt was flagged by OpenAI's moderation endpoint"
-        return error_response(400, message, FLAGGED_CODE, call.record.request_id)
+        failed = {"Helicone-Status": "failed"}  # as Helicone marks a prompt its checks blocked
+        return error_response(400, message, FLAGGED_CODE, call.record.request_id, failed)
 
     def _limited(self, call: Call, limit: Limit) -> web.Response:
         """A request over its limit: answered here, never forwarded, still logged."""
@@ -353,6 +354,7 @@ class Proxy:
             response.headers.add(name, value)
         response.headers.update(headers)
         response.headers["Helicone-Id"] = record.request_id
+        response.headers["Helicone-Status"] = "success"  # the provider answered, as Helicone says
         chunk_filter = UsageChunkFilter() if strip else None
         captured = Capture(self._max_capture)
         # With a Content-Length the client is done at the last byte, not at EOF, so a response
@@ -403,6 +405,7 @@ class Proxy:
         for name, value in entry.headers:
             response.headers.add(name, value)
         response.headers["Helicone-Id"] = record.request_id
+        response.headers["Helicone-Status"] = "success"
         response.headers["Helicone-Cache"] = "HIT"
         response.headers["Helicone-Cache-Bucket-Idx"] = str(slot.hit_index)
         response.headers["Helicone-Cache-Latency"] = str(entry.latency_ms)

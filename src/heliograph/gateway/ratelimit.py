@@ -1,18 +1,20 @@
 """Rate limits on the hot path: pick the bucket a policy names, take from it (or check it), and
 say so in `Helicone-RateLimit-*` headers; and a proxy key's own limits (requests per window, USD
-per day or month) on buckets of its own. Anything that goes wrong fails open, as in Helicone."""
+per day or month) on buckets of its own. Costs are charged at the organization's price overrides.
+Anything that goes wrong fails open, as in Helicone."""
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from heliograph.domain.pricing import NANO_USD
+from heliograph.domain.pricing import NANO_USD, PriceOverride
 from heliograph.domain.ratelimit import InvalidPolicy, RateLimitPolicy, bucket_key, parse_policy
 from heliograph.domain.record import RequestRecord
-from heliograph.gateway.ports import Buckets, ProxyGrant, RuleSource
+from heliograph.gateway.ports import Buckets, PriceSource, ProxyGrant, RuleSource
 from heliograph.providers.base import Provider
 from heliograph.providers.costing import record_cost
 
@@ -34,9 +36,12 @@ class Limit:
 
 
 class RateLimiter:
-    def __init__(self, buckets: Buckets, rules: RuleSource | None = None) -> None:
+    def __init__(
+        self, buckets: Buckets, rules: RuleSource | None = None, prices: PriceSource | None = None
+    ) -> None:
         self._buckets = buckets
         self._rules = rules
+        self._prices = prices
 
     async def check(
         self, organization_id: str, policy_text: str, user_id: str, properties: dict[str, str]
@@ -95,7 +100,7 @@ class RateLimiter:
         policy = limit.policy
         if policy is None or policy.unit != "cents" or not limit.allowed:
             return
-        cents = request_cost_usd(provider, record) * 100
+        cents = await self._cost_usd(provider, record) * 100
         try:
             await self._buckets.charge(
                 limit.bucket, policy.quota, policy.refill_per_s, float(cents)
@@ -131,7 +136,7 @@ class RateLimiter:
         """Deduct a proxy key's request's real cost from its spend bucket, once complete."""
         if grant.spend_limit_usd is None:
             return
-        cents = float(request_cost_usd(provider, record) * 100)
+        cents = float(await self._cost_usd(provider, record) * 100)
         capacity, refill = _spend_bucket(grant.spend_limit_usd, grant.spend_period)
         try:
             await self._buckets.charge(
@@ -141,6 +146,15 @@ class RateLimiter:
             log.warning(
                 "could not charge %s cents to proxy key %s: %s", cents, grant.identity.key_id, error
             )
+
+    async def _cost_usd(self, provider: Provider, record: RequestRecord) -> Decimal:
+        overrides: Sequence[PriceOverride] = ()
+        if self._prices is not None:
+            try:
+                overrides = await self._prices.overrides(record.organization_id)
+            except Exception as error:  # priced at genai-prices rather than not charged
+                log.warning("price overrides unavailable: %s", error)
+        return request_cost_usd(provider, record, overrides)
 
 
 def _spend_bucket(limit_usd: float, period: str | None) -> tuple[float, float]:
@@ -154,9 +168,11 @@ def _usd(amount: float) -> str:
     return f"${amount:,.2f}" if amount >= 0.01 else f"${amount:.8f}".rstrip("0")
 
 
-def request_cost_usd(provider: Provider, record: RequestRecord) -> Decimal:
+def request_cost_usd(
+    provider: Provider, record: RequestRecord, overrides: Sequence[PriceOverride] = ()
+) -> Decimal:
     """What the request cost, priced as its stored row will be (`providers/costing.py`)."""
-    return Decimal(record_cost(record, provider).price.cost_nano_usd) / NANO_USD
+    return Decimal(record_cost(record, provider, overrides).price.cost_nano_usd) / NANO_USD
 
 
 def _segment_value(policy: RateLimitPolicy, user_id: str, properties: dict[str, str]) -> str | None:

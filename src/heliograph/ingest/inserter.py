@@ -1,7 +1,8 @@
 """`BatchInserter`: puts one batch of rows into the store, or on disk, and never lets one bad row
 hold up the others. Reused request ids are settled first; a refused insert while the store still
 answers is split in halves until the refused rows are found and quarantined; a store that does
-not answer sends the whole batch to the spool, which `replay` writes back oldest first."""
+not answer sends the whole batch to the spool, which `replay` writes back oldest first. Once rows
+are in the store, the `on_stored` listeners hear of them (export, webhooks)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ log = logging.getLogger("heliograph.ingest")
 
 Insert = Callable[[bytes, str], None]
 WriteBodies = Callable[[RequestRow, bytes], None]
+# Told the rows of a batch once they are in the store, on the inserter's thread: it must return
+# quickly (hand the rows to a queue of its own) and may not change them.
+RowsStored = Callable[[list[RequestRow]], None]
 # ClickHouse's names for errors in the data itself, not in the store.
 ROW_ERRORS = re.compile(
     r"\((CANNOT_PARSE_\w+|CANNOT_READ_\w+|INCORRECT_DATA|TYPE_MISMATCH|CANNOT_CONVERT_TYPE"
@@ -90,6 +94,7 @@ class BatchInserter:
         self._undecided: dict[str, tuple[int, float]] = {}
         self._spooled = spool.size()
         self.spool_moved_at = time.monotonic()
+        self.on_stored: list[RowsStored] = []
 
     def store(self, batch: Batch) -> None:
         """Insert the batch, or spool it (fsync'd) when the store is down. Raises only when the
@@ -161,7 +166,28 @@ class BatchInserter:
             if row is not None and before is not None and before.deferred_bodies is not None:
                 self._write_deferred_bodies(row, before.deferred_bodies)
         lines = [self._encode(row) for row in rows]
-        self._insert_finding_bad_rows(lines, batch.token, proven)
+        inserted = self._insert_finding_bad_rows(lines, batch.token, proven)
+        if self.on_stored:
+            stored = zip(rows, inserted, strict=True)
+            self._announce([row for row, went_in in stored if went_in and row is not None])
+
+    def _announce(self, rows: list[RequestRow]) -> None:
+        """Tell each listener which rows are now stored. A listener that fails is logged and
+        never fails the insert: the rows are in the store whatever it does. Only a batch written
+        whole is announced; one cut short by an outage is announced when its replay is in."""
+        if not rows:
+            return
+        for listener in self.on_stored:
+            try:
+                listener(rows)
+            except Exception as error:
+                log.error(
+                    "a stored-rows listener (%s) failed on %d rows: %s: %s",
+                    getattr(listener, "__qualname__", type(listener).__name__),
+                    len(rows),
+                    type(error).__name__,
+                    error,
+                )
 
     def _encode(self, row: Mapping[str, object] | None) -> bytes | None:
         if row is None:
@@ -172,13 +198,16 @@ class BatchInserter:
             self.quarantine.add("row", f"not serializable: {error}", portable_bytes(row))
             return None
 
-    def _insert_finding_bad_rows(self, lines: list[bytes | None], token: str, proven: bool) -> None:
+    def _insert_finding_bad_rows(
+        self, lines: list[bytes | None], token: str, proven: bool
+    ) -> list[bool]:
         """Insert the lines; when the store refuses them but still answers, split them in halves
         (tokens named after their place, so a retry splits and deduplicates the same way) down
         to the single rows it refuses, which are quarantined: at once when the store says the
         row cannot be read, else only once the store is seen taking rows (`proven`, or a piece
         of this batch). Until then the store may be refusing everything, and `Undecided` is
-        raised with nothing inserted."""
+        raised with nothing inserted. Returns, for each line, whether it went in."""
+        inserted = [False] * len(lines)
         refused: list[tuple[bytes, str]] = []
         failures_allowed = len(lines).bit_length() + 3  # a path to two neighbouring bad rows
         pieces = [(0, len(lines), token)]
@@ -211,10 +240,12 @@ class BatchInserter:
             proven = True
             self._inserted += 1
             self.telemetry.rows_written.inc(len(present))
+            inserted[start:end] = [line is not None for line in lines[start:end]]
         if refused and not proven:
             raise Undecided
         for line, reason in refused:
             self.quarantine.add("row", f"refused by the store: {reason}", line)
+        return inserted
 
     def _write_deferred_bodies(self, row: RequestRow, document: bytes) -> None:
         try:

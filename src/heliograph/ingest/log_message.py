@@ -22,6 +22,8 @@ from heliograph.domain.text import clean_text
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 MAX_COST_USD = 1_000_000
+# orjson encodes at most 255 levels and Python's recursion ends near 1,000: deeper is refused.
+MAX_JSON_DEPTH = 200
 EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
@@ -32,6 +34,8 @@ class InvalidLogMessage(InvalidInput):
 def record_from_message(message: Any, organization_id: str, key_id: str) -> RequestRecord:
     if not isinstance(message, dict) or not isinstance(message.get("log"), dict):
         raise InvalidLogMessage("expected an object with a 'log' object")
+    if nested_deeper_than(message, MAX_JSON_DEPTH):
+        raise InvalidLogMessage(f"the message is nested more than {MAX_JSON_DEPTH} levels deep")
     log = message["log"]
     request, response = log.get("request"), log.get("response")
     if not isinstance(request, dict) or not isinstance(response, dict):
@@ -66,25 +70,34 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
             session_name=cleaned.get("Helicone-Session-Name", ""),
             omit_request=bool(meta.get("omitRequestLog")),
             omit_response=bool(meta.get("omitResponseLog")),
-            model_override=_text(meta.get("modelOverride")),
+            model_override=_model_override(meta),
         ),
         api_key_id=key_id,
         client_request_id=True,  # the sender chose the id, so it may come again
-        reported=_reported(response, meta),
+        reported=_reported(request, response, meta),
     )
 
 
-def _reported(response: dict[str, Any], meta: dict[str, Any]) -> dict[str, object]:
+def _model_override(meta: dict[str, Any]) -> str:
+    """The model the row is stored under whatever the bodies say: the AI gateway's registry
+    name (`gatewayModel`, which Helicone stores over any other), else `modelOverride`."""
+    return _text(meta.get("gatewayModel")) or _text(meta.get("modelOverride"))
+
+
+def _reported(
+    request: dict[str, Any], response: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, object]:
     """What the sender measured (usage, cost, model), for when no body says it; the body itself
-    is not kept twice."""
-    reported = {str(key): _clean_json(value) for key, value in response.items() if key != "body"}
+    is not kept twice. The model is the response's, else the request's, else the provider's
+    own id for it."""
+    reported = {str(key): clean_json(value) for key, value in response.items() if key != "body"}
     cost = reported.get("cost")
-    if _is_number(cost) and not 0 <= cost <= MAX_COST_USD:  # type: ignore[operator]
+    if is_number(cost) and not 0 <= cost <= MAX_COST_USD:  # type: ignore[operator]
         raise InvalidLogMessage(
             f"log.response.cost must be a number of dollars, 0 to {MAX_COST_USD}"
         )
-    if not reported.get("model"):  # the AI gateway names its model in the meta
-        reported["model"] = _text(meta.get("gatewayModel") or meta.get("providerModelId"))
+    if not isinstance(reported.get("model"), str) or not reported.get("model"):
+        reported["model"] = _text(request.get("model") or meta.get("providerModelId"))
     return reported
 
 
@@ -92,14 +105,14 @@ def _text(value: Any) -> str:
     return "" if value is None else clean_text(value if isinstance(value, str) else str(value))
 
 
-def _clean_json(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     """A JSON value with every string (keys too) cleaned."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {clean_text(str(key)): _clean_json(item) for key, item in value.items()}
+        return {clean_text(str(key)): clean_json(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_clean_json(item) for item in value]
+        return [clean_json(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None  # NaN and infinities are not JSON
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
@@ -107,7 +120,24 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a JSON value has objects or arrays more than `limit` levels deep (walked without
+    recursion, so any depth can be asked about)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -155,4 +185,4 @@ def _bytes(body: Any) -> bytes:
         return b""
     if isinstance(body, str):
         return clean_text(body).encode()
-    return orjson.dumps(_clean_json(body))
+    return orjson.dumps(clean_json(body))

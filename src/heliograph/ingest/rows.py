@@ -1,13 +1,13 @@
 """Turns a captured `RequestRecord` into a `request_response` row (`RequestRow`): parses bodies,
-reads model, usage and cost (`providers/costing.py`), redacts and places the bodies. Every text
-column is cleaned (valid UTF-8, no NUL) whatever the record holds. Pure CPU work, run on the
-writer's thread."""
+reads model, usage and cost (`providers/costing.py`, at the organization's price overrides as
+they are when the row is built), redacts and places the bodies. Every text column is cleaned
+(valid UTF-8, no NUL) whatever the record holds. Pure CPU work, run on the writer's thread."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from heliograph.domain.pricing import PriceStatus
+from heliograph.domain.pricing import PriceOverride, PriceStatus
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.redaction import Redactor
 from heliograph.domain.request_row import RequestRow
@@ -41,6 +41,7 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 RedactorFor = Callable[[str], Redactor | None]
+OverridesFor = Callable[[str], Sequence[PriceOverride]]  # an organization's price overrides
 
 
 @dataclass(slots=True)
@@ -59,16 +60,20 @@ class RowBuilder:
         body_dir: Path,
         max_body: int,
         redactor_for: RedactorFor | None = None,
+        overrides_for: OverridesFor | None = None,
     ) -> None:
         self._providers = providers
         self._body_dir = body_dir
         self._max_body = max_body
         self._redactor_for = redactor_for
+        self._overrides_for = overrides_for
 
     def build(self, record: RequestRecord) -> BuiltRow:
         response_body = decode_body(record.response_body, record.response_encoding)
         request_json = load_json(record.request_body) if record.request_body else None
-        cost = cost_of(record, self._providers.get(record.provider), response_body, request_json)
+        overrides = self._overrides_for(record.organization_id) if self._overrides_for else ()
+        provider = self._providers.get(record.provider)
+        cost = cost_of(record, provider, response_body, request_json, overrides)
         usage, price = cost.usage, cost.price
         attribution = record.attribution
         row: RequestRow = {

@@ -1,14 +1,23 @@
 """What one record cost: the model it is billed as, its usage and its price, decided here once
-for the stored row (ingest) and for the `cents` charge of a rate limit (gateway)."""
+for the stored row (ingest) and for the `cents` charge of a rate limit (gateway). The caller
+passes the organization's price overrides; nothing here reads them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from heliograph.domain.pricing import Price, PriceStatus, price_usage, usd_to_nano
+from heliograph.domain.pricing import (
+    Price,
+    PriceOverride,
+    PriceStatus,
+    find_override,
+    price_usage,
+    price_with_override,
+    usd_to_nano,
+)
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.text import clean_text
 from heliograph.domain.usage import Usage
@@ -27,18 +36,27 @@ class Cost:
     price: Price
 
 
-def record_cost(record: RequestRecord, provider: Provider | None) -> Cost:
+def record_cost(
+    record: RequestRecord,
+    provider: Provider | None,
+    overrides: Sequence[PriceOverride] = (),
+) -> Cost:
     """The cost of a record from its raw bytes."""
     response_body = decode_body(record.response_body, record.response_encoding)
     request_json = load_json(record.request_body) if record.request_body else None
-    return cost_of(record, provider, response_body, request_json)
+    return cost_of(record, provider, response_body, request_json, overrides)
 
 
 def cost_of(
-    record: RequestRecord, provider: Provider | None, response_body: bytes, request_json: Any
+    record: RequestRecord,
+    provider: Provider | None,
+    response_body: bytes,
+    request_json: Any,
+    overrides: Sequence[PriceOverride] = (),
 ) -> Cost:
     """The cost of a record whose response is decoded and request parsed already. Usage and cost
-    a log message reported stand in for what its bodies do not say."""
+    a log message reported stand in for what its bodies do not say; a cost it reported wins over
+    any price, then the organization's `overrides`, then genai-prices."""
     parsed = _parse(provider, response_body, record.is_stream)
     from_request = request_model(record.path, request_json)
     model = clean_text(
@@ -54,8 +72,22 @@ def cost_of(
     if isinstance(reported_cost, int | float) and not isinstance(reported_cost, bool):
         price = Price(usd_to_nano(Decimal(str(reported_cost))), PriceStatus.PRICED)
     else:
-        price = price_usage(usage, model, provider.price_id if provider else None)
+        price = price_of(usage, record.provider, model, provider, overrides)
     return Cost(parsed, from_request, model, usage, price)
+
+
+def price_of(
+    usage: Usage,
+    provider_name: str,
+    model: str,
+    provider: Provider | None,
+    overrides: Sequence[PriceOverride] = (),
+) -> Price:
+    """`usage` of `model` at the organization's override for it, else at genai-prices'."""
+    override = find_override(overrides, provider_name, model) if overrides else None
+    if override is not None:
+        return price_with_override(usage, override)
+    return price_usage(usage, model, provider.price_id if provider else None)
 
 
 def _parse(provider: Provider | None, response_body: bytes, is_stream: bool) -> Parsed:

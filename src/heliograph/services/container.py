@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
 from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
 from heliograph.ingest.inserter import BatchInserter, Storage
+from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter
 from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.rows import RowBuilder
 from heliograph.ingest.spool import Spool
@@ -28,12 +30,15 @@ from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.mailer import Mailer
 from heliograph.services.metrics import MetricsService
 from heliograph.services.organizations import OrganizationService
+from heliograph.services.price_cache import PriceCache
+from heliograph.services.prices import PriceOverrideService, Repricer
 from heliograph.services.properties import PropertyService
 from heliograph.services.provider_keys import ProviderKeyService
 from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
 from heliograph.services.redaction import RedactionService
 from heliograph.services.requests import RequestService
+from heliograph.services.saved_queries import SavedQueryService
 from heliograph.services.sessions import SessionService
 from heliograph.services.sql_console import SqlConsole
 from heliograph.services.throttle import Buckets, LoginThrottle
@@ -61,6 +66,7 @@ class AppDb:
     mailer: Mailer
     vault: Vault
     provider_keys: ProviderKeyService
+    saved_queries: SavedQueryService
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -93,6 +99,7 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
         mailer,
         vault,
         ProviderKeyService(sessions, vault, audit),
+        SavedQueryService(sessions, audit),
     )
 
 
@@ -136,6 +143,7 @@ class Services:
     metrics: MetricsService
     properties: PropertyService
     sql: SqlConsole
+    saved_queries: SavedQueryService
     accounts: AccountService
     organizations: OrganizationService
     audit: AuditLog
@@ -145,10 +153,20 @@ class Services:
     provider_keys: ProviderKeyService
     proxy_keys: ProxyKeyCache  # what the in-process gateway resolves proxy keys with
     lookups: AppDbLookups  # the plain-SQL reads under `proxy_keys`, as a gateway process has
+    price_cache: PriceCache  # price overrides: rows are priced at them, and `cents` charges
+    prices: PriceOverrideService
+    repricer: Repricer
+    otlp: OtlpExporter | None = None  # stored requests as spans, when HELIOGRAPH_OTLP_ENDPOINT
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        otlp = OtlpConfig.from_settings(
+            settings.otlp_endpoint,
+            settings.otlp_headers,
+            settings.resolved_api_url,
+            include_bodies=settings.otlp_include_bodies,
+        )
         telemetry = Telemetry()
         providers = build_registry(settings.provider_base_urls)
         app_db = open_app_db(settings)
@@ -158,11 +176,13 @@ class Services:
         store = open_store(settings.clickhouse_url, settings.resolved_analytics_dir)
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
+        price_cache = PriceCache(lookups)
         rows = RowBuilder(
             by_name,
             settings.body_dir,
             settings.max_stored_body_bytes,
             app_db.redaction.redactor_for,
+            price_cache.for_organization,
         )
         storage = Storage(
             insert=store.insert_requests_blocking,
@@ -172,6 +192,10 @@ class Services:
         )
         quarantine = Quarantine(settings.data_dir / "quarantine", telemetry.quarantined)
         inserter = BatchInserter(storage, Spool(settings.spool_dir), quarantine, telemetry)
+        exporter = OtlpExporter(otlp) if otlp is not None else None
+        if exporter is not None:  # told of rows once stored; never in the way of ingest
+            inserter.on_stored.append(exporter.rows_stored)
+            exporter.start()
         writer = LogWriter(
             inserter,
             rows.build,
@@ -210,10 +234,15 @@ class Services:
             ),
             vault=app_db.vault,
             provider_keys=app_db.provider_keys,
+            saved_queries=app_db.saved_queries,
             proxy_keys=ProxyKeyCache(
                 ProxyKeyLookups(lookups), app_db.vault, settings.key_cache_ttl_s
             ),
             lookups=lookups,
+            price_cache=price_cache,
+            prices=PriceOverrideService(session_factory(app_db.engine), app_db.audit, price_cache),
+            repricer=Repricer(store, providers, price_cache),
+            otlp=exporter,
         )
 
     async def close(self) -> None:
@@ -222,6 +251,8 @@ class Services:
         await self.rule_source.close()
         await self.proxy_keys.close()
         await self.writer.stop()
+        if self.otlp is not None:  # after the writer: its last rows are exported too
+            await asyncio.to_thread(self.otlp.close)
         await self.store.close()
         await self.login_throttle.close()
         self.lookups.close()

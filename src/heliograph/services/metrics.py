@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from heliograph.analytics.aggregate_rows import MetricTotalsRow, SeriesRow
 from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.filter_tree import Filter
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import AggregateQuery, check_span
 from heliograph.domain.times import iso_time
@@ -22,12 +23,55 @@ OVER_TIME = {
     "usersOverTime": "users",
     "errorOverTime": "errors",
     "requestStatusOverTime": "status",
+    "detailedTokensOverTime": "tokens",
+    "modelUsageOverTime": "model_usage",
 }
 
 
 class MetricsService:
     def __init__(self, store: AnalyticsStore) -> None:
         self._aggregates = store.aggregates
+        self._requests = store.requests
+
+    async def tokens_per_request(
+        self, organization_id: str, query: AggregateQuery
+    ) -> dict[str, float]:
+        """Helicone's `TokensPerRequest`: average prompt, completion and total tokens (total by
+        Heliograph's definition, with cached and reasoning tokens); 0 over no requests."""
+        totals = await self.totals(organization_id, query)
+        requests = max(totals["total_requests"], 1)
+        return {
+            "average_prompt_tokens_per_response": totals["prompt_tokens"] / requests,
+            "average_completion_tokens_per_response": totals["completion_tokens"] / requests,
+            "average_total_tokens_per_response": totals["total_tokens"] / requests,
+        }
+
+    async def providers(self, organization_id: str, query: AggregateQuery) -> list[dict[str, Any]]:
+        rows = await self._aggregates.providers(organization_id, query)
+        return [
+            {"provider": row["provider"], "total_requests": int(row["total_requests"])}
+            for row in rows
+        ]
+
+    async def scores_over_time(
+        self, organization_id: str, query: AggregateQuery, increment: str, tz: int
+    ) -> list[dict[str, Any]]:
+        """Helicone's score chart: per bucket and score name, the average score."""
+        check_span(query.time, increment)
+        rows = await self._aggregates.scores_over_time(organization_id, query, increment, tz)
+        return [
+            {
+                "created_at_trunc": iso_time(row["time"]),
+                "score_key": row["score_key"],
+                "score_sum": float(row["score_sum"]),
+            }
+            for row in rows
+        ]
+
+    async def request_count(self, organization_id: str, tree: Filter, cache_enabled: bool) -> int:
+        """Helicone's `requestCount`: requests matching the filter over all time; with
+        `cache_enabled`, only those that asked for the cache."""
+        return await self._requests.count(organization_id, tree, cache_enabled)
 
     async def totals(self, organization_id: str, query: AggregateQuery) -> dict[str, Any]:
         return _totals(await self._aggregates.metric_totals(organization_id, query))
@@ -114,6 +158,9 @@ class MetricsService:
                 "provider": row["provider"],
                 "total_requests": int(row["total_requests"]),
                 **token_counts(row),
+                # Helicone's `ModelMetric` names for the same sums
+                "total_prompt_token": int(row["prompt_tokens"] or 0),
+                "total_completion_tokens": int(row["completion_tokens"] or 0),
                 "cost": nano_to_usd(row["cost_nano"]),
                 "average_latency": _number(row["avg_latency"]),
             }
@@ -151,7 +198,7 @@ def _point(row: SeriesRow) -> dict[str, Any]:
         if name == "cost_nano":
             point["cost"] = nano_to_usd(value)
         else:
-            point[name] = _number(value)
+            point[name] = value if isinstance(value, str) else _number(value)
     return point
 
 

@@ -1,10 +1,13 @@
-"""Searching and reading logged requests, shaped as Helicone's `HeliconeRequest`."""
+"""Searching and reading logged requests, shaped as Helicone's `HeliconeRequest`, with the
+scores, feedback and properties added to them after the fact."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -13,7 +16,7 @@ import orjson
 
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filter_tree import Filter
-from heliograph.domain.filters import FEEDBACK_SCORE
+from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import QueryError, RequestQuery
 from heliograph.domain.request_row import RequestRow
@@ -24,6 +27,12 @@ MAX_LIMIT = 1000
 EXPORT_PAGE = 2000
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MAX_WRITTEN_DEPTH = 254
+MAX_PROPERTY_KEY_CHARS = 256  # as the gateway takes `Helicone-Property-*` names
+MAX_PROPERTY_VALUE_CHARS = 10_000
+# Helicone's legacy prompt format: each input's value wrapped in a tag naming it.
+PROMPT_INPUT = re.compile(
+    r'<helicone-prompt-input key="([^"<>]{1,256})"\s*>([^<]*)</helicone-prompt-input>'
+)
 
 
 class RequestService:
@@ -35,7 +44,7 @@ class RequestService:
     async def query(self, organization_id: str, query: RequestQuery) -> list[dict[str, Any]]:
         validate(query)
         rows = await self._reads.search(organization_id, query)
-        return await self._with_scores(organization_id, [to_helicone_request(row) for row in rows])
+        return await self._annotated(organization_id, [to_helicone_request(row) for row in rows])
 
     async def page(
         self, organization_id: str, tree: Filter, limit: int, cursor: str | None
@@ -47,7 +56,7 @@ class RequestService:
         rows = await self._reads.page_after(organization_id, tree, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        requests = await self._with_scores(organization_id, [to_helicone_request(r) for r in rows])
+        requests = await self._annotated(organization_id, [to_helicone_request(r) for r in rows])
         last = rows[-1] if more else None
         next_cursor = (
             encode_cursor(last["request_created_at"], last["request_id"]) if last else None
@@ -64,7 +73,7 @@ class RequestService:
         if rows:
             cursor = encode_cursor(rows[-1]["request_created_at"], rows[-1]["request_id"])
         rows.reverse()
-        requests = await self._with_scores(organization_id, [to_helicone_request(r) for r in rows])
+        requests = await self._annotated(organization_id, [to_helicone_request(r) for r in rows])
         return {"requests": requests, "cursor": cursor}
 
     async def score_names(self, organization_id: str, limit: int = 50) -> list[str]:
@@ -77,8 +86,9 @@ class RequestService:
         after: tuple[str, str] | None = None
         while True:
             rows = await self._reads.page_after(organization_id, tree, after, page_size)
-            for row in rows:
-                yield to_helicone_request(row)
+            requests = [to_helicone_request(row) for row in rows]
+            for request in await self._with_properties(organization_id, requests):
+                yield request
             if len(rows) < page_size:
                 return
             after = (rows[-1]["request_created_at"], rows[-1]["request_id"])
@@ -89,16 +99,62 @@ class RequestService:
         """Record feedback or scores; they may arrive before the request itself is stored."""
         await self._annotations.add(organization_id, request_id, scores, source)
 
-    async def _with_scores(
+    async def add_property(
+        self, organization_id: str, request_id: str, key: str, value: str
+    ) -> bool:
+        """Add (or replace) a property of a stored request; False when the organization has no
+        such request."""
+        check_property(key, value)
+        if not await self._reads.existing_ids(organization_id, [request_id]):
+            return False
+        await self._annotations.add_property(organization_id, request_id, key, value)
+        return True
+
+    async def by_ids(self, organization_id: str, request_ids: list[str]) -> list[dict[str, Any]]:
+        """The organization's requests among `request_ids` (others' are simply not found)."""
+        if len(request_ids) > MAX_LIMIT:
+            raise QueryError(f"at most {MAX_LIMIT} request ids, got {len(request_ids)}")
+        ids = list(dict.fromkeys(canonical_id(request_id) for request_id in request_ids))
+        if not ids:
+            return []
+        rows = await self._reads.by_ids(organization_id, ids)
+        return await self._annotated(organization_id, [to_helicone_request(r) for r in rows])
+
+    async def inputs(self, organization_id: str, request_id: str) -> dict[str, Any] | None:
+        """Helicone's prompt inputs of a request, from what is stored (see `prompt_inputs`):
+        `{}` when it used no prompt, `None` when the organization has no such request."""
+        request = await self.get(organization_id, request_id, include_body=True)
+        if request is None:
+            return None
+        return prompt_inputs(request["properties"], request.get("request_body"))
+
+    async def _annotated(
         self, organization_id: str, requests: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
+        """`requests` with their scores, feedback and added properties (over logged ones)."""
         ids = [request["request_id"] for request in requests]
-        scores = await self._annotations.scores(organization_id, ids)
+        # Two small reads of their own tables, side by side on the engine's reader threads.
+        scores, _ = await asyncio.gather(
+            self._annotations.scores(organization_id, ids),
+            self._with_properties(organization_id, requests),
+        )
         for request in requests:
             found = scores.get(request["request_id"], {})
             request["scores"] = found
             feedback = found.get(FEEDBACK_SCORE)
             request["feedback_rating"] = None if feedback is None else feedback >= 1
+        return requests
+
+    async def _with_properties(
+        self, organization_id: str, requests: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """`requests` with the properties added after the fact over the logged ones."""
+        ids = [request["request_id"] for request in requests]
+        added = await self._annotations.added_properties(organization_id, ids)
+        for request in requests:
+            if request["request_id"] in added:
+                merged = {**request["properties"], **added[request["request_id"]]}
+                request["properties"] = request["request_properties"] = merged
         return requests
 
     async def count(self, organization_id: str, tree: Filter) -> int:
@@ -113,8 +169,60 @@ class RequestService:
         if include_body and row["storage_location"] == "file":
             bodies = read_body_file(self._body_dir, organization_id, request_id)
             row = cast("RequestRow", {**row, **bodies})
-        (request,) = await self._with_scores(organization_id, [to_helicone_request(row)])
+        (request,) = await self._annotated(organization_id, [to_helicone_request(row)])
         return request
+
+
+def canonical_id(request_id: str) -> str:
+    """The id as rows store it (a UUID's canonical text); a `QueryError` when it is not one."""
+    try:
+        return str(uuid.UUID(request_id))
+    except (ValueError, TypeError, AttributeError):
+        raise QueryError(f"request id must be a UUID, got {show(request_id)}") from None
+
+
+def check_property(key: str, value: str) -> None:
+    """A property added after the fact obeys the gateway's rules for `Helicone-Property-*`
+    names, and a value holds no NUL and at most `MAX_PROPERTY_VALUE_CHARS` characters."""
+    if not key.strip():
+        raise QueryError("a property key cannot be blank")
+    check_text("a property key", key, MAX_PROPERTY_KEY_CHARS)
+    check_text("a property value", value, MAX_PROPERTY_VALUE_CHARS)
+    if "\x00" in key or "\x00" in value:
+        raise QueryError("a property key or value cannot contain NUL characters")
+
+
+def prompt_inputs(properties: dict[str, str], body: Any) -> dict[str, Any]:
+    """Helicone's `{inputs, prompt_id, version_id, environment}` for a request, from what
+    Heliograph stores: the `Helicone-Prompt-Id` (and `-Version`, `-Environment`) properties,
+    and the values inside legacy `<helicone-prompt-input key="...">` tags anywhere in the
+    request body's strings. `{}` when neither is there."""
+    named = {key.lower(): value for key, value in properties.items()}
+    inputs: dict[str, str] = {}
+    for text in _strings(body):
+        for match in PROMPT_INPUT.finditer(text):
+            inputs.setdefault(match.group(1), match.group(2))
+    prompt_id = named.get("helicone-prompt-id")
+    if prompt_id is None and not inputs:
+        return {}
+    return {
+        "inputs": inputs,
+        "prompt_id": prompt_id,
+        "version_id": named.get("helicone-prompt-version"),
+        "environment": named.get("helicone-prompt-environment"),
+    }
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a JSON value (to a bounded depth: bodies may nest deeply)."""
+    if isinstance(value, str):
+        yield value
+    elif depth < MAX_WRITTEN_DEPTH and isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif depth < MAX_WRITTEN_DEPTH and isinstance(value, list):
+        for item in value:
+            yield from _strings(item, depth + 1)
 
 
 def validate(query: RequestQuery) -> None:

@@ -1,4 +1,5 @@
-"""Users: per-user activity and totals over an organization's requests, in Helicone's shapes."""
+"""Users: per-user activity and totals over an organization's requests, and the distribution of
+requests and cost over users, in Helicone's shapes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from heliograph.analytics.aggregate_rows import UserRow
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.filters import check_text
 from heliograph.domain.money import nano_to_usd
-from heliograph.domain.queries import AggregateQuery, QueryError
+from heliograph.domain.queries import SESSION_PERCENTILES, AggregateQuery, QueryError
 from heliograph.domain.times import iso
 from heliograph.services.sessions import check_bounds
 from heliograph.services.token_counts import token_counts
@@ -27,6 +28,24 @@ class UserService:
         rows = await self._aggregates.users(organization_id, query)
         count = await self._aggregates.user_count(organization_id, query)
         return {"users": [_user(row) for row in rows], "count": count, "hasUsers": count > 0}
+
+    async def overview(
+        self, organization_id: str, query: AggregateQuery, p_size: str, interquartile: bool
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Helicone's user overview: histograms of requests and of cost (USD) per user, trimmed
+        at the `p_size` quantile (or between it and its mirror with `interquartile`)."""
+        if p_size not in SESSION_PERCENTILES:
+            choices = ", ".join(SESSION_PERCENTILES)
+            raise QueryError(f"pSize must be one of {choices}, got {p_size!r}")
+        upper = SESSION_PERCENTILES[p_size]
+        lower = round(1 - upper, 6) if interquartile else None
+        if lower is not None and lower > upper:
+            upper, lower = lower, upper
+        found = await self._aggregates.user_distributions(organization_id, query, upper, lower)
+        return {
+            name: [_bin(entry) for entry in found.get(name, [])]
+            for name in ("request_count", "user_cost")
+        }
 
     async def activity(self, organization_id: str, query: AggregateQuery) -> dict[str, Any] | None:
         """The first user `query` selects, with its activity (first and last active, active days),
@@ -101,3 +120,8 @@ def _days_between(first: str | None, last: str | None) -> int:
     start = datetime.fromisoformat(first).astimezone(UTC).date()
     end = datetime.fromisoformat(last).astimezone(UTC).date()
     return (end - start).days + 1
+
+
+def _bin(entry: Any) -> dict[str, Any]:
+    start, end, height = entry
+    return {"range_start": str(start), "range_end": str(end), "value": float(height)}

@@ -16,6 +16,7 @@ from heliograph.api.envelope import (
     on_store_unavailable,
     on_validation_error,
 )
+from heliograph.api.routes.async_log import ASYNC_LOG_PREFIXES
 from heliograph.domain.errors import InvalidInput
 from heliograph.services.container import Services
 from heliograph.web.assets import Assets
@@ -55,8 +56,11 @@ def build_web_app(services: Services) -> FastAPI:
     return app
 
 
+NOT_PAGES = ("/v1/", "/healthz", "/metrics", "/static/", *ASYNC_LOG_PREFIXES)
+
+
 def is_page(request: Request) -> bool:
-    return not request.url.path.startswith(("/v1/", "/healthz", "/metrics", "/static/"))
+    return not request.url.path.startswith(NOT_PAGES)
 
 
 def _install_error_pages(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
 """`/v1/property/*`: custom property keys (and hiding them, in the audit log), value search, top
-values by cost or requests, and usage per value over time."""
+values by cost or requests, and usage per value over time (in Heliograph's and Helicone's
+shapes)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from fastapi import APIRouter, Path, Request
 
 from heliograph.api.deps import Configurer, Reader, ServicesDep, actor_of
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.routes.metrics import metrics_query
-from heliograph.api.schemas import MetricsBody, PropertyBody, PropertyKeyBody
+from heliograph.api.routes.metrics import iso_range, metrics_query
+from heliograph.api.schemas import (
+    MetricsBody,
+    PropertiesOverTimeBody,
+    PropertyBody,
+    PropertyKeyBody,
+)
 from heliograph.domain.access import Caller
 from heliograph.domain.filters import MAX_KEY_CHARS, show
+from heliograph.domain.queries import AggregateQuery
 from heliograph.services.container import Services
 
 router = APIRouter(prefix="/v1/property", tags=["properties"])
@@ -23,6 +30,30 @@ PropertyKey = Annotated[str, Path(min_length=1, max_length=MAX_KEY_CHARS)]
 @router.post("/query", operation_id="propertyKeys")
 async def property_keys(body: MetricsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
     return ok(await services.properties.keys(caller.organization_id, metrics_query(body)))
+
+
+# Before `/{key}/...`: a key named "properties" still reaches `/properties/{key}/over-time`.
+@router.post("/properties/over-time", operation_id="propertiesOverTime")
+async def properties_over_time(
+    body: PropertiesOverTimeBody, caller: Reader, services: ServicesDep
+) -> JsonResponse:
+    """Helicone's shape of the per-value series: `{created_at_trunc, property, request_count,
+    total_cost}` per bucket and value."""
+    query = AggregateQuery(filter=body.userFilter, time=iso_range(body.timeFilter))
+    points = await services.properties.over_time(
+        caller.organization_id, query, body.propertyKey, body.dbIncrement, body.timeZoneDifference
+    )
+    return ok(
+        [
+            {
+                "created_at_trunc": point["time"],
+                "property": point["value"],
+                "request_count": point["requests"],
+                "total_cost": point["cost"],
+            }
+            for point in points
+        ]
+    )
 
 
 @router.post("/{key}/search", operation_id="propertyValues")

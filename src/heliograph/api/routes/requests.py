@@ -1,10 +1,9 @@
-"""`/v1/request/*`: search, count and read logged requests; feedback and scores; exports (each in
-the audit log)."""
+"""`/v1/request/*`: search, count and read logged requests (by filter or by ids), their prompt
+inputs; feedback, scores and properties added after the fact; exports (each in the audit log)."""
 
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,12 +17,15 @@ from heliograph.api.schemas import (
     ExportBody,
     FeedbackBody,
     PageBody,
+    PropertyValueBody,
+    RequestIdsBody,
     RequestQueryParams,
     ScoresBody,
 )
-from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
-from heliograph.domain.queries import QueryError, RequestQuery
+from heliograph.domain.filters import FEEDBACK_SCORE, check_text
+from heliograph.domain.queries import RequestQuery
 from heliograph.services.export import csv_lines, jsonl
+from heliograph.services.requests import canonical_id
 
 router = APIRouter(prefix="/v1/request", tags=["request"])
 MAX_SCORE_NAME_CHARS = 100
@@ -88,30 +90,54 @@ async def count_requests(
     return ok(count)
 
 
-def _canonical_id(request_id: str) -> str:
-    """The id as rows store it (a UUID's canonical text); a 400 when it is not a UUID."""
-    try:
-        return str(uuid.UUID(request_id))
-    except ValueError:
-        raise QueryError(f"request id must be a UUID, got {show(request_id)}") from None
+@router.post("/query-ids", operation_id="queryRequestsByIds")
+async def query_by_ids(body: RequestIdsBody, caller: Reader, services: ServicesDep) -> JsonResponse:
+    """Helicone's lookup by id: the organization's requests among `requestIds`, newest first,
+    with bodies; ids of other organizations' requests are simply not found."""
+    return ok(await services.requests.by_ids(caller.organization_id, body.requestIds))
 
 
 @router.get("/{request_id}", operation_id="getRequest")
 async def get_request(
     request_id: str, caller: Reader, services: ServicesDep, includeBody: bool = False
 ) -> JsonResponse:
-    canonical = _canonical_id(request_id)
+    canonical = canonical_id(request_id)
     row = await services.requests.get(caller.organization_id, canonical, includeBody)
     if row is None:
         return fail(404, f"no request {canonical}")
     return ok(row)
 
 
+@router.get("/{request_id}/inputs", operation_id="getRequestInputs")
+async def get_inputs(request_id: str, caller: Reader, services: ServicesDep) -> JsonResponse:
+    """The prompt inputs of a request as Helicone shapes them, `data: null` when it used no
+    prompt (Heliograph has no prompt store: they come from its properties and body)."""
+    canonical = canonical_id(request_id)
+    inputs = await services.requests.inputs(caller.organization_id, canonical)
+    if inputs is None:
+        return fail(404, f"no request {canonical}")
+    return ok(inputs or None)
+
+
+@router.put("/{request_id}/property", operation_id="putRequestProperty")
+async def put_property(
+    request_id: str, body: PropertyValueBody, caller: Writer, services: ServicesDep
+) -> JsonResponse:
+    """Add a property to a logged request, or replace one: stored beside the request (newest
+    value per key wins over the logged one) and seen by reads, filters and property lists."""
+    canonical = canonical_id(request_id)
+    if not await services.requests.add_property(
+        caller.organization_id, canonical, body.key, body.value
+    ):
+        return fail(404, f"no request {canonical}")
+    return ok(None)
+
+
 @router.post("/{request_id}/feedback", operation_id="addFeedback", status_code=201)
 async def add_feedback(
     request_id: str, body: FeedbackBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
-    canonical = _canonical_id(request_id)
+    canonical = canonical_id(request_id)
     value = 1.0 if body.rating else 0.0
     await services.requests.annotate(
         caller.organization_id, canonical, {FEEDBACK_SCORE: value}, "feedback"
@@ -123,7 +149,7 @@ async def add_feedback(
 async def add_scores(
     request_id: str, body: ScoresBody, caller: Writer, services: ServicesDep
 ) -> JsonResponse:
-    canonical = _canonical_id(request_id)
+    canonical = canonical_id(request_id)
     scores: dict[str, float] = {}
     for name, value in body.scores.items():
         number = float(value)

@@ -1,4 +1,5 @@
-"""`/v1/user/*`: per-user activity (with Helicone's sorts) and per-user totals."""
+"""`/v1/user/*`: per-user activity (with Helicone's sorts), per-user totals, and how requests and
+cost spread over users."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter
 
 from heliograph.api.deps import Reader, ServicesDep
 from heliograph.api.envelope import JsonResponse, fail, ok
-from heliograph.api.schemas import UserMetricsBody, UserQueryBody, time_range
+from heliograph.api.schemas import UserMetricsBody, UserOverviewBody, UserQueryBody, time_range
 from heliograph.domain.queries import AggregateQuery
 from heliograph.domain.sorts import USER_SORT_KEYS
 
@@ -43,3 +44,16 @@ async def query_users(body: UserQueryBody, caller: Reader, services: ServicesDep
         offset=body.offset,
     )
     return ok(await services.users.totals(caller.organization_id, query))
+
+
+@router.post("/metrics-overview/query", operation_id="userMetricsOverview")
+async def user_metrics_overview(
+    body: UserOverviewBody, caller: Reader, services: ServicesDep
+) -> JsonResponse:
+    """Helicone's `{request_count, user_cost}`: ten-bin histograms of requests and of cost (USD)
+    per user."""
+    query = AggregateQuery(filter=body.filter, time=time_range(body.timeFilter))
+    overview = await services.users.overview(
+        caller.organization_id, query, body.pSize, body.useInterquartile
+    )
+    return ok(overview)
