@@ -30,13 +30,8 @@ from heliograph.analytics.chdb_executor import ChdbExecutor
 from heliograph.analytics.store import AnalyticsStore
 from heliograph.cli.main import cli
 from heliograph.domain.queries import AggregateQuery, TimeRange
-from heliograph.services.helicone_import import (
-    RequestImport,
-    StrictStop,
-    Tally,
-    WrongLayout,
-    request_rows,
-)
+from heliograph.ingest.helicone_files import WrongLayout, request_rows
+from heliograph.services.helicone_import import RequestImport, StrictStop, Tally
 
 DATABASE = "helicone_export"
 # Helicone's columns as schema_41 and the later ALTERs leave them (reference helicone.md, 6.1).

@@ -28,13 +28,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from heliograph import server
 from heliograph.domain.request_row import RequestRow
-from heliograph.ingest.otlp_export import (
-    OtlpConfig,
-    OtlpExporter,
-    operation_of,
-    parse_headers,
-    traces_url,
-)
+from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter, parse_headers, traces_url
+from heliograph.ingest.otlp_export_spans import operation_of
 from heliograph.settings import InvalidSetting
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

@@ -4,11 +4,13 @@ chDB allows one data path per process, so executors are shared per path and refe
 embedded mode therefore means a single server process (several processes need a server). One chDB
 connection runs one statement at a time, but several connections to the same path run in
 parallel (measured on chDB 4.4), so each call borrows an idle connection or opens another: reads
-never wait on each other, and the writer never waits on a read.
+never wait on each other, and the writer never waits on a read. `embedded_store_in_use` tells
+whether another process (a running `serve`) holds a data path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -137,3 +139,25 @@ def release_chdb(executor: ChdbExecutor) -> None:
             return
         del _open[executor.path]
     executor._really_close()
+
+
+def embedded_store_in_use(analytics_dir: Path) -> bool:
+    """Whether another process (a running `serve`) holds the embedded store at `analytics_dir`:
+    chDB locks its `status` file while open, and a second process cannot open the path."""
+    status = analytics_dir / "status"
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: opening the store will say so instead
+        return False
+    try:
+        handle = status.open("rb")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False

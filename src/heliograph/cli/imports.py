@@ -92,7 +92,8 @@ def _organization(app_db: AppDb, wanted: str) -> str:
 
 def _import_keys(app_db: AppDb, org_id: str, path: Path, strict: bool) -> Tally:
     from heliograph.appdb.engine import session_factory
-    from heliograph.services.helicone_import import KeyImport, key_rows
+    from heliograph.ingest.helicone_files import key_rows
+    from heliograph.services.helicone_import import KeyImport
 
     importer = KeyImport(session_factory(app_db.engine), app_db.audit, org_id)
     return importer.run(key_rows(path), strict)
@@ -107,13 +108,11 @@ def _import_requests(
     window: tuple[str | None, str | None],
     strict: bool,
 ) -> Tally:
+    from heliograph.analytics.chdb_executor import embedded_store_in_use
     from heliograph.analytics.executor import StoreUnavailable
     from heliograph.analytics.store import open_store
-    from heliograph.services.helicone_import import (
-        RequestImport,
-        embedded_store_in_use,
-        request_rows,
-    )
+    from heliograph.ingest.helicone_files import request_rows
+    from heliograph.services.helicone_import import RequestImport
 
     analytics_dir = settings.resolved_analytics_dir
     if not settings.clickhouse_url and embedded_store_in_use(analytics_dir):

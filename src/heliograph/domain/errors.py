@@ -17,7 +17,8 @@
     │   ├── InvalidAsyncLog             ingest/async_log.py: a Helicone async log (`/oai/v1/log`)
     │   ├── InvalidExport (413, 415)    ingest/otlp.py: an OTLP trace export
     │   ├── RefusedRow                  ingest/helicone_rows.py: a row of a Helicone export
-    │   ├── WrongLayout, StrictStop     services/helicone_import.py: an export file, `--strict`
+    │   ├── WrongLayout                 ingest/helicone_files.py: not a Helicone export file
+    │   ├── StrictStop                  services/helicone_import.py: `--strict` met a bad row
     │   ├── InvalidBatch                ingest/wire.py: a shipped batch of records
     │   ├── NotAuthenticated (401)      domain/access.py: no valid key or live session
     │   ├── Forbidden (403)             domain/access.py: a capability the caller lacks, CSRF

@@ -1,0 +1,265 @@
+"""One LLM span as a `RequestRecord`: its id (stable, so a re-sent export is stored once), model,
+provider, timing, status, usage, bodies and attribution (user, properties, and the session: the
+trace as a tree of span names)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from heliograph.domain.record import Attribution, RequestRecord
+from heliograph.domain.text import clean_text
+from heliograph.ingest.log_message import EARLIEST, LATEST
+from heliograph.ingest.otlp_bodies import invocation_model, request_body, response_body
+from heliograph.ingest.otlp_dialects import (
+    ANY_MODEL,
+    ASSOCIATION,
+    HTTP_STATUS,
+    MAPPED,
+    MAX_KEY_CHARS,
+    PROVIDER,
+    PROVIDERS,
+    REQUEST_MODEL,
+    RESPONSE_MODEL,
+    SECRET_WORDS,
+    SESSION,
+    TOKENS,
+    TTFT_SECONDS,
+    UNLISTED,
+    USER,
+    Attributes,
+    as_text,
+    cap,
+    first_count,
+    first_text,
+    whole_number,
+)
+
+MAX_PROPERTIES = 64
+MAX_PROPERTY_CHARS = 1_000
+MAX_DEPTH = 64  # ancestors walked for a session path
+PROPERTY_PREFIX = "otel."
+# Fixed, so the same span always gets the same request id: a re-sent export is stored once.
+SPAN_NAMESPACE = uuid.UUID("6f1c1d4e-2b1a-5c7e-9a43-0e8f6c2d7b15")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST_NS, LATEST_NS = (
+    (moment - EPOCH) // timedelta(microseconds=1) * 1000 for moment in (EARLIEST, LATEST)
+)
+
+
+class SpanRefused(ValueError):
+    """A span that cannot be a request (its ids or times are unusable): the export's answer
+    counts it as rejected, and the export's other spans are kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sent the export: every record is theirs."""
+
+    organization_id: str
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A span of the export as its descendants see it: its name and its parent."""
+
+    name: str
+    parent: bytes
+
+
+def span_record(
+    span: Span,
+    attributes: Attributes,
+    resource: Attributes,
+    known: Mapping[tuple[bytes, bytes], Known],
+    sender: Sender,
+) -> RequestRecord:
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        raise SpanRefused("a span needs a 16-byte trace id and an 8-byte span id")
+    created_at = _moment(span.start_time_unix_nano)
+    ended_at = max(_moment(span.end_time_unix_nano or span.start_time_unix_nano), created_at)
+    request_model = first_text(attributes, REQUEST_MODEL) or invocation_model(attributes)
+    model = first_text(attributes, (*RESPONSE_MODEL, *ANY_MODEL)) or request_model
+    error = span.status.code == Status.STATUS_CODE_ERROR
+    return RequestRecord(
+        request_id=str(uuid.uuid5(SPAN_NAMESPACE, _span_key(sender, span))),
+        organization_id=sender.organization_id,
+        created_at=created_at,
+        provider=_provider(attributes, resource),
+        target_url=_target_url(attributes),
+        path=cap(clean_text(span.name), MAX_KEY_CHARS),
+        method="POST",
+        request_body=request_body(attributes, request_model or model),
+        status=_status(attributes, error),
+        response_body=response_body(attributes, model),
+        response_created_at=ended_at,
+        latency_ms=(ended_at - created_at) // timedelta(milliseconds=1),
+        time_to_first_token_ms=_time_to_first_token(span, attributes),
+        attribution=attribution(span, attributes, resource, known),
+        api_key_id=sender.key_id,
+        error=cap(clean_text(span.status.message or "span status: error"), 1000) if error else "",
+        client_request_id=True,  # derived from the span, so a re-sent export repeats it
+        reported={**usage_reported(attributes), "model": model},
+    )
+
+
+def _span_key(sender: Sender, span: Span) -> str:
+    return f"{sender.organization_id}:{span.trace_id.hex()}:{span.span_id.hex()}"
+
+
+def usage_reported(attributes: Attributes) -> dict[str, object]:
+    """Usage in `costing.py`'s keys. Dialects count cached tokens inside the input and reasoning
+    inside the output; Heliograph's columns keep them apart, as Helicone does."""
+    counts = {key: first_count(attributes, names) for key, names in TOKENS.items()}
+    reported: dict[str, object] = {
+        key: value
+        for key, value in counts.items()
+        if value is not None and key not in ("input", "output")
+    }
+    cached = (counts["promptCacheReadTokens"] or 0) + (counts["promptCacheWriteTokens"] or 0)
+    if counts["input"] is not None:
+        reported["promptTokens"] = max(counts["input"] - cached, 0)
+    if counts["output"] is not None:
+        reported["completionTokens"] = max(counts["output"] - (counts["reasoningTokens"] or 0), 0)
+    return reported
+
+
+def attribution(
+    span: Span,
+    attributes: Attributes,
+    resource: Attributes,
+    known: Mapping[tuple[bytes, bytes], Known],
+) -> Attribution:
+    """User, session and properties; the session is the trace unless a session id is given,
+    and the path is the chain of span names from the top of the trace down to this span."""
+    helicone = _helicone_association(attributes)
+    names, top = _ancestry(span, known)
+    session_name = (
+        helicone.get("Helicone-Session-Name")
+        or first_text(attributes, ("traceloop.workflow.name",))
+        or (top.name if top is not None and not top.parent else "")
+        or _service_name(resource)
+    )
+    return Attribution(
+        user_id=helicone.get("Helicone-User-Id") or first_text(attributes, USER, resource),
+        properties=properties(attributes, resource),
+        session_id=(
+            helicone.get("Helicone-Session-Id")
+            or first_text(attributes, SESSION, resource)
+            or span.trace_id.hex()
+        ),
+        session_path=cap(helicone.get("Helicone-Session-Path") or "/" + "/".join(names), 1000),
+        session_name=cap(session_name, MAX_KEY_CHARS),
+    )
+
+
+def _service_name(resource: Attributes) -> str:
+    name = first_text(resource, ("service.name",))
+    return "" if name.startswith("unknown_service") else name  # the SDK's stand-in for none
+
+
+def _ancestry(
+    span: Span, known: Mapping[tuple[bytes, bytes], Known]
+) -> tuple[list[str], Known | None]:
+    """The names from the topmost span of this export's trace down to `span`, and that top."""
+    names = [_segment(span.name)]
+    parent, top, seen = span.parent_span_id, None, {span.span_id}
+    while parent and parent not in seen and len(names) < MAX_DEPTH:
+        seen.add(parent)
+        top = known.get((span.trace_id, parent))
+        if top is None:
+            break
+        names.append(_segment(top.name))
+        parent = top.parent
+    return names[::-1], top
+
+
+def _segment(name: str) -> str:
+    # A slash would split one span into two levels of the session tree.
+    return cap(clean_text(name).replace("/", "_").strip(), 100) or "span"
+
+
+def _helicone_association(attributes: Attributes) -> dict[str, str]:
+    """Helicone's own names sent as OpenLLMetry association properties (`Helicone-User-Id` ...)."""
+    return {
+        key[len(ASSOCIATION) :]: cap(as_text(value), MAX_PROPERTY_CHARS)
+        for key, value in attributes.items()
+        if key.startswith(f"{ASSOCIATION}Helicone-")
+        and not key.startswith(f"{ASSOCIATION}Helicone-Property-")
+    }
+
+
+def properties(attributes: Attributes, resource: Attributes) -> dict[str, str]:
+    """Association properties under their own names, then every other span and resource
+    attribute under `otel.<key>`, at most `MAX_PROPERTIES`; bodies are never properties."""
+    chosen: dict[str, str] = {}
+    for key, value in _property_items(attributes, resource):
+        if len(chosen) >= MAX_PROPERTIES:
+            break
+        name = cap(clean_text(key), MAX_KEY_CHARS)
+        chosen.setdefault(name, cap(as_text(value), MAX_PROPERTY_CHARS))
+    return chosen
+
+
+def _property_items(attributes: Attributes, resource: Attributes) -> Iterator[tuple[str, Any]]:
+    for key, value in attributes.items():
+        if key.startswith(f"{ASSOCIATION}Helicone-Property-"):
+            yield key[len(f"{ASSOCIATION}Helicone-Property-") :], value
+        elif key.startswith(ASSOCIATION) and key not in MAPPED and "Helicone-" not in key:
+            yield key[len(ASSOCIATION) :], value
+    for source in (attributes, resource):
+        for key, value in source.items():
+            if key not in MAPPED and not key.startswith(UNLISTED) and not _secret(key):
+                yield PROPERTY_PREFIX + key, value
+
+
+def _secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def _moment(nanos: int) -> datetime:
+    if not EARLIEST_NS <= nanos < LATEST_NS:  # checked first: a later one overflows datetime
+        raise SpanRefused("a span's start and end times must be between 1970 and 2200")
+    return EPOCH + timedelta(microseconds=nanos // 1000)
+
+
+def _status(attributes: Attributes, error: bool) -> int:
+    for key in HTTP_STATUS:
+        code = whole_number(attributes.get(key))
+        if code is not None and 100 <= code <= 599:
+            return code
+    return 500 if error else 200
+
+
+def _time_to_first_token(span: Span, attributes: Attributes) -> int | None:
+    for key in TTFT_SECONDS:
+        seconds = attributes.get(key)
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+            return min(int(seconds * 1000), 2**31 - 1)
+    start = span.start_time_unix_nano
+    for event in span.events:  # OpenInference marks the first streamed token with an event
+        if "first token" in event.name.lower() and event.time_unix_nano >= start:
+            return min(int(event.time_unix_nano - start) // 1_000_000, 2**31 - 1)
+    return None
+
+
+def _provider(attributes: Attributes, resource: Attributes) -> str:
+    named = first_text(attributes, PROVIDER, resource).lower()
+    if not named:
+        return "CUSTOM"
+    return PROVIDERS.get(named) or cap(named.upper(), 64)
+
+
+def _target_url(attributes: Attributes) -> str:
+    address = first_text(attributes, ("server.address",))
+    if not address:
+        return first_text(attributes, ("url.full",))
+    port = whole_number(attributes.get("server.port"))
+    return f"https://{address}" + (f":{port}" if port and port != 443 else "")
