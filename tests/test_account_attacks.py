@@ -1,4 +1,4 @@
-"""An attacker's pass over accounts and access (issue 10): privilege escalation, other
+"""An attacker's pass over accounts and access: privilege escalation, other
 organizations' ids, CSRF, session and token handling, secrets in answers and the audit log, proxy
 keys out of their lane, throttles flushed by floods. Each finding of that pass, now fixed, and
 each attack that held, is a regression test here."""

@@ -277,6 +277,12 @@ async def test_log_endpoint_accepts_heliconess_message(heliograph: Heliograph) -
     assert round(row["cost"] * 1e9) == 100 * 150 + 50 * 600
 
 
+def too_many_properties() -> dict[str, Any]:
+    message = log_message(str(uuid.uuid4()))
+    message["log"]["request"]["properties"] = {f"p{number}": "v" for number in range(65)}
+    return message
+
+
 @pytest.mark.parametrize(
     ("message", "error"),
     [
@@ -284,6 +290,7 @@ async def test_log_endpoint_accepts_heliconess_message(heliograph: Heliograph) -
         ({"log": {"request": {}}}, "'request' and 'response'"),
         (log_message("not-a-uuid"), "must be a UUID"),
         (log_message(str(uuid.uuid4()), status="ok"), "must be a number"),
+        (too_many_properties(), "at most 64 properties"),
     ],
 )
 async def test_log_endpoint_rejects_bad_messages(

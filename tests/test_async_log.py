@@ -258,9 +258,10 @@ async def test_streams_logged_as_chunks_are_read_as_streams(heliograph: Heliogra
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b"{not json", "invalid request"),
-        (b'{"providerRequest": "\xff\xfe"}', "error parsing the body"),
-        ([1, 2], "invalid request"),
+        (b"{not json", "the body is not JSON"),
+        (b'{"providerRequest": "\xff\xfe"}', "the body is not JSON"),
+        (b"", "the body is not JSON"),
+        ([1, 2], "the body must be an object"),
         ({}, "providerRequest must be an object"),
         ({**async_log(), "providerResponse": None}, "providerResponse must be an object"),
         (async_log(request=[]), "providerRequest.json must be an object"),  # type: ignore[arg-type]
@@ -371,6 +372,26 @@ async def test_log_messages_honour_the_model_they_name(heliograph: Heliograph) -
         row = await heliograph.wait_for(message["log"]["request"]["id"])
         assert row["model"] == model
         assert nano(row) == priced(100, 50, model, "openai")
+
+
+async def test_a_log_message_that_is_not_one_is_a_400(heliograph: Heliograph) -> None:
+    headers = {**heliograph.auth(), "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        for body, error in (
+            (b"{not json", "the body is not JSON"),
+            (b'{"log": "\xff"}', "the body is not JSON"),
+            (b"[1]", "expected an object with a 'log' object"),
+        ):
+            url = f"{heliograph.api}/v1/log/request"
+            async with session.post(url, data=body, headers=headers) as response:
+                answer = await response.json()
+                assert response.status == 400, answer
+                assert error in answer["error"]
+    message = log_message(str(uuid.uuid4()))  # and the next message is taken
+    message["log"]["request"]["model"] = "m" * 100_000
+    status, answer = await heliograph.api_post("/v1/log/request", message)
+    assert status == 202, answer
+    assert (await heliograph.wait_for(message["log"]["request"]["id"]))["model"] == "m" * 256
 
 
 async def test_a_log_message_nested_too_deeply_is_a_400(heliograph: Heliograph) -> None:

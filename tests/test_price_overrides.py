@@ -315,6 +315,25 @@ async def test_an_override_prices_from_its_moment_on_and_recompute_catches_up(
         assert status == 400, (bad, body)
 
 
+async def test_one_recompute_at_a_time_per_organization(heliograph: Heliograph) -> None:
+    """A second recompute of an organization whose recompute runs is a 429; another
+    organization's is not held up by it."""
+    span = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}
+    running = heliograph.running.services.repricer._running
+    running.add(heliograph.organization_id)  # as while a long recompute runs
+    try:
+        status, body = await send(heliograph, "POST", f"{BASE}/recompute", span)
+        assert status == 429, body
+        assert "running" in body["error"]
+        _, other_key = heliograph.new_organization("other")
+        status, body = await send(heliograph, "POST", f"{BASE}/recompute", span, key=other_key)
+        assert status == 200, body
+    finally:
+        running.discard(heliograph.organization_id)
+    status, body = await send(heliograph, "POST", f"{BASE}/recompute", span)
+    assert status == 200, body
+
+
 async def test_provider_specific_override_wins_and_cents_limits_charge_it(
     heliograph: Heliograph,
 ) -> None:

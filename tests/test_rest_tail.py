@@ -197,6 +197,26 @@ async def test_added_property_refusals(heliograph: Heliograph, logged: list[str]
     assert status == 404
 
 
+async def test_a_request_takes_a_bounded_number_of_added_values(
+    heliograph: Heliograph, logged: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing a value appends a row, so the values added to one request are capped too."""
+    monkeypatch.setattr("heliograph.services.requests.MAX_ADDED_VALUES", 3)
+    path = f"/v1/request/{logged[0]}/property"
+    for value in ("one", "two", "three"):
+        status, _ = await heliograph.api_put(path, {"key": "stage", "value": value})
+        assert status == 200
+    status, body = await heliograph.api_put(path, {"key": "stage", "value": "four"})
+    assert status == 409
+    assert "at most 3" in body["error"]
+    _, got = await heliograph.api_get(f"/v1/request/{logged[0]}")
+    assert got["data"]["properties"]["stage"] == "three"
+    status, _ = await heliograph.api_put(
+        f"/v1/request/{logged[1]}/property", {"key": "k", "value": "v"}
+    )
+    assert status == 200  # the cap is per request
+
+
 async def test_query_ids(
     heliograph: Heliograph, logged: list[str], chdb_executor: ChdbExecutor
 ) -> None:

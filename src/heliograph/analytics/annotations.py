@@ -71,6 +71,17 @@ class Annotations:
         }
         await self._engine.insert(ADDED_PROPERTIES, orjson.dumps(row), uuid.uuid4().hex)
 
+    async def added_count(self, organization_id: str, request_id: str) -> int:
+        """How many values were ever added to one request's properties."""
+        scope = self._engine.scope(organization_id)
+        params = scope.params(id=request_id)
+        sql = (
+            f"SELECT count() AS added FROM {ADDED_PROPERTIES} "
+            f"WHERE {scope.clause} AND request_id = {{id:UUID}}"
+        )
+        rows = await self._engine.read(scope, sql, params)
+        return int(rows[0]["added"]) if rows else 0
+
     async def added_properties(
         self, organization_id: str, request_ids: list[str]
     ) -> dict[str, dict[str, str]]:

@@ -41,11 +41,17 @@ BUSY_PREFIXES = (
     "/v1/auth/signup",
     "/v1/auth/login",
     "/v1/auth/password",
+    "/v1/price-overrides/recompute",
 )
 NOT_FOUND_OPERATIONS = ("restorePropertyKey", "createProxyKey")  # 404 without a path parameter
 # Successes that are not 200 or not JSON, for routes whose handlers pick them themselves.
 SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201", "createSavedQuery": "201"}
-CONFLICT_OPERATIONS = ("createSavedQuery", "savePriceOverride", "updatePriceOverride")
+CONFLICT_OPERATIONS = (
+    "createSavedQuery",
+    "savePriceOverride",
+    "updatePriceOverride",
+    "putRequestProperty",
+)
 # Successes with a second status: created (201) or replaced (200).
 ALSO_SUCCESS = {"savePriceOverride": "201"}  # 409 once a per-organization cap is reached
 PUBLIC_PATHS = ("/v1/models",)  # no key needed: never a 401 or 403

@@ -28,9 +28,10 @@
     │   ├── NotFound (404), Conflict    services/organizations.py: members, invitations
     │   ├── InvalidKeyInput, KeyNotFound  services/provider_keys.py: provider and proxy keys
     │   ├── SsoFailed                   services/sso.py: the issuer, a flow or an ID token
-    │   ├── InvalidPrice, PriceOverrideNotFound (404), TooManyOverrides, OverrideExists (409)
-    │   │                               services/prices.py: price overrides, recompute ranges
+    │   ├── InvalidPrice, PriceOverrideNotFound (404), TooManyOverrides, OverrideExists (409),
+    │   │   RecomputeBusy (429)         services/prices.py: price overrides, recompute ranges
     │   ├── TooManySavedQueries (409)   services/saved_queries.py: the per-organization cap
+    │   ├── TooManyProperties (409)     services/requests.py: properties of one request
     │   └── WrongProvider (403)         gateway/proxy.py: a proxy key on another provider's route
     ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
     ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)

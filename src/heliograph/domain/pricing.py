@@ -7,7 +7,8 @@ from Decimal prices so nothing is lost to floats. Unknown models are flagged, ne
 model's first price tier cost is linear in each kind of token, so the per-token rates are learnt
 once per model, provider and hour from `calc_price` itself and applied with exact Decimal sums;
 usage that reaches a tier goes through `calc_price` whole. An organization's own price for a
-model (`PriceOverride`) replaces the snapshot's for that organization's rows.
+model (`PriceOverride`) replaces the snapshot's for that organization's rows. A cost no single
+request can run up (`MAX_COST_USD`) says the usage counts are not real: it is stored unpriced.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from heliograph.domain.money import NANO_PER_USD
 from heliograph.domain.usage import Usage
 
 NANO_USD = Decimal(NANO_PER_USD)
-MAX_NANO_USD = 2**64 - 1  # the stored column is UInt64
+# No single request costs more. Above it (usage near int64 reaches 1e22 nano-USD, past the UInt64
+# column) the counts are not believable: the row keeps them, unpriced, rather than a cost that
+# cannot be stored or that would swamp (or overflow) every sum it is part of.
+MAX_COST_USD = Decimal(1_000_000)
+MAX_MODEL_CHARS = 256  # a model name, as stored and as a price override names it
+MAX_PROVIDER_CHARS = 64
 PROBE_TOKENS = 1000
 
 
@@ -78,16 +84,24 @@ def usd_to_nano(usd: Decimal) -> int:
     return int((usd * NANO_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
+def priced(usd: Decimal) -> Price:
+    """The price of a request that cost `usd`; a cost that is not a real one (negative, not a
+    number, above `MAX_COST_USD`) is `NO_USAGE` at 0: its usage cannot be what was spent."""
+    if not usd.is_finite() or not 0 <= usd <= MAX_COST_USD:
+        return Price(0, PriceStatus.NO_USAGE)
+    return Price(usd_to_nano(usd), PriceStatus.PRICED)
+
+
 def price_usage(usage: Usage, model: str, price_provider: str | None) -> Price:
     """Price `usage` of `model`; `price_provider` is the genai-prices provider id, if known."""
-    if not usage.is_known:
+    if not usage.is_known or not _credible(usage):
         return Price(0, PriceStatus.NO_USAGE)
     if not model:
         return Price(0, PriceStatus.UNKNOWN_MODEL)
     total = price_counts(token_counts(usage), model, price_provider)
     if total is None:
         return Price(0, PriceStatus.UNKNOWN_MODEL)
-    return Price(usd_to_nano(total), PriceStatus.PRICED)
+    return priced(total)
 
 
 def price_counts(counts: TokenCounts, model: str, provider: str | None) -> Decimal | None:
@@ -205,6 +219,18 @@ def find_override(
     return max(matching, key=PriceOverride.precedence, default=None)
 
 
+def _credible(usage: Usage) -> bool:
+    """No count is negative (a sender's bug, which genai-prices refuses outright)."""
+    counts = (
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    )
+    return min(counts) >= 0
+
+
 def token_counts(usage: Usage) -> TokenCounts:
     return TokenCounts(
         input=(usage.input_tokens or 0) + usage.cache_read_tokens + usage.cache_write_tokens,
@@ -216,9 +242,8 @@ def token_counts(usage: Usage) -> TokenCounts:
 
 def price_with_override(usage: Usage, override: PriceOverride) -> Price:
     """`usage` at an organization's own price; without usage only a per-request price applies."""
-    if not usage.is_known:
+    if not usage.is_known or not _credible(usage):
         if override.per_request > 0:
-            return Price(usd_to_nano(override.per_request), PriceStatus.PRICED)
+            return priced(override.per_request)
         return Price(0, PriceStatus.NO_USAGE)
-    nano = usd_to_nano(override.total(token_counts(usage)))
-    return Price(min(nano, MAX_NANO_USD), PriceStatus.PRICED)
+    return priced(override.total(token_counts(usage)))

@@ -14,6 +14,8 @@ from datetime import datetime
 STATUS_CLIENT_CANCELLED = -3
 STATUS_UPSTREAM_UNREACHABLE = 502
 STATUS_UPSTREAM_TIMEOUT = 504
+# Custom properties one request may hold, however they arrive (headers, a log, added later).
+MAX_PROPERTIES = 64
 
 
 @dataclass(slots=True)

@@ -4,10 +4,12 @@ manual loggers and LiteLLM's `helicone` callback send it to `/{oai,anthropic,goo
 
 `Helicone-*` options come from `providerRequest.meta` and, winning over it, the log request's
 own headers (helicone-helpers sends them there). Every string is cleaned and every value checked:
-a malformed body is an `InvalidAsyncLog` (a 400) that names the field."""
+a malformed body is an `InvalidAsyncLog` (a 400) that names the field. `load_body` reads the raw
+body; both are CPU work on a large log, for a worker thread."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.record import Attribution, RequestRecord
+from heliograph.domain.pricing import MAX_MODEL_CHARS
+from heliograph.domain.record import MAX_PROPERTIES, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 from heliograph.ingest.log_message import (
     EARLIEST,
@@ -39,7 +42,6 @@ ROUTE_PROVIDERS = {
 }
 MAX_URL_CHARS = 8192
 MAX_META_VALUE_CHARS = 8192
-MAX_PROPERTIES = 64
 MAX_PROPERTY_NAME_CHARS = 256
 PROPERTY_PREFIX = "helicone-property-"
 # Session headers are columns of their own and, as in Helicone, properties too.
@@ -54,6 +56,20 @@ SECONDS_UNTIL = 4_102_444_800
 
 class InvalidAsyncLog(InvalidInput):
     """The body is not in Helicone's async-log shape; the text names the field."""
+
+
+def load_body(raw: bytes) -> Any:
+    """The JSON document of a log's body, read by orjson; what orjson refuses is read again by
+    Python's reader, which takes all Python's `json.dumps` writes (an escaped lone surrogate,
+    cleaned later; NaN, refused or dropped by the checks), as FastAPI's reading of it did."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        refusal = str(error)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # bytes that are not UTF-8 are a ValueError too
+        raise InvalidAsyncLog(f"the body is not JSON: {refusal[:200]}") from None
 
 
 def record_from_async_log(
@@ -286,8 +302,8 @@ def _reported(request_json: dict[str, Any], response: dict[str, Any]) -> dict[st
     document = document if isinstance(document, dict) else {}
     reported: dict[str, object] = {}
     model = document.get("model") or request_json.get("model")
-    if isinstance(model, str):
-        reported["model"] = clean_text(model)
+    if isinstance(model, str):  # cut as every stored model is (`ingest/rows.py`)
+        reported["model"] = clean_text(model[:MAX_MODEL_CHARS])[:MAX_MODEL_CHARS]
     prompt, completion = _documented_usage(document)
     if prompt is not None:
         reported["promptTokens"] = prompt

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.record import Attribution, RequestRecord
+from heliograph.domain.record import MAX_PROPERTIES, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
 INT32_MAX = 2**31 - 1
@@ -46,6 +46,9 @@ def record_from_message(message: Any, organization_id: str, key_id: str) -> Requ
     properties = request.get("properties") or {}
     if not isinstance(properties, dict):
         raise InvalidLogMessage("log.request.properties must be an object")
+    custom = [key for key in properties if not str(key).startswith("Helicone-Session-")]
+    if len(custom) > MAX_PROPERTIES:  # as many as the gateway takes in headers
+        raise InvalidLogMessage(f"log.request.properties holds at most {MAX_PROPERTIES} properties")
     cleaned = {_text(key): _text(value) for key, value in properties.items()}
     return RequestRecord(
         request_id=_uuid(request.get("id"), "log.request.id"),

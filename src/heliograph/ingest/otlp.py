@@ -28,6 +28,10 @@ from heliograph.ingest.otlp_records import MAX_DEPTH, Known, Sender, SpanRefused
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPE = "application/json"
 MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
+# JSON costs ~20x protobuf's CPU to read (`json_format.ParseDict`): held to the API's body cap.
+MAX_JSON_BYTES = 8 * 1024 * 1024
+MAX_GZIP_MEMBERS = 64  # exporters send one; thousands of empty ones are only work
+GZIP_READ_BYTES = 64 * 1024  # compressed input fed per step, so a member's end is found cheaply
 MAX_RECORDS = 5_000  # LLM spans stored from one export; the rest are rejected
 
 
@@ -72,12 +76,16 @@ def media_type(content_type: str) -> str:
 
 
 def decode_export(body: bytes, media: str, content_encoding: str) -> ExportTraceServiceRequest:
-    """The export in `body`, gunzipped within `MAX_DECOMPRESSED_BYTES` when it says gzip."""
+    """The export in `body`, gunzipped when it says gzip; at most `MAX_JSON_BYTES` of JSON or
+    `MAX_DECOMPRESSED_BYTES` of protobuf."""
     encoding = content_encoding.strip().lower()
+    limit = MAX_JSON_BYTES if media == JSON_TYPE else MAX_DECOMPRESSED_BYTES
     if encoding == "gzip":
-        body = gunzip(body, MAX_DECOMPRESSED_BYTES)
+        body = gunzip(body, limit)
     elif encoding not in ("", "identity"):
         raise UnsupportedExport("Content-Encoding must be gzip or none")
+    if len(body) > limit:
+        raise ExportTooLarge(f"an OTLP {_format(media)} export may hold at most {limit} bytes")
     export = ExportTraceServiceRequest()
     if media != JSON_TYPE:
         try:
@@ -96,23 +104,36 @@ def decode_export(body: bytes, media: str, content_encoding: str) -> ExportTrace
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """`body` decompressed (every gzip member), or a 413 as soon as it passes `limit` bytes."""
+    """`body` decompressed (every gzip member, at most `MAX_GZIP_MEMBERS`), or a 413 as soon as
+    it passes `limit` bytes. The input is walked by offset: copying the rest of the body after
+    each member (`unused_data`) would cost quadratic time for many small members."""
+    view = memoryview(body)
     out: list[bytes] = []
-    size = 0
-    while body:
+    size = offset = members = 0
+    while offset < len(view):
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise InvalidExport(f"the gzip body has more than {MAX_GZIP_MEMBERS} members")
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            chunk = inflater.decompress(body, limit - size + 1)
-        except zlib.error:
-            raise InvalidExport("the body is not valid gzip") from None
-        size += len(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            raise ExportTooLarge(f"the body decompresses to more than {limit} bytes")
-        if not inflater.eof:
-            raise InvalidExport("the gzip body is truncated")
-        out.append(chunk)
-        body = inflater.unused_data
+        while not inflater.eof:
+            if offset >= len(view):
+                raise InvalidExport("the gzip body is truncated")
+            piece = view[offset : offset + GZIP_READ_BYTES]
+            offset += len(piece)
+            try:
+                chunk = inflater.decompress(piece, limit - size + 1)
+            except zlib.error:
+                raise InvalidExport("the body is not valid gzip") from None
+            size += len(chunk)
+            if size > limit or inflater.unconsumed_tail:
+                raise ExportTooLarge(f"the body decompresses to more than {limit} bytes")
+            out.append(chunk)
+        offset -= len(inflater.unused_data)  # at most one piece: the next member's start
     return b"".join(out)
+
+
+def _format(media: str) -> str:
+    return "JSON" if media == JSON_TYPE else "protobuf"
 
 
 def _hex_ids_as_base64(document: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +203,9 @@ def records_from_export(
             converted.records.append(span_record(span, attributes, resource, known, sender))
         except SpanRefused as error:
             converted.reject(str(error))
+        except (ValueError, ArithmeticError):
+            # A value no check foresaw: this span is refused, never the whole export.
+            converted.reject("a span holds a value that cannot be stored")
     return converted
 
 

@@ -15,6 +15,7 @@ from heliograph.ingest.otlp_dialects import (
     as_text,
     cap,
     objects,
+    secret,
     small_number,
 )
 
@@ -26,7 +27,9 @@ def request_body(attributes: Attributes, model: str) -> bytes:
     if isinstance(_json(sent), dict):  # OpenInference keeps the request itself, as sent
         return str(sent).encode()
     body: dict[str, Any] = {"model": model} if model else {}
-    body.update(_json_object(attributes.get("llm.invocation_parameters")) or {})
+    parameters = _json_object(attributes.get("llm.invocation_parameters")) or {}
+    # A client's parameters may include its key (`api_key`): never stored with the request.
+    body.update({key: value for key, value in parameters.items() if not secret(key, value)})
     messages = (
         _indexed_messages(attributes, "gen_ai.prompt", "")
         or _indexed_messages(attributes, "llm.input_messages", "message.")

@@ -5,6 +5,7 @@ are model calls, and the readers of OTLP attribute values all three share."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -75,7 +76,15 @@ BODY_PREFIXES = (
 )  # fmt: skip
 # Never properties: bodies, SDK noise, a process's command line (it may hold secrets).
 UNLISTED = (ASSOCIATION, *BODY_PREFIXES, "llm.headers", "telemetry.sdk.", "process.command")
-SECRET_WORDS = ("authorization", "api_key", "api-key", "apikey", "secret", "password", "cookie")
+# Attributes are kept by default; a name holding one of these words may carry a credential and
+# is dropped (as is a value that starts like an Authorization header).
+SECRET_WORDS = (
+    "authorization", "authentication", "bearer", "cookie", "password", "passwd", "secret",
+    "credential", "private_key", "private-key", "api_key", "api-key", "api.key", "apikey", "token",
+)  # fmt: skip
+# ... except "token" in a count's name: usage (mapped before this) and limits like max_tokens.
+TOKEN_COUNT_WORDS = ("usage.", "token_count", "tokens")
+CREDENTIAL_VALUE = re.compile(r"(?i)(bearer|basic)\s+[\w.~+/=-]{12,}\s*")
 # Spans of these kinds wrap LLM calls (and may sum their tokens): never requests themselves.
 NOT_CALLS = frozenset({"chain", "agent", "tool", "retriever", "reranker", "guardrail", "workflow"})
 NOT_CALLS |= {"task", "evaluator", "invoke_agent", "create_agent", "execute_tool"}
@@ -155,6 +164,18 @@ def first_count(attributes: Attributes, keys: tuple[str, ...]) -> int | None:
         if count is not None:
             return count
     return None
+
+
+def secret(key: str, value: Any = None) -> bool:
+    """Whether an attribute may hold a credential: its name says so (`SECRET_WORDS`), or its
+    value reads like an Authorization header."""
+    lowered = key.lower()
+    words = [word for word in SECRET_WORDS if word in lowered]
+    if words == ["token"] and any(word in lowered for word in TOKEN_COUNT_WORDS):
+        words = []
+    if words:
+        return True
+    return isinstance(value, str) and CREDENTIAL_VALUE.fullmatch(value[:4096]) is not None
 
 
 def whole_number(value: Any) -> int | None:

@@ -9,6 +9,7 @@ the store, not the collector, is the record of truth.
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import logging
 import random
 import re
@@ -17,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -62,7 +63,7 @@ class OtlpConfig:
         if not endpoint.strip():
             return None
         url = traces_url(endpoint)
-        if own_api and url == own_api.rstrip("/") + TRACES_PATH:
+        if own_api and same_endpoint(url, own_api.rstrip("/") + TRACES_PATH):
             raise InvalidSetting(
                 "HELIOGRAPH_OTLP_ENDPOINT names this Heliograph's own OTLP ingest; every span"
                 " would come back as a request and be exported again"
@@ -87,6 +88,40 @@ def traces_url(endpoint: str) -> str:
         )
     base = endpoint.rstrip("/")
     return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+
+
+def same_endpoint(url: str, own: str) -> bool:
+    """Whether `url` reaches `own`, however spelt: scheme and host in any case, default ports,
+    and, when `own` listens on loopback or on every interface, any loopback or unspecified
+    address (`localhost`, 127.0.0.0/8, ::1, 0.0.0.0, ::) for its host."""
+    try:
+        there, here = urlsplit(url), urlsplit(own)
+        ports = _port(there), _port(here)
+    except ValueError:
+        return False
+    if there.scheme.lower() != here.scheme.lower() or ports[0] != ports[1]:
+        return False
+    if there.path.rstrip("/") != here.path.rstrip("/"):
+        return False
+    host, own_host = ((parts.hostname or "").lower().rstrip(".") for parts in (there, here))
+    return host == own_host or (_this_host(own_host) and _this_host(host))
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+
+
+def _this_host(host: str) -> bool:
+    """A name for this machine as a listener bound to loopback or to all interfaces sees it."""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def parse_headers(raw: str) -> dict[str, str]:

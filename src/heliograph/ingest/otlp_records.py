@@ -4,6 +4,7 @@ trace as a tree of span names)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from heliograph.domain.record import Attribution, RequestRecord
 from heliograph.domain.text import clean_text
-from heliograph.ingest.log_message import EARLIEST, LATEST
+from heliograph.ingest.log_message import EARLIEST, INT32_MAX, LATEST
 from heliograph.ingest.otlp_bodies import invocation_model, request_body, response_body
 from heliograph.ingest.otlp_dialects import (
     ANY_MODEL,
@@ -26,7 +27,6 @@ from heliograph.ingest.otlp_dialects import (
     PROVIDERS,
     REQUEST_MODEL,
     RESPONSE_MODEL,
-    SECRET_WORDS,
     SESSION,
     TOKENS,
     TTFT_SECONDS,
@@ -37,6 +37,7 @@ from heliograph.ingest.otlp_dialects import (
     cap,
     first_count,
     first_text,
+    secret,
     whole_number,
 )
 
@@ -53,7 +54,7 @@ EARLIEST_NS, LATEST_NS = (
 
 
 class SpanRefused(ValueError):
-    """A span that cannot be a request (its ids or times are unusable): the export's answer
+    """A span that cannot be a request (its ids, times or counts are unusable): the answer
     counts it as rejected, and the export's other spans are kept."""
 
 
@@ -117,6 +118,9 @@ def usage_reported(attributes: Attributes) -> dict[str, object]:
     """Usage in `costing.py`'s keys. Dialects count cached tokens inside the input and reasoning
     inside the output; Heliograph's columns keep them apart, as Helicone does."""
     counts = {key: first_count(attributes, names) for key, names in TOKENS.items()}
+    if any(count is not None and count > INT32_MAX for count in counts.values()):
+        # No call counts this many; priced, it would overflow the cost column at insert.
+        raise SpanRefused(f"a span's token counts must be at most {INT32_MAX}")
     reported: dict[str, object] = {
         key: value
         for key, value in counts.items()
@@ -208,20 +212,21 @@ def properties(attributes: Attributes, resource: Attributes) -> dict[str, str]:
 
 
 def _property_items(attributes: Attributes, resource: Attributes) -> Iterator[tuple[str, Any]]:
+    """Helicone's named properties as sent; any other attribute unless it may hold a secret."""
     for key, value in attributes.items():
         if key.startswith(f"{ASSOCIATION}Helicone-Property-"):
             yield key[len(f"{ASSOCIATION}Helicone-Property-") :], value
-        elif key.startswith(ASSOCIATION) and key not in MAPPED and "Helicone-" not in key:
+        elif (
+            key.startswith(ASSOCIATION)
+            and key not in MAPPED
+            and "Helicone-" not in key
+            and not secret(key, value)
+        ):
             yield key[len(ASSOCIATION) :], value
     for source in (attributes, resource):
         for key, value in source.items():
-            if key not in MAPPED and not key.startswith(UNLISTED) and not _secret(key):
+            if key not in MAPPED and not key.startswith(UNLISTED) and not secret(key, value):
                 yield PROPERTY_PREFIX + key, value
-
-
-def _secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(word in lowered for word in SECRET_WORDS)
 
 
 def _moment(nanos: int) -> datetime:
@@ -241,12 +246,14 @@ def _status(attributes: Attributes, error: bool) -> int:
 def _time_to_first_token(span: Span, attributes: Attributes) -> int | None:
     for key in TTFT_SECONDS:
         seconds = attributes.get(key)
-        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
-            return min(int(seconds * 1000), 2**31 - 1)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:  # Infinity and NaN are doubles too
+            return min(int(seconds * 1000), INT32_MAX)
     start = span.start_time_unix_nano
     for event in span.events:  # OpenInference marks the first streamed token with an event
         if "first token" in event.name.lower() and event.time_unix_nano >= start:
-            return min(int(event.time_unix_nano - start) // 1_000_000, 2**31 - 1)
+            return min(int(event.time_unix_nano - start) // 1_000_000, INT32_MAX)
     return None
 
 

@@ -1,11 +1,14 @@
 """Turns a captured `RequestRecord` into a `request_response` row (`RequestRow`): parses bodies,
 reads model, usage and cost (`providers/costing.py`, at the organization's price overrides as
 they are when the row is built), redacts and places the bodies. Every text column is cleaned
-(valid UTF-8, no NUL) whatever the record holds. Pure CPU work, run on the writer's thread."""
+(valid UTF-8, no NUL) and cut to its cap, and every count kept in its column's range, whatever the
+record holds: every source (gateway, log messages, async logs, OTLP) passes through here, and a
+row is never refused for a value, only trimmed. Pure CPU work, run on the writer's thread."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,12 +18,18 @@ from typing import Any
 
 import orjson
 
-from heliograph.domain.pricing import PriceOverride, PriceStatus
+from heliograph.domain.pricing import (
+    MAX_MODEL_CHARS,
+    MAX_PROVIDER_CHARS,
+    PriceOverride,
+    PriceStatus,
+)
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.redaction import Redactor
 from heliograph.domain.request_row import RequestRow
 from heliograph.domain.text import clean_text
 from heliograph.domain.times import STORED_FORMAT
+from heliograph.ingest.collector import collector_paused
 from heliograph.providers.base import Provider
 from heliograph.providers.costing import cost_of
 from heliograph.providers.encoding import decode_body
@@ -28,12 +37,33 @@ from heliograph.providers.sse import load_json
 from heliograph.state.bodies import body_document, write_body_file
 
 PREVIEW_BYTES = 64 * 1024
-# The text columns; `build` cleans each (the edges clean too, but one bad value costs a batch).
-TEXT_COLUMNS = (
-    "provider", "model", "request_model", "response_model", "model_override", "target_url",
-    "request_path", "method", "user_id", "session_id", "session_path", "session_name",
-    "api_key_id", "error",
-)  # fmt: skip
+# Each text column's cap in characters; `build` cleans and cuts each (the edges clean too, but
+# one bad value costs a batch, and one huge one lands in every list, rollup key and metric).
+# Models and providers as price overrides take them; URLs as an async log takes them (a header
+# line is at most 8 KiB too); user and session values as the API's filters take them.
+MAX_URL_CHARS = 8192
+MAX_ATTRIBUTION_CHARS = 1000
+MAX_PROPERTY_NAME_CHARS = 256  # as `Helicone-Property-*` names are capped
+MAX_PROPERTY_VALUE_CHARS = 10_000  # as `PUT /v1/request/{id}/property` takes them
+MAX_PROPERTIES = 64 + 3  # custom ones, and the three session headers kept as properties too
+MAX_ERROR_CHARS = 8192
+TEXT_COLUMNS = {
+    "provider": MAX_PROVIDER_CHARS,
+    "model": MAX_MODEL_CHARS,
+    "request_model": MAX_MODEL_CHARS,
+    "response_model": MAX_MODEL_CHARS,
+    "model_override": MAX_MODEL_CHARS,
+    "target_url": MAX_URL_CHARS,
+    "request_path": MAX_URL_CHARS,
+    "method": 16,
+    "user_id": MAX_ATTRIBUTION_CHARS,
+    "session_id": MAX_ATTRIBUTION_CHARS,
+    "session_path": MAX_ATTRIBUTION_CHARS,
+    "session_name": MAX_ATTRIBUTION_CHARS,
+    "api_key_id": 256,  # our own key ids, far shorter
+    "error": MAX_ERROR_CHARS,
+}
+INT64_MAX = 2**63 - 1
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -69,6 +99,10 @@ class RowBuilder:
         self._overrides_for = overrides_for
 
     def build(self, record: RequestRecord) -> BuiltRow:
+        with collector_paused(len(record.request_body) + len(record.response_body)):
+            return self._build(record)
+
+    def _build(self, record: RequestRecord) -> BuiltRow:
         response_body = decode_body(record.response_body, record.response_encoding)
         request_json = load_json(record.request_body) if record.request_body else None
         overrides = self._overrides_for(record.organization_id) if self._overrides_for else ()
@@ -81,36 +115,36 @@ class RowBuilder:
             "organization_id": record.organization_id,
             "request_created_at": record.created_at.strftime(STORED_FORMAT)[:-3],
             "response_created_at": timestamp(record.response_created_at),
-            "provider": _text(record.provider),
-            "model": cost.model,
-            "request_model": _text(cost.request_model),
-            "response_model": _text(cost.parsed.model),
-            "model_override": _text(attribution.model_override),
-            "target_url": _text(record.target_url),
-            "request_path": _text(record.path),
-            "method": _text(record.method),
+            "provider": _text(record.provider, "provider"),
+            "model": _text(cost.model, "model"),
+            "request_model": _text(cost.request_model, "request_model"),
+            "response_model": _text(cost.parsed.model, "response_model"),
+            "model_override": _text(attribution.model_override, "model_override"),
+            "target_url": _text(record.target_url, "target_url"),
+            "request_path": _text(record.path, "request_path"),
+            "method": _text(record.method, "method"),
             "status": record.status,
             "latency": record.latency_ms,
             "time_to_first_token": record.time_to_first_token_ms,
             "is_stream": record.is_stream,
-            "user_id": _text(attribution.user_id or _body_user(request_json)),
+            "user_id": _text(attribution.user_id or _body_user(request_json), "user_id"),
             "properties": _clean_properties(attribution.properties),
-            "session_id": _text(attribution.session_id),
-            "session_path": _text(attribution.session_path),
-            "session_name": _text(attribution.session_name),
-            "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
-            "prompt_cache_read_tokens": usage.cache_read_tokens,
-            "prompt_cache_write_tokens": usage.cache_write_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "prompt_audio_tokens": usage.audio_input_tokens,
-            "completion_audio_tokens": usage.audio_output_tokens,
+            "session_id": _text(attribution.session_id, "session_id"),
+            "session_path": _text(attribution.session_path, "session_path"),
+            "session_name": _text(attribution.session_name, "session_name"),
+            "prompt_tokens": _optional_count(usage.input_tokens),
+            "completion_tokens": _optional_count(usage.output_tokens),
+            "prompt_cache_read_tokens": _count(usage.cache_read_tokens),
+            "prompt_cache_write_tokens": _count(usage.cache_write_tokens),
+            "reasoning_tokens": _count(usage.reasoning_tokens),
+            "prompt_audio_tokens": _count(usage.audio_input_tokens),
+            "completion_audio_tokens": _count(usage.audio_output_tokens),
             "cost": price.cost_nano_usd,
             "pricing_status": price.status,
             "request_body_omitted": attribution.omit_request,
             "response_body_omitted": attribution.omit_response,
-            "api_key_id": _text(record.api_key_id),
-            "error": _text(record.error),
+            "api_key_id": _text(record.api_key_id, "api_key_id"),
+            "error": _text(record.error, "error"),
             "attempts": min(record.attempts, 255),
             "cache_enabled": record.cache_enabled,
             "storage_location": "clickhouse",
@@ -172,14 +206,37 @@ def _canonical_id(request_id: str) -> str:
     try:
         return str(uuid.UUID(request_id))
     except (ValueError, TypeError, AttributeError):
-        return _text(request_id)
+        return _cut(request_id, 64)
 
 
-def _text(value: object) -> str:
-    return "" if value is None else clean_text(value if isinstance(value, str) else str(value))
+def _text(value: object, column: str) -> str:
+    return _cut(value, TEXT_COLUMNS[column])
+
+
+def _cut(value: object, limit: int) -> str:
+    """`value` cleaned, at most `limit` characters: cut before cleaning so a huge value costs
+    nothing, and after, as cleaning may spell one bad character as up to three U+FFFD."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return clean_text(text[:limit])[:limit]
 
 
 def _clean_properties(properties: object) -> dict[str, str]:
+    """At most `MAX_PROPERTIES`, the first ones; cut names that collide keep the last value."""
     if not isinstance(properties, Mapping):
         return {}
-    return {_text(key): _text(value) for key, value in properties.items()}
+    kept = itertools.islice(properties.items(), MAX_PROPERTIES)
+    return {
+        _cut(key, MAX_PROPERTY_NAME_CHARS): _cut(value, MAX_PROPERTY_VALUE_CHARS)
+        for key, value in kept
+    }
+
+
+def _count(value: int) -> int:
+    """A token count in its Int64 column; a negative one (a sender's bug) is 0."""
+    return min(max(value, 0), INT64_MAX)
+
+
+def _optional_count(value: int | None) -> int | None:
+    return None if value is None else _count(value)

@@ -10,13 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from heliograph.domain.pricing import (
+    MAX_MODEL_CHARS,
     Price,
     PriceOverride,
-    PriceStatus,
     find_override,
     price_usage,
     price_with_override,
-    usd_to_nano,
+    priced,
 )
 from heliograph.domain.record import RequestRecord
 from heliograph.domain.text import clean_text
@@ -56,21 +56,23 @@ def cost_of(
 ) -> Cost:
     """The cost of a record whose response is decoded and request parsed already. Usage and cost
     a log message reported stand in for what its bodies do not say; a cost it reported wins over
-    any price, then the organization's `overrides`, then genai-prices."""
+    any price, then the organization's `overrides`, then genai-prices. The model is cut to
+    `MAX_MODEL_CHARS`, so it is priced under the name it is stored under."""
     parsed = _parse(provider, response_body, record.is_stream)
     from_request = request_model(record.path, request_json)
-    model = clean_text(
+    named = (
         record.attribution.model_override
         or parsed.model
         or from_request
         or _reported_model(record.reported)
     )
+    model = clean_text(named[:MAX_MODEL_CHARS])[:MAX_MODEL_CHARS]
     usage = parsed.usage
     if not usage.is_known and record.reported:
         usage = _reported_usage(record.reported)
     reported_cost = record.reported.get("cost") if record.reported else None
     if isinstance(reported_cost, int | float) and not isinstance(reported_cost, bool):
-        price = Price(usd_to_nano(Decimal(str(reported_cost))), PriceStatus.PRICED)
+        price = priced(Decimal(str(reported_cost)))  # an absurd one is unpriced, as computed
     else:
         price = price_of(usage, record.provider, model, provider, overrides)
     return Cost(parsed, from_request, model, usage, price)

@@ -25,7 +25,12 @@ from heliograph.appdb import prices as repository
 from heliograph.appdb.lookups import price_override
 from heliograph.appdb.models import OrgPriceOverride
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.pricing import PriceOverride, PriceStatus
+from heliograph.domain.pricing import (
+    MAX_MODEL_CHARS,
+    MAX_PROVIDER_CHARS,
+    PriceOverride,
+    PriceStatus,
+)
 from heliograph.domain.times import stored_time
 from heliograph.domain.usage import Usage
 from heliograph.providers.base import Provider
@@ -38,8 +43,6 @@ MAX_OVERRIDES = 1_000  # per organization
 MAX_PER_MTOK = Decimal(1_000_000)
 MAX_PER_REQUEST = Decimal(1_000)
 MAX_PLACES = 12
-MAX_MODEL_CHARS = 256
-MAX_PROVIDER_CHARS = 64
 MAX_RECOMPUTE_DAYS = 400
 PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
 
@@ -316,8 +319,16 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+class RecomputeBusy(InvalidInput):
+    """The organization's previous recompute is still running."""
+
+    status = 429
+    code = "busy"
+
+
 class Repricer:
-    """Re-prices stored rows; one recompute at a time per process (each is a mutation)."""
+    """Re-prices stored rows; one recompute at a time per organization, so one organization's
+    long recompute never holds up another's (the engine runs their mutations in turn)."""
 
     def __init__(
         self, store: AnalyticsStore, providers: Mapping[str, Provider], cache: PriceCache
@@ -326,12 +337,17 @@ class Repricer:
         self._repricing = Repricing(store.engine)
         self._by_name = {provider.name: provider for provider in providers.values()}
         self._cache = cache
-        self._running = asyncio.Lock()
+        self._running: set[str] = set()
 
     async def recompute(self, given: RecomputeRange) -> RecomputeResult:
         span = given.validated()
-        async with self._running:
+        if span.organization_id in self._running:
+            raise RecomputeBusy("a recompute of this organization is running; retry when it ends")
+        self._running.add(span.organization_id)
+        try:
             return await asyncio.to_thread(self._recompute, span)
+        finally:
+            self._running.discard(span.organization_id)
 
     def _recompute(self, span: RecomputeRange) -> RecomputeResult:
         scope = self._engine.scope(span.organization_id)

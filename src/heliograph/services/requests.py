@@ -15,10 +15,12 @@ from typing import Any, cast
 import orjson
 
 from heliograph.analytics.store import AnalyticsStore
+from heliograph.domain.errors import InvalidInput
 from heliograph.domain.filter_tree import Filter
 from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import QueryError, RequestQuery
+from heliograph.domain.record import MAX_PROPERTIES
 from heliograph.domain.request_row import RequestRow
 from heliograph.domain.times import iso, parse_stored, stored_time
 from heliograph.state.bodies import read_body_file
@@ -29,10 +31,19 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MAX_WRITTEN_DEPTH = 254
 MAX_PROPERTY_KEY_CHARS = 256  # as the gateway takes `Helicone-Property-*` names
 MAX_PROPERTY_VALUE_CHARS = 10_000
+# Values added to one request in all: the table is append-only, so replacing a value adds a row.
+MAX_ADDED_VALUES = 1_000
 # Helicone's legacy prompt format: each input's value wrapped in a tag naming it.
 PROMPT_INPUT = re.compile(
     r'<helicone-prompt-input key="([^"<>]{1,256})"\s*>([^<]*)</helicone-prompt-input>'
 )
+
+
+class TooManyProperties(InvalidInput):
+    """A request already holds as many properties (or added values) as it may."""
+
+    status = 409
+    code = "limit_reached"
 
 
 class RequestService:
@@ -105,8 +116,17 @@ class RequestService:
         """Add (or replace) a property of a stored request; False when the organization has no
         such request."""
         check_property(key, value)
-        if not await self._reads.existing_ids(organization_id, [request_id]):
+        request = await self.get(organization_id, request_id, include_body=False)
+        if request is None:
             return False
+        keys = request["properties"]
+        if key not in keys and len(keys) >= MAX_PROPERTIES:
+            raise TooManyProperties(f"a request holds at most {MAX_PROPERTIES} properties")
+        added = await self._annotations.added_count(organization_id, request_id)
+        if added >= MAX_ADDED_VALUES:
+            raise TooManyProperties(
+                f"at most {MAX_ADDED_VALUES} property values can be added to one request"
+            )
         await self._annotations.add_property(organization_id, request_id, key, value)
         return True
 

@@ -4,13 +4,15 @@ is a collector's, in the request's own content type, counting any spans refused.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from heliograph.api.deps import ServicesDep, Writer
+from heliograph.api.offload import off_the_loop
 from heliograph.domain.access import Caller
+from heliograph.ingest.collector import collector_paused
 from heliograph.ingest.otlp import (
     JSON_TYPE,
     Converted,
@@ -79,15 +81,17 @@ async def _take(request: Request, caller: Caller, services: ServicesDep) -> Resp
     body = await request.body()
     encoding = request.headers.get("content-encoding", "")
     # Decoding and converting a large export is CPU work: kept off the event loop.
-    converted = await run_in_threadpool(_convert, body, media, encoding, caller)
+    convert = functools.partial(_convert, body, media, encoding, caller)
+    converted = await off_the_loop(convert)
     for record in converted.records:
         services.writer.put(record)
     return Response(encode_response(converted, media), media_type=_answer_type(media))
 
 
 def _convert(body: bytes, media: str, encoding: str, caller: Caller) -> Converted:
-    export = decode_export(body, media, encoding)
-    return records_from_export(export, caller.organization_id, caller.key_id or "")
+    with collector_paused(len(body)):  # the decoded size is unknown yet; gzip only grows it
+        export = decode_export(body, media, encoding)
+        return records_from_export(export, caller.organization_id, caller.key_id or "")
 
 
 def _answer_type(media: str) -> str:

@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from heliograph.api.deps import Configurer, Reader, ServicesDep, actor_of
 from heliograph.api.envelope import JsonResponse, ok
 from heliograph.api.schemas import StrictBody
+from heliograph.domain.pricing import MAX_MODEL_CHARS, MAX_PROVIDER_CHARS
 from heliograph.services.prices import (
-    MAX_MODEL_CHARS,
-    MAX_PROVIDER_CHARS,
     OverrideInput,
     RecomputeRange,
     StoredOverride,
