@@ -686,7 +686,8 @@ async def test_a_large_async_log_does_not_stall_the_api_for_everyone_else(
         assert status == 200
         slowest = max(slowest, time.monotonic() - started)
     assert [await post for post in posts] == [200, 200]
-    assert slowest < 0.5, f"a small read waited {slowest:.2f} s behind two large async logs"
+    # 3.7 s before the fix; 0.3 s after on a quiet machine, so 1 s leaves room for a busy one.
+    assert slowest < 1.0, f"a small read waited {slowest:.2f} s behind two large async logs"
     await still_logs(heliograph)
 
 

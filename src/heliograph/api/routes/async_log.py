@@ -1,7 +1,7 @@
 """Helicone's async-logging routes: `/oai/v1/log`, `/anthropic/v1/log`, `/googleapis/v1/log`
 and `/custom/v1/log`, where Helicone's manual loggers and LiteLLM's `helicone` callback send a
 call they made themselves. Answered 200 with the request id (and `Helicone-Id`), once queued.
-The body is read and turned into a record in a worker thread, a few at a time (`off_the_loop`)."""
+A large body is read and turned into a record in a worker thread (`api/offload.py`)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def _log(route: str, request: Request, caller: Writer, services: ServicesD
     read = functools.partial(
         _read, raw, headers, route, caller.organization_id, caller.key_id or ""
     )
-    record = await off_the_loop(read)
+    record = await off_the_loop(read, len(raw))
     services.writer.put(record)
     response = ok({"request_id": record.request_id})
     response.headers["Helicone-Id"] = record.request_id

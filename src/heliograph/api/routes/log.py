@@ -40,7 +40,7 @@ MESSAGE_BODY: dict[str, Any] = {
 async def log_request(request: Request, caller: Writer, services: ServicesDep) -> JsonResponse:
     raw = await request.body()
     read = functools.partial(_read, raw, caller.organization_id, caller.key_id or "")
-    record = await off_the_loop(read)  # a refused message is an `InvalidInput`: a 400
+    record = await off_the_loop(read, len(raw))  # a refused message is an `InvalidInput`: a 400
     services.writer.put(record)
     return ok({"request_id": record.request_id}, status_code=202)
 
