@@ -3,6 +3,7 @@ users. Every builder takes the reader's `Scope`; callers pass validated paramete
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from heliograph.analytics.definitions import USAGE_TOTAL_SQL
@@ -143,11 +144,7 @@ def user_distribution_bounds_sql(
 ) -> tuple[str, dict[str, Any]]:
     """Per chart: the quantile bounds that trim the histogram's outliers (as sessions do)."""
     grouped, params = _per_user(scope, query)
-    columns = []
-    for name, value in USER_DISTRIBUTIONS.items():
-        columns.append(f"quantile({upper})({value}) AS {name}_upper")
-        low = f"quantile({lower})({value})" if lower is not None else f"min({value})"
-        columns.append(f"{low} AS {name}_lower")
+    columns = bound_columns(USER_DISTRIBUTIONS, upper, lower)
     return f"SELECT count() AS users, {', '.join(columns)} FROM ({grouped})", params
 
 
@@ -156,12 +153,31 @@ def user_distribution_histograms_sql(
 ) -> tuple[str, dict[str, Any]]:
     """Ten adaptive bins per chart over the users inside each chart's bounds."""
     grouped, params = _per_user(scope, query)
+    columns = histogram_columns(USER_DISTRIBUTIONS, bounds, params)
+    return f"SELECT {', '.join(columns)} FROM ({grouped})", params
+
+
+def bound_columns(distributions: Mapping[str, str], upper: float, lower: float | None) -> list[str]:
+    """`<name>_upper` and `<name>_lower` per chart: the quantiles between which a histogram
+    keeps its values (the minimum when no lower quantile trims it)."""
     columns = []
-    for name, value in USER_DISTRIBUTIONS.items():
+    for name, value in distributions.items():
+        columns.append(f"quantile({upper})({value}) AS {name}_upper")
+        low = f"quantile({lower})({value})" if lower is not None else f"min({value})"
+        columns.append(f"{low} AS {name}_lower")
+    return columns
+
+
+def histogram_columns(
+    distributions: Mapping[str, str], bounds: Mapping[str, Any], params: dict[str, Any]
+) -> list[str]:
+    """Ten adaptive bins per chart over the values inside its `bounds` (bound into `params`)."""
+    columns = []
+    for name, value in distributions.items():
         low, high = f"{name}_lower", f"{name}_upper"
         params[low], params[high] = float(bounds[low]), float(bounds[high])
         columns.append(
             f"histogramIf(10)({value}, {value} BETWEEN {{{low}:Float64}} AND {{{high}:Float64}}) "
             f"AS {name}"
         )
-    return f"SELECT {', '.join(columns)} FROM ({grouped})", params
+    return columns

@@ -5,6 +5,7 @@ request rows are never rewritten."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import orjson
 
@@ -44,19 +45,8 @@ class Annotations:
         self, organization_id: str, request_ids: list[str]
     ) -> dict[str, dict[str, float]]:
         """The newest value of every score name, per request."""
-        if not request_ids:
-            return {}
-        scope = self._engine.scope(organization_id)
-        params = scope.params(ids=request_ids)
-        sql = (
-            f"SELECT toString(request_id) AS id, name, argMax(value, created_at) AS value "
-            f"FROM {ANNOTATIONS} WHERE {scope.clause} "
-            "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
-        )
-        found: dict[str, dict[str, float]] = {}
-        for row in await self._engine.read(scope, sql, params):
-            found.setdefault(row["id"], {})[row["name"]] = float(row["value"])
-        return found
+        newest = await self._newest(ANNOTATIONS, "name", organization_id, request_ids)
+        return {id_: {k: float(v) for k, v in named.items()} for id_, named in newest.items()}
 
     async def add_property(
         self, organization_id: str, request_id: str, key: str, value: str
@@ -86,18 +76,25 @@ class Annotations:
         self, organization_id: str, request_ids: list[str]
     ) -> dict[str, dict[str, str]]:
         """The newest added value of every property key, per request."""
+        newest = await self._newest(ADDED_PROPERTIES, "key", organization_id, request_ids)
+        return {id_: {k: str(v) for k, v in named.items()} for id_, named in newest.items()}
+
+    async def _newest(
+        self, table: str, name_column: str, organization_id: str, request_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Per request, the newest value of each name in an append-only annotation table."""
         if not request_ids:
             return {}
         scope = self._engine.scope(organization_id)
         params = scope.params(ids=request_ids)
         sql = (
-            f"SELECT toString(request_id) AS id, key, argMax(value, created_at) AS value "
-            f"FROM {ADDED_PROPERTIES} WHERE {scope.clause} "
-            "AND request_id IN {ids:Array(UUID)} GROUP BY id, key"
+            f"SELECT toString(request_id) AS id, {name_column} AS name, "
+            f"argMax(value, created_at) AS value FROM {table} WHERE {scope.clause} "
+            "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
         )
-        found: dict[str, dict[str, str]] = {}
+        found: dict[str, dict[str, Any]] = {}
         for row in await self._engine.read(scope, sql, params):
-            found.setdefault(row["id"], {})[row["key"]] = str(row["value"])
+            found.setdefault(row["id"], {})[row["name"]] = row["value"]
         return found
 
     async def annotate_session(

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from heliograph.analytics.aggregates import TOKEN_SUMS, held, paged
+from heliograph.analytics.aggregates import (
+    TOKEN_SUMS,
+    bound_columns,
+    held,
+    histogram_columns,
+    paged,
+)
 from heliograph.analytics.definitions import SESSION_DURATION_SQL, USAGE_TOTAL_SQL
 from heliograph.analytics.filter_sql import session_filter_sql
 from heliograph.analytics.scope import Scope
@@ -91,12 +97,8 @@ def distribution_bounds_sql(
 ) -> tuple[str, dict[str, Any]]:
     """Per chart: the average and the quantile bounds that trim the histogram's outliers."""
     grouped, params = grouped_sessions_sql(scope, query)
-    columns = []
-    for name, value in DISTRIBUTIONS.items():
-        columns.append(f"avg({value}) AS {name}_average")
-        columns.append(f"quantile({upper})({value}) AS {name}_upper")
-        low = f"quantile({lower})({value})" if lower is not None else f"min({value})"
-        columns.append(f"{low} AS {name}_lower")
+    averages = [f"avg({value}) AS {name}_average" for name, value in DISTRIBUTIONS.items()]
+    columns = averages + bound_columns(DISTRIBUTIONS, upper, lower)
     sql = f"SELECT count() AS sessions, {', '.join(columns)} FROM ({grouped})"
     return sql, params
 
@@ -106,14 +108,7 @@ def distribution_histograms_sql(
 ) -> tuple[str, dict[str, Any]]:
     """Ten adaptive bins per chart over the sessions inside each chart's bounds."""
     grouped, params = grouped_sessions_sql(scope, query)
-    columns = []
-    for name, value in DISTRIBUTIONS.items():
-        low, high = f"{name}_lower", f"{name}_upper"
-        params[low], params[high] = float(bounds[low]), float(bounds[high])
-        columns.append(
-            f"histogramIf(10)({value}, {value} BETWEEN {{{low}:Float64}} AND {{{high}:Float64}}) "
-            f"AS {name}"
-        )
+    columns = histogram_columns(DISTRIBUTIONS, bounds, params)
     sql = f"SELECT {', '.join(columns)} FROM ({grouped})"
     return sql, params
 
