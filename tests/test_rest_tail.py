@@ -197,6 +197,18 @@ async def test_added_property_refusals(heliograph: Heliograph, logged: list[str]
     assert status == 404
 
 
+async def test_an_added_key_replaces_the_logged_one_whatever_its_case(
+    heliograph: Heliograph, logged: list[str]
+) -> None:
+    """The gateway stores `Helicone-Property-*` names lower-cased; a key added later is too."""
+    status, _ = await heliograph.api_put(
+        f"/v1/request/{logged[0]}/property", {"key": "ENV", "value": "staging"}
+    )
+    assert status == 200
+    _, got = await heliograph.api_get(f"/v1/request/{logged[0]}")
+    assert got["data"]["properties"] == {"env": "staging"}
+
+
 async def test_a_request_takes_a_bounded_number_of_added_values(
     heliograph: Heliograph, logged: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,14 @@ def get_saved_query(session: Session, org_id: str, query_id: str) -> SavedQuery 
     return query if query is not None and query.organization_id == org_id else None
 
 
+def saved_queries_among(session: Session, org_id: str, query_ids: list[str]) -> list[SavedQuery]:
+    """The organization's queries among `query_ids`, in one read."""
+    statement = select(SavedQuery).where(
+        SavedQuery.organization_id == org_id, SavedQuery.id.in_(query_ids)
+    )
+    return list(session.scalars(statement))
+
+
 def add_saved_query(session: Session, query: SavedQuery) -> SavedQuery:
     session.add(query)
     return query

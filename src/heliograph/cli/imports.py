@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import click
 
 from heliograph.cli.options import data_dir_option, open_app_db, read_settings
+from heliograph.domain.money import nano_to_usd
+from heliograph.domain.times import stored_time
 
 if TYPE_CHECKING:
     from heliograph.services.container import AppDb
     from heliograph.services.helicone_import import Tally
     from heliograph.settings import Settings
-
-NANO_PER_USD = 1_000_000_000
 
 
 @click.group(name="import")
@@ -181,9 +181,7 @@ class _Bar:
 
 def _stored(moment: datetime | None) -> str | None:
     """A `--since`/`--until` value (UTC) as stored times are written, so they compare as text."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return None if moment is None else stored_time(moment.replace(tzinfo=UTC))
 
 
 def _print(what: str, tally: Tally) -> None:
@@ -195,7 +193,7 @@ def _print(what: str, tally: Tally) -> None:
     for reason in tally.reasons:
         click.echo(f"  refused {reason}")
     if what == "requests":
-        cost = tally.cost_nano / NANO_PER_USD
+        cost = nano_to_usd(tally.cost_nano)
         click.echo(
             f"imported totals: {tally.imported:,} requests, {tally.tokens:,} tokens, ${cost:,.6f}"
         )

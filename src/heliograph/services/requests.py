@@ -33,6 +33,8 @@ MAX_PROPERTY_KEY_CHARS = 256  # as the gateway takes `Helicone-Property-*` names
 MAX_PROPERTY_VALUE_CHARS = 10_000
 # Values added to one request in all: the table is append-only, so replacing a value adds a row.
 MAX_ADDED_VALUES = 1_000
+# Kept as written (the gateway stores these three as properties under these names).
+SESSION_PROPERTY_KEYS = ("Helicone-Session-Id", "Helicone-Session-Path", "Helicone-Session-Name")
 # Helicone's legacy prompt format: each input's value wrapped in a tag naming it.
 PROMPT_INPUT = re.compile(
     r'<helicone-prompt-input key="([^"<>]{1,256})"\s*>([^<]*)</helicone-prompt-input>'
@@ -114,16 +116,21 @@ class RequestService:
         self, organization_id: str, request_id: str, key: str, value: str
     ) -> bool:
         """Add (or replace) a property of a stored request; False when the organization has no
-        such request."""
+        such request. Custom keys are lower-cased, as the gateway stores `Helicone-Property-*`
+        names, so a key replaces the logged one whatever its case."""
         check_property(key, value)
-        request = await self.get(organization_id, request_id, include_body=False)
-        if request is None:
+        key = key if key in SESSION_PROPERTY_KEYS else key.lower()
+        row = await self._reads.get(organization_id, request_id, False)
+        if row is None:
             return False
-        keys = request["properties"]
+        added, count = await asyncio.gather(
+            self._annotations.added_properties(organization_id, [request_id]),
+            self._annotations.added_count(organization_id, request_id),
+        )
+        keys = {**row["properties"], **added.get(request_id, {})}
         if key not in keys and len(keys) >= MAX_PROPERTIES:
             raise TooManyProperties(f"a request holds at most {MAX_PROPERTIES} properties")
-        added = await self._annotations.added_count(organization_id, request_id)
-        if added >= MAX_ADDED_VALUES:
+        if count >= MAX_ADDED_VALUES:
             raise TooManyProperties(
                 f"at most {MAX_ADDED_VALUES} property values can be added to one request"
             )

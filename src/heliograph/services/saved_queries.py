@@ -90,10 +90,7 @@ class SavedQueryService:
         if len(query_ids) > MAX_BULK_IDS:
             raise InvalidInput(f"delete at most {MAX_BULK_IDS} saved queries at once")
         with self._sessions.begin() as session:
-            found = [
-                repository.get_saved_query(session, org_id, i) for i in dict.fromkeys(query_ids)
-            ]
-            deleted = [query for query in found if query is not None]
+            deleted = repository.saved_queries_among(session, org_id, query_ids)
             for query in deleted:
                 repository.remove_saved_query(session, query)
                 self._record(actor, "saved_query.delete", org_id, query.id, query.name, session)
