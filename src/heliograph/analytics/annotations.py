@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from heliograph.analytics import sessions
+from heliograph.analytics.definitions import newest_values_sql
 from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.domain.times import now_stored
 
@@ -87,11 +88,10 @@ class Annotations:
             return {}
         scope = self._engine.scope(organization_id)
         params = scope.params(ids=request_ids)
-        sql = (
-            f"SELECT toString(request_id) AS id, {name_column} AS name, "
-            f"argMax(value, created_at) AS value FROM {table} WHERE {scope.clause} "
-            "AND request_id IN {ids:Array(UUID)} GROUP BY id, name"
+        newest = newest_values_sql(
+            table, name_column, scope.clause, " AND request_id IN {ids:Array(UUID)}"
         )
+        sql = f"SELECT toString(request_id) AS id, name, value FROM ({newest})"
         found: dict[str, dict[str, Any]] = {}
         for row in await self._engine.read(scope, sql, params):
             found.setdefault(row["id"], {})[row["name"]] = row["value"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.analytics.aggregates import paged, scoped_where
+from heliograph.analytics.definitions import newest_values_sql
 from heliograph.analytics.filter_sql import ZERO_UUID_SQL
 from heliograph.analytics.rollup import summary_source
 from heliograph.analytics.scope import Scope
@@ -192,11 +193,9 @@ def scores_over_time_sql(
     matching requests' newest values (Helicone calls it `score_sum`)."""
     where, params = scoped_where(scope, query)
     params["tz"] = tz_minutes
-    newest = (
-        "SELECT request_id, name, argMax(value, created_at) AS value FROM request_annotations "
-        f"WHERE {scope.clause} GROUP BY request_id, name"
-    )
     requests = f"SELECT request_id AS rid, request_created_at FROM request_response WHERE {where}"
+    in_range = f" AND request_id IN (SELECT rid FROM ({requests}))"  # not every score ever given
+    newest = newest_values_sql("request_annotations", "name", scope.clause, in_range)
     sql = (
         f"SELECT {bucket(increment)} AS time, name AS score_key, avg(value) AS score_sum "
         f"FROM ({newest}) AS scores INNER JOIN ({requests}) AS requests ON request_id = rid "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from heliograph.analytics.aggregates import scoped_where
+from heliograph.analytics.definitions import newest_values_sql
 from heliograph.analytics.metrics import bucket
 from heliograph.analytics.scope import Scope
 from heliograph.domain.queries import AggregateQuery
@@ -33,13 +34,10 @@ def _source(scope: Scope, added: bool) -> tuple[str, str]:
 def _requests_with_added(scope: Scope) -> str:
     """`request_response` joined to each request's added properties (an empty map when none);
     the organization's parameter is bound by the statement's scoped `WHERE`."""
-    newest = (
-        "SELECT request_id, key, argMax(value, created_at) AS value FROM request_properties "
-        f"WHERE {scope.clause} GROUP BY request_id, key"
-    )
+    newest = newest_values_sql("request_properties", "key", scope.clause)
     added = (
         "SELECT request_id AS added_id, "
-        "CAST((groupArray(key), groupArray(value)), 'Map(String, String)') AS added_properties "
+        "CAST((groupArray(name), groupArray(value)), 'Map(String, String)') AS added_properties "
         f"FROM ({newest}) GROUP BY request_id"
     )
     return f"request_response LEFT ANY JOIN ({added}) AS added ON request_id = added_id"

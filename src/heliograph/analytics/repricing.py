@@ -17,6 +17,7 @@ import orjson
 
 from heliograph.analytics.engine import AnalyticsEngine
 from heliograph.analytics.executor import StoreUnavailable
+from heliograph.analytics.rollup import DIMENSIONS, ROLLUP_COLUMNS, SUMMARIES
 from heliograph.analytics.scope import Scope
 
 PAGE_ROWS = 10_000
@@ -24,37 +25,36 @@ REQUESTS_IN_RANGE = (
     "request_created_at >= {start:DateTime64(3, 'UTC')}"
     " AND request_created_at < {end:DateTime64(3, 'UTC')}"
 )
-# The rollup's SELECT, as its materialized view has it (schema 0009).
-ROLLUP_SELECT = """
-SELECT
-    organization_id,
-    toStartOfHour(request_created_at) AS hour,
-    provider,
-    model,
-    status,
-    count() AS requests,
-    sum(cost) AS cost_nano,
-    sum(ifNull(prompt_tokens, 0)) AS prompt_token_sum,
-    sum(ifNull(completion_tokens, 0)) AS completion_token_sum,
-    sum(prompt_cache_read_tokens) AS cache_read_token_sum,
-    sum(prompt_cache_write_tokens) AS cache_write_token_sum,
-    sum(reasoning_tokens) AS reasoning_token_sum,
-    sum(latency) AS latency_sum,
-    sum(ifNull(time_to_first_token, 0)) AS ttft_sum,
-    count(time_to_first_token) AS ttft_count,
-    countIf(cache_reference_id != toUUID('00000000-0000-0000-0000-000000000000')) AS cache_hits,
-    sum(cache_saved_cost) AS saved_cost_nano,
-    sum(cache_saved_latency) AS saved_latency_ms,
-    uniqCombinedState(nullIf(user_id, '')) AS users,
-    quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)(latency) AS latency_digest,
-    quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)(time_to_first_token) AS ttft_digest,
-    quantilesTDigestState(0.5, 0.75, 0.9, 0.95, 0.99)(
-        ifNull(prompt_tokens, 0) + ifNull(completion_tokens, 0) + prompt_cache_read_tokens
-        + prompt_cache_write_tokens + reasoning_tokens) AS tokens_digest
-FROM request_response
-"""
+# The rollup's rows summed again from requests, column for column as its view inserts them.
+ROLLUP_KEYS = ("organization_id", "hour", *DIMENSIONS)
+ROLLUP_INSERT = (
+    f"INSERT INTO request_rollup_hourly ({', '.join(ROLLUP_KEYS)}, {ROLLUP_COLUMNS})"
+    " SETTINGS insert_deduplicate = 0"
+    f" SELECT organization_id, toStartOfHour(request_created_at) AS hour, {', '.join(DIMENSIONS)},"
+    f" {SUMMARIES} FROM request_response"
+)
+# What a rollup hour must agree with its requests on (rollup column, request expression).
+TOTALS = (
+    ("requests", "count()"),
+    ("cost_nano", "sum(cost)"),
+    ("prompt_token_sum", "sum(ifNull(prompt_tokens, 0))"),
+    ("completion_token_sum", "sum(ifNull(completion_tokens, 0))"),
+    ("cache_read_token_sum", "sum(prompt_cache_read_tokens)"),
+    ("cache_write_token_sum", "sum(prompt_cache_write_tokens)"),
+    ("reasoning_token_sum", "sum(reasoning_tokens)"),
+)
 IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 IN_HOURS = "toStartOfHour(request_created_at) IN {hours:Array(DateTime('UTC'))}"
+IN_SLICE = (
+    "request_created_at >= {first:DateTime64(3, 'UTC')}"
+    " AND request_created_at <= {last:DateTime64(3, 'UTC')}"
+)
+# The keyset: rows after the last one read. The plain bound beside the tuple comparison lets the
+# engine skip the parts and granules before it, so each page reads from its position.
+AFTER_ROW = (
+    "request_created_at >= {after_at:DateTime64(3, 'UTC')}"
+    " AND (request_created_at, request_id) > ({after_at:DateTime64(3, 'UTC')}, {after_id:UUID})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,7 @@ class PricedRow:
 @dataclass(frozen=True, slots=True)
 class NewPrice:
     request_id: str
+    created_at: str  # the row's, as stored: a mutation reads only the slice its rows are in
     cost: int
     status: str
 
@@ -95,6 +96,7 @@ class NewPrices:
         self._engine = engine
         self.name = name  # made here: a database identifier and hex digits
         self.rows = 0
+        self._slice: tuple[str, str] | None = None  # oldest and newest row added, in order
 
     def add(self, prices: list[NewPrice]) -> None:
         if not prices:
@@ -106,17 +108,20 @@ class NewPrices:
         # By its own name: the connection's database is the one `name` names.
         self._engine.executor.insert(self.name.split(".")[1], rows, uuid.uuid4().hex)
         self.rows += len(prices)
+        first = self._slice[0] if self._slice is not None else prices[0].created_at
+        self._slice = (first, prices[-1].created_at)
 
-    def apply(self, scope: Scope, start: str, end: str) -> None:
-        """Give the organization's rows of the range that have a new price their cost and status
-        (one mutation, waited for), then empty the table."""
-        if not self.rows:
+    def apply(self, scope: Scope) -> None:
+        """Give the organization's rows that have a new price their cost and status (one
+        mutation over the slice of time those rows are in, waited for), then empty the table.
+        Rows are added oldest first, so the slice is from the first added to the last."""
+        if self._slice is None:
             return
         cost, status = self._look_up("cost"), self._look_up("pricing_status")
-        params: dict[str, Any] = {"start": start, "end": end}
+        params: dict[str, Any] = {"first": self._slice[0], "last": self._slice[1]}
         sql = (
             f"ALTER TABLE request_response UPDATE cost = {cost}, pricing_status = {status}"
-            f" WHERE {scope.bind(params)} AND {REQUESTS_IN_RANGE} AND {status} != ''"
+            f" WHERE {scope.bind(params)} AND {IN_SLICE} AND {status} != ''"
         )
         try:
             self._engine.executor.query(sql, params, {"mutations_sync": 2})
@@ -128,7 +133,7 @@ class NewPrices:
             )
             raise
         self._engine.executor.command(f"TRUNCATE TABLE {self.name}")
-        self.rows = 0
+        self.rows, self._slice = 0, None
 
     def _look_up(self, column: str) -> str:
         """A row's new `column`, by its id ("" or 0 for a row without a new price)."""
@@ -156,10 +161,7 @@ class Repricing:
             conditions.append("lower(model) = {model:String}")
             params["model"] = model
         if after is not None:
-            conditions.append(
-                "(request_created_at, request_id)"
-                " > ({after_at:DateTime64(3, 'UTC')}, {after_id:UUID})"
-            )
+            conditions.append(AFTER_ROW)
             params.update(after_at=after.created_at, after_id=after.request_id)
         sql = (
             "SELECT toString(request_id) AS request_id,"
@@ -198,24 +200,24 @@ class Repricing:
         )
         self._engine.executor.query(delete, params, {"mutations_sync": 2})
         insert = (
-            "INSERT INTO request_rollup_hourly SETTINGS insert_deduplicate = 0"
-            f"{ROLLUP_SELECT} WHERE {scope.clause} AND {IN_HOURS}"
-            " GROUP BY organization_id, hour, provider, model, status"
+            f"{ROLLUP_INSERT} WHERE {scope.clause} AND {IN_HOURS} GROUP BY {', '.join(ROLLUP_KEYS)}"
         )
         self._engine.executor.query(insert, params)
 
     def rollup_differs(self, scope: Scope, hours: list[str]) -> list[str]:
-        """Those of `hours` whose rollup does not hold their requests' count and cost (a request
-        stored while the hour was being rebuilt is counted twice)."""
+        """Those of `hours` whose rollup does not hold their requests' count, cost and token sums
+        (a request stored while the hour was being rebuilt is counted twice)."""
         params: dict[str, Any] = {"hours": hours}
+        summed = ", ".join(f"{expression} AS {column}" for column, expression in TOTALS)
+        rolled = ", ".join(f"sum({column}) AS {column}" for column, _ in TOTALS)
+        differs = " OR ".join(f"summed.{column} != kept.{column}" for column, _ in TOTALS)
         sql = (
             "SELECT toString(hour) AS hour FROM ("
-            " SELECT toStartOfHour(request_created_at) AS hour, count() AS n, sum(cost) AS c"
+            f" SELECT toStartOfHour(request_created_at) AS hour, {summed}"
             f" FROM request_response WHERE {scope.bind(params)} AND {IN_HOURS} GROUP BY hour"
-            ") AS requests FULL OUTER JOIN ("
-            " SELECT hour, sum(requests) AS n, sum(cost_nano) AS c FROM request_rollup_hourly"
+            f") AS summed FULL OUTER JOIN (SELECT hour, {rolled} FROM request_rollup_hourly"
             f" WHERE {scope.clause} AND hour IN {{hours:Array(DateTime('UTC'))}} GROUP BY hour"
-            ") AS rollup USING (hour) WHERE requests.n != rollup.n OR requests.c != rollup.c"
+            f") AS kept USING (hour) WHERE {differs}"
         )
         return [row["hour"] for row in self._engine.read_blocking(scope, sql, params)]
 

@@ -188,11 +188,15 @@ class PriceOverride:
     per_request: Decimal = Decimal(0)
 
     def matches(self, provider: str, model: str) -> bool:
-        if self.provider and self.provider != provider.upper():
+        return self.matches_normalised(provider.upper(), model.lower())
+
+    def matches_normalised(self, provider: str, model: str) -> bool:
+        """`matches` for a provider upper-cased and a model lower-cased already."""
+        if self.provider and self.provider != provider:
             return False
         if self.model.endswith("*"):
-            return model.lower().startswith(self.model[:-1])
-        return model.lower() == self.model
+            return model.startswith(self.model[:-1])
+        return model == self.model
 
     def precedence(self) -> tuple[bool, bool, int]:
         """Higher wins: a named provider, then an exact model, then the longer prefix."""
@@ -215,7 +219,8 @@ def find_override(
     overrides: Sequence[PriceOverride], provider: str, model: str
 ) -> PriceOverride | None:
     """The override that prices `model` from `provider`, if any (`PriceOverride.precedence`)."""
-    matching = [override for override in overrides if override.matches(provider, model)]
+    provider, model = provider.upper(), model.lower()  # once, not once per override
+    matching = [o for o in overrides if o.matches_normalised(provider, model)]
     return max(matching, key=PriceOverride.precedence, default=None)
 
 

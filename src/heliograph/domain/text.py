@@ -19,6 +19,16 @@ def clean_text(value: str) -> str:
     return value.replace("\0", "") if "\0" in value else value
 
 
+def cut_text(value: object, limit: int) -> str:
+    """`value` as text, cleaned, at most `limit` characters: cut before cleaning so a huge value
+    is never walked whole, and after, as cleaning may spell one bad character as up to three
+    U+FFFD. None is the empty string."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return clean_text(text[:limit])[:limit]
+
+
 def clean_mapping(values: Mapping[str, str]) -> dict[str, str]:
     """A string-to-string mapping with every key and value cleaned."""
     return {clean_text(key): clean_text(value) for key, value in values.items()}

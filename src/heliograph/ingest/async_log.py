@@ -19,19 +19,24 @@ from urllib.parse import urlsplit
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.pricing import MAX_MODEL_CHARS
-from heliograph.domain.record import MAX_PROPERTIES, Attribution, RequestRecord
-from heliograph.domain.text import clean_text
-from heliograph.ingest.log_message import (
+from heliograph.domain.json_values import (
     EARLIEST,
     INT32_MAX,
     LATEST,
-    MAX_COST_USD,
     MAX_JSON_DEPTH,
     clean_json,
     is_number,
     nested_deeper_than,
 )
+from heliograph.domain.pricing import MAX_COST_USD, MAX_MODEL_CHARS
+from heliograph.domain.record import (
+    MAX_PROPERTIES,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_URL_CHARS,
+    Attribution,
+    RequestRecord,
+)
+from heliograph.domain.text import clean_text, cut_text
 
 # The route's first segment names the provider whose parser reads the bodies.
 ROUTE_PROVIDERS = {
@@ -40,9 +45,7 @@ ROUTE_PROVIDERS = {
     "googleapis": "GOOGLE",
     "custom": "CUSTOM",
 }
-MAX_URL_CHARS = 8192
 MAX_META_VALUE_CHARS = 8192
-MAX_PROPERTY_NAME_CHARS = 256
 PROPERTY_PREFIX = "helicone-property-"
 # Session headers are columns of their own and, as in Helicone, properties too.
 SESSION_PROPERTIES = {
@@ -287,11 +290,8 @@ def _as_events(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or any(line.startswith(("data:", "event:")) for line in lines):
         return text
-    try:
-        for line in lines:
-            orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return text
+    if not all(line.lstrip().startswith(("{", "[")) for line in lines):
+        return text  # told apart by its first character: parsing each line here would be waste
     return "".join(f"data: {line}\n\n" for line in lines)
 
 
@@ -303,7 +303,7 @@ def _reported(request_json: dict[str, Any], response: dict[str, Any]) -> dict[st
     reported: dict[str, object] = {}
     model = document.get("model") or request_json.get("model")
     if isinstance(model, str):  # cut as every stored model is (`ingest/rows.py`)
-        reported["model"] = clean_text(model[:MAX_MODEL_CHARS])[:MAX_MODEL_CHARS]
+        reported["model"] = cut_text(model, MAX_MODEL_CHARS)
     prompt, completion = _documented_usage(document)
     if prompt is not None:
         reported["promptTokens"] = prompt

@@ -16,15 +16,20 @@ from typing import Any
 import orjson
 
 from heliograph.domain.errors import InvalidInput
+from heliograph.domain.json_values import (
+    EARLIEST,
+    INT32_MAX,
+    INT64_MAX,
+    LATEST,
+    MAX_JSON_DEPTH,
+    clean_json,
+    is_number,
+    nested_deeper_than,
+)
+from heliograph.domain.pricing import MAX_COST_USD
 from heliograph.domain.record import MAX_PROPERTIES, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
-MAX_COST_USD = 1_000_000
-# orjson encodes at most 255 levels and Python's recursion ends near 1,000: deeper is refused.
-MAX_JSON_DEPTH = 200
-EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class InvalidLogMessage(InvalidInput):
@@ -106,42 +111,6 @@ def _reported(
 
 def _text(value: Any) -> str:
     return "" if value is None else clean_text(value if isinstance(value, str) else str(value))
-
-
-def clean_json(value: Any) -> Any:
-    """A JSON value with every string (keys too) cleaned."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(str(key)): clean_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [clean_json(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # NaN and infinities are not JSON
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
-        return str(value)  # larger than any column or JSON encoder takes
-    return value
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether a JSON value has objects or arrays more than `limit` levels deep (walked without
-    recursion, so any depth can be asked about)."""
-    level: list[Any] = [value]
-    for _ in range(limit):
-        level = [
-            child
-            for item in level
-            if isinstance(item, dict | list)
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
-            return False
-    return True
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _uuid(value: Any, where: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.domain.json_values import clean_json
 from heliograph.domain.text import clean_text
 from heliograph.ingest.otlp_dialects import (
     MAX_KEY_CHARS,
@@ -151,19 +152,9 @@ def _json(value: Any) -> Any:
 def _json_object(value: Any) -> dict[str, Any] | None:
     parsed = _json(value)
     try:
-        return _clean_json(parsed) if isinstance(parsed, dict) else None
+        return clean_json(parsed) if isinstance(parsed, dict) else None
     except RecursionError:  # orjson takes 1,024 levels, more than Python recurses
         return None
-
-
-def _clean_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(str(key)): _clean_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clean_json(item) for item in value]
-    return value
 
 
 def invocation_model(attributes: Attributes) -> str:

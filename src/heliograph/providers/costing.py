@@ -19,7 +19,7 @@ from heliograph.domain.pricing import (
     priced,
 )
 from heliograph.domain.record import RequestRecord
-from heliograph.domain.text import clean_text
+from heliograph.domain.text import cut_text
 from heliograph.domain.usage import Usage
 from heliograph.providers import openai
 from heliograph.providers.base import Parsed, Provider, request_model
@@ -66,7 +66,7 @@ def cost_of(
         or from_request
         or _reported_model(record.reported)
     )
-    model = clean_text(named[:MAX_MODEL_CHARS])[:MAX_MODEL_CHARS]
+    model = cut_text(named, MAX_MODEL_CHARS)
     usage = parsed.usage
     if not usage.is_known and record.reported:
         usage = _reported_usage(record.reported)

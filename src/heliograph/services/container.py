@@ -241,7 +241,7 @@ class Services:
             lookups=lookups,
             price_cache=price_cache,
             prices=PriceOverrideService(session_factory(app_db.engine), app_db.audit, price_cache),
-            repricer=Repricer(store, providers, price_cache),
+            repricer=Repricer(store, by_name, price_cache),
             otlp=exporter,
         )
 
@@ -255,5 +255,6 @@ class Services:
             await asyncio.to_thread(self.otlp.close)
         await self.store.close()
         await self.login_throttle.close()
+        self.price_cache.close()
         self.lookups.close()
         self.engine.dispose()

@@ -1,8 +1,9 @@
 """`PriceCache`: organizations' price overrides, answered from memory. The ingest writer's thread
 asks `for_organization` (a row is priced at what it returns) and the gateway's `cents` charges ask
-`overrides`; an answer older than `ttl_s` is read again from the app DB, and the API process that
-saves an override drops the organization's answer at once (`forget`). No SQLAlchemy here: gateway
-processes read overrides with `appdb/lookups.py`."""
+`overrides`. An organization's first read waits for the app DB; after `ttl_s` the overrides in
+memory still answer while a background read renews them, so a warm caller never waits. The API
+process that saves an override calls `forget`, and its next read waits for the new ones. No
+SQLAlchemy here: gateway processes read overrides with `appdb/lookups.py`."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from heliograph.domain.pricing import PriceOverride
 
 log = logging.getLogger("heliograph.prices")
-REFRESH_S = 2.0  # a change saved by another process applies here within this
+REFRESH_S = 2.0  # a change saved by another process applies here within about this
+RENEWERS = 2  # threads reading the app DB for renewals; one renewal per organization at a time
+
+Overrides = tuple[PriceOverride, ...]
 
 
 class PriceDirectory(Protocol):
@@ -25,48 +31,91 @@ class PriceDirectory(Protocol):
     def price_overrides(self, organization_id: str) -> Sequence[PriceOverride]: ...
 
 
+@dataclass(slots=True)
+class _Entry:
+    overrides: Overrides
+    expires: float  # time.monotonic() after which a read starts a renewal
+    current: bool = True  # False once `forget` said they changed: the next read waits
+
+
 class PriceCache:
     def __init__(self, directory: PriceDirectory, ttl_s: float = REFRESH_S) -> None:
         self._directory = directory
         self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[tuple[PriceOverride, ...], float]] = {}
-        self._lock = threading.Lock()  # one reader of the app DB at a time
-        self._changes = 0  # `forget` calls so far: a read that overlapped one is not kept
+        self._cache: dict[str, _Entry] = {}
+        self._renewing: dict[str, Future[Overrides]] = {}
+        self._forgotten: dict[str, int] = {}  # `forget` calls per organization
+        # Guards the three dicts; held for dict operations only, never while the app DB reads.
+        self._lock = threading.Lock()
+        self._renewers = ThreadPoolExecutor(RENEWERS, thread_name_prefix="price-renewal")
 
-    def for_organization(self, organization_id: str) -> tuple[PriceOverride, ...]:
-        """The organization's overrides, read again when older than `ttl_s`. Never raises: when
-        the app DB does not answer, what is known keeps applying (none, for a new organization),
-        since a row must be built whatever happens."""
-        cached = self._cache.get(organization_id)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+    def for_organization(self, organization_id: str) -> Overrides:
+        """The organization's overrides. Never raises: when the app DB does not answer, what is
+        known keeps applying (none, for a new organization), since a row must be built whatever
+        happens."""
+        answer = self._answer(organization_id)
+        return answer if isinstance(answer, tuple) else answer.result()
+
+    async def overrides(self, organization_id: str) -> Overrides:
+        """`for_organization` for the event loop: a read that must wait, waits off the loop."""
+        answer = self._answer(organization_id)
+        if isinstance(answer, tuple):
+            return answer
+        # Shielded: a cancelled caller must not cancel a read other callers share.
+        return await asyncio.shield(asyncio.wrap_future(answer))
+
+    def forget(self, organization_id: str) -> None:
+        """Read the organization's overrides again on next use, and wait for them (they have
+        just changed). A read already under way may predate the change: it is not kept."""
         with self._lock:
-            cached = self._cache.get(organization_id)
-            if cached is not None and cached[1] > time.monotonic():
-                return cached[0]  # another thread read them meanwhile
-            return self._read(organization_id, cached)
+            self._forgotten[organization_id] = self._forgotten.get(organization_id, 0) + 1
+            self._renewing.pop(organization_id, None)
+            entry = self._cache.get(organization_id)
+            if entry is not None:
+                entry.current = False  # still the fallback if the app DB does not answer
 
-    def _read(
-        self, organization_id: str, stale: tuple[tuple[PriceOverride, ...], float] | None
-    ) -> tuple[PriceOverride, ...]:
-        changes = self._changes
+    def close(self) -> None:
+        """Stop the renewal threads; renewals not started are dropped."""
+        self._renewers.shutdown(wait=False, cancel_futures=True)
+
+    def idle(self) -> None:
+        """Return once no renewal is under way (tests wait for the ones they started)."""
+        with self._lock:
+            renewing = list(self._renewing.values())
+        for future in renewing:
+            future.result()
+
+    def _answer(self, organization_id: str) -> Overrides | Future[Overrides]:
+        """The overrides to use now, or the read to wait for when there are none to use."""
+        entry = self._cache.get(organization_id)
+        if entry is not None and entry.current and entry.expires > time.monotonic():
+            return entry.overrides  # the common case, without the lock
+        with self._lock:
+            entry = self._cache.get(organization_id)
+            future = self._renewing.get(organization_id)
+            if future is None and (
+                entry is None or not entry.current or entry.expires <= time.monotonic()
+            ):
+                future = self._renewers.submit(self._read, organization_id, entry)
+                self._renewing[organization_id] = future
+            # ttl_s 0 keeps nothing in memory: every read waits for the app DB.
+            if entry is not None and entry.current and (self._ttl_s > 0 or future is None):
+                return entry.overrides
+        assert future is not None  # no usable entry means a read was started above
+        return future
+
+    def _read(self, organization_id: str, known: _Entry | None) -> Overrides:
+        """On a renewal thread: read the overrides, keep them unless `forget` was called
+        meanwhile, and end the organization's renewal."""
+        forgotten = self._forgotten.get(organization_id, 0)
         try:
             overrides = tuple(self._directory.price_overrides(organization_id))
         except Exception as error:
+            # What is known keeps applying; the next read after `ttl_s` tries again.
             log.warning("cannot read the price overrides of %s: %s", organization_id, error)
-            overrides = stale[0] if stale is not None else ()
-        if changes == self._changes:
-            self._cache[organization_id] = (overrides, time.monotonic() + self._ttl_s)
+            overrides = known.overrides if known is not None else ()
+        with self._lock:
+            if self._forgotten.get(organization_id, 0) == forgotten:
+                self._cache[organization_id] = _Entry(overrides, time.monotonic() + self._ttl_s)
+                self._renewing.pop(organization_id, None)
         return overrides
-
-    async def overrides(self, organization_id: str) -> tuple[PriceOverride, ...]:
-        """`for_organization` for the event loop: the app DB is read on a worker thread."""
-        cached = self._cache.get(organization_id)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        return await asyncio.to_thread(self.for_organization, organization_id)
-
-    def forget(self, organization_id: str) -> None:
-        """Read the organization's overrides again on next use (they have just changed)."""
-        self._changes += 1
-        self._cache.pop(organization_id, None)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -233,13 +233,14 @@ def _fill(row: OrgPriceOverride, value: PriceOverride, now: datetime) -> None:
     row.provider, row.model = value.provider, value.model
     row.input_per_mtok = decimal_text(value.input_per_mtok)
     row.output_per_mtok = decimal_text(value.output_per_mtok)
-    row.cache_read_per_mtok = _optional_text(value.cache_read_per_mtok)
-    row.cache_write_per_mtok = _optional_text(value.cache_write_per_mtok)
+    row.cache_read_per_mtok = optional_text(value.cache_read_per_mtok)
+    row.cache_write_per_mtok = optional_text(value.cache_write_per_mtok)
     row.per_request = decimal_text(value.per_request)
     row.updated_at = now
 
 
-def _optional_text(value: Decimal | None) -> str | None:
+def optional_text(value: Decimal | None) -> str | None:
+    """A price as text, or None (a cache rate left to the input rate)."""
     return None if value is None else decimal_text(value)
 
 
@@ -290,12 +291,15 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class RecomputeRange:
+    """A range to re-price, checked as it is made (a refusal is an `InvalidPrice`, a 400, before
+    anything is read); its times are in UTC and its model as overrides store it."""
+
     organization_id: str
     start: datetime
     end: datetime
     model: str = ""
 
-    def validated(self) -> RecomputeRange:
+    def __post_init__(self) -> None:
         start, end = _aware(self.start), _aware(self.end)
         if end <= start:
             raise InvalidPrice("end must be after start")
@@ -303,8 +307,9 @@ class RecomputeRange:
             raise InvalidPrice("start and end must be between 1970 and 2200")
         if end - start > timedelta(days=MAX_RECOMPUTE_DAYS):
             raise InvalidPrice(f"a recompute covers at most {MAX_RECOMPUTE_DAYS} days")
-        model = _model(self.model) if self.model else ""
-        return replace(self, start=start, end=end, model=model)
+        object.__setattr__(self, "start", start)  # frozen: normalized once, here
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "model", _model(self.model) if self.model else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,16 +336,15 @@ class Repricer:
     long recompute never holds up another's (the engine runs their mutations in turn)."""
 
     def __init__(
-        self, store: AnalyticsStore, providers: Mapping[str, Provider], cache: PriceCache
+        self, store: AnalyticsStore, by_name: Mapping[str, Provider], cache: PriceCache
     ) -> None:
         self._engine = store.engine
         self._repricing = Repricing(store.engine)
-        self._by_name = {provider.name: provider for provider in providers.values()}
+        self._by_name = by_name  # providers by the name rows store
         self._cache = cache
         self._running: set[str] = set()
 
-    async def recompute(self, given: RecomputeRange) -> RecomputeResult:
-        span = given.validated()
+    async def recompute(self, span: RecomputeRange) -> RecomputeResult:
         if span.organization_id in self._running:
             raise RecomputeBusy("a recompute of this organization is running; retry when it ends")
         self._running.add(span.organization_id)
@@ -369,8 +373,8 @@ class Repricer:
                 new_prices.add(updates)
                 checked, repriced, after = checked + len(page), repriced + len(updates), page[-1]
                 if new_prices.rows >= MUTATION_ROWS:
-                    new_prices.apply(scope, start, end)
-            new_prices.apply(scope, start, end)
+                    new_prices.apply(scope)
+            new_prices.apply(scope)
         self._rebuild(scope, sorted(hours))
         return RecomputeResult(checked, repriced, unknown, len(hours))
 
@@ -392,7 +396,7 @@ class Repricer:
         price = price_of(usage, row.provider, row.model, provider, overrides)
         if price.cost_nano_usd == row.cost and price.status == row.status:
             return None
-        return NewPrice(row.request_id, price.cost_nano_usd, price.status.value)
+        return NewPrice(row.request_id, row.created_at, price.cost_nano_usd, price.status.value)
 
     def _rebuild(self, scope: Scope, hours: list[str]) -> None:
         """Rebuild the rollup's hours; again for any hour a concurrent insert made count twice."""

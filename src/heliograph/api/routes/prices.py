@@ -20,7 +20,7 @@ from heliograph.services.prices import (
     OverrideInput,
     RecomputeRange,
     StoredOverride,
-    decimal_text,
+    optional_text,
 )
 
 router = APIRouter(prefix="/v1/price-overrides", tags=["prices"])
@@ -60,11 +60,7 @@ class RecomputeBody(StrictBody):
 
 
 def _shape(stored: StoredOverride) -> dict[str, Any]:
-    value = stored.value
-
-    def text(price: Decimal | None) -> str | None:
-        return None if price is None else decimal_text(price)
-
+    value, text = stored.value, optional_text
     return {
         "id": stored.id,
         "provider": value.provider,
@@ -125,8 +121,8 @@ async def recompute(
     body: RecomputeBody, request: Request, caller: Configurer, services: ServicesDep
 ) -> JsonResponse:
     """Re-price the organization's stored requests from `start` to `end` (at most 400 days)."""
+    # Checked as it is made: a refusal is a 400 before anything is read.
     span = RecomputeRange(caller.organization_id, body.start, body.end, body.model or "")
-    span = span.validated()  # a refusal is a 400 before anything is read
     result = await services.repricer.recompute(span)
     await run_in_threadpool(
         services.audit.record,
