@@ -291,3 +291,20 @@ async def test_serve_runs_proxies_and_flushes_on_sigterm(tmp_path: Path, fake: F
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
         assert process.returncode == 0
+
+
+def test_settings_never_show_a_secret_in_their_repr() -> None:
+    """A crash report or a debug line that prints the settings leaks no password or key."""
+    secrets = {
+        "HELIOGRAPH_DATABASE_URL": "postgresql://app:db-pw-1@127.0.0.1/test",
+        "HELIOGRAPH_REDIS_URL": "redis://:redis-pw-2@127.0.0.1:6379/0",
+        "HELIOGRAPH_SECRET_KEY": "k" * 40,
+        "HELIOGRAPH_INGEST_TOKEN": "ingest-token-3",
+        "HELIOGRAPH_SMTP_URL": "smtp://mail:smtp-pw-4@127.0.0.1:25",
+        "HELIOGRAPH_OTLP_ENDPOINT": "http://otel:otlp-pw-5@127.0.0.1:4318",
+        "HELIOGRAPH_OTLP_HEADERS": "Authorization=Bearer%20otlp-token-6",
+    }
+    shown = repr(load_settings(secrets))
+    for leaked in ("db-pw-1", "redis-pw-2", "k" * 40, "ingest-token-3", "smtp-pw-4", "otlp-pw-5"):
+        assert leaked not in shown
+    assert "otlp-token-6" not in shown

@@ -26,14 +26,16 @@ class InvalidSetting(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings:  # fields that may hold a password or a secret are left out of its repr
     data_dir: Path = Path("./heliograph-data")
     host: str = "127.0.0.1"
     gateway_port: int = 8787
     api_port: int = 8585
-    database_url: str = ""  # default: SQLite file in data_dir
-    clickhouse_url: str = ""  # default: embedded chDB in analytics_dir
-    redis_url: str = ""  # default: rate limits kept in each gateway process
+    database_url: str = field(default="", repr=False)  # default: SQLite file in data_dir
+    clickhouse_url: str = field(default="", repr=False)  # default: embedded chDB in analytics_dir
+    redis_url: str = field(
+        default="", repr=False
+    )  # default: rate limits kept in each gateway process
     analytics_dir: Path | None = None  # default: data_dir / "analytics"
     flush_rows: int = 20_000
     flush_interval_ms: int = 1000
@@ -54,11 +56,15 @@ class Settings:
     gateway_workers: int = 1  # gateway processes `serve` starts; 0 runs the gateway in-process
     api_url: str = ""  # where a gateway process reaches the API (default: this host's)
     ingest_url: str = ""  # where a gateway process ships logs (default: the API's)
-    ingest_token: str = ""  # shared secret between gateway processes and the ingest endpoint
+    ingest_token: str = field(
+        default="", repr=False
+    )  # shared secret between gateway processes and the ingest endpoint
     gateway_worker: int = 0  # index of this gateway process (names its spool)
     # Accounts (README, "People, roles and keys").
     signup: str = "first-user"  # first-user, invite or open
-    secret_key: str = ""  # encrypts provider keys; default: generated once into data_dir
+    secret_key: str = field(
+        default="", repr=False
+    )  # encrypts provider keys; default: generated once into data_dir
     public_url: str = ""  # where people reach the API, for links (default: the API's URL)
     session_ttl_s: float = 14 * 24 * 3600.0
     invitation_ttl_s: float = 7 * 24 * 3600.0
@@ -66,16 +72,20 @@ class Settings:
     login_attempts_per_account: int = 10  # per `login_window_s`
     login_attempts_per_address: int = 50
     login_window_s: float = 900.0
-    smtp_url: str = ""  # smtp://user:password@host:port (smtps:// for TLS); unset: no e-mail
+    smtp_url: str = field(
+        default="", repr=False
+    )  # smtp://user:password@host:port (smtps:// for TLS); unset: no e-mail
     smtp_from: str = "heliograph@localhost"
     oidc_issuer: str = ""  # single sign-on, OpenID Connect: all three or none
     oidc_client_id: str = ""
-    oidc_client_secret: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
     oidc_domain_organization: str = ""  # "example.com=<organization id or name>"
     oidc_default_role: str = "member"
     # OpenTelemetry export (docs/opentelemetry-export.md): a base URL, `/v1/traces` is added.
-    otlp_endpoint: str = ""  # unset: no export
-    otlp_headers: str = ""  # name=value pairs, comma-separated, sent with each export; never logged
+    otlp_endpoint: str = field(default="", repr=False)  # unset: no export
+    otlp_headers: str = field(
+        default="", repr=False
+    )  # name=value pairs, comma-separated, sent with each export; never logged
     otlp_include_bodies: bool = False  # add each body's first 4 KiB to its span
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
