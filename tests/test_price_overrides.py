@@ -131,13 +131,20 @@ async def test_the_cache_is_dropped_on_save_renewed_and_outlives_the_app_db() ->
     assert await cache.overrides("o") == first  # from memory
     cache.forget("o")  # what the saving process does
     assert await cache.overrides("o") == ()
-    renewing = PriceCache(directory, ttl_s=0)  # what other processes see after `ttl_s`
-    assert renewing.for_organization("o") == ()
+    renewing = PriceCache(directory, ttl_s=0.01)  # what other processes see after `ttl_s`
+    assert renewing.for_organization("o") == ()  # a first read waits for the app DB
     directory.overrides = list(first)
+    await asyncio.sleep(0.02)
+    assert renewing.for_organization("o") == ()  # stale, answered at once while it renews
+    renewing.idle()
     assert renewing.for_organization("o") == first
     directory.broken = True  # what is known keeps applying; nothing raises into ingest
+    await asyncio.sleep(0.02)
+    assert renewing.for_organization("o") == first
+    renewing.idle()
     assert renewing.for_organization("o") == first
     assert renewing.for_organization("new") == ()
+    renewing.close()
 
 
 async def test_crud_validation_isolation_and_audit(

@@ -202,6 +202,7 @@ async def run_gateway_process(settings: Settings) -> None:
     finally:
         await verifier.close()
         await rules.close()
+        prices.close()
         await proxy_keys.close()
         await shipper.stop()
         app_db.close()

@@ -98,9 +98,8 @@ class PriceCache:
             ):
                 future = self._renewers.submit(self._read, organization_id, entry)
                 self._renewing[organization_id] = future
-            # ttl_s 0 keeps nothing in memory: every read waits for the app DB.
-            if entry is not None and entry.current and (self._ttl_s > 0 or future is None):
-                return entry.overrides
+            if entry is not None and entry.current:
+                return entry.overrides  # stale, while one read renews it
         assert future is not None  # no usable entry means a read was started above
         return future
 
