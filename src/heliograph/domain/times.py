@@ -8,6 +8,11 @@ from datetime import UTC, datetime
 STORED_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a time without an offset is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def stored_time(moment: datetime) -> str:
     """`moment` (aware) as the engine's `DateTime64(3)` text, in UTC to the millisecond."""
     return moment.astimezone(UTC).strftime(STORED_FORMAT)[:-3]

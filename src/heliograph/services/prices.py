@@ -31,7 +31,7 @@ from heliograph.domain.pricing import (
     PriceOverride,
     PriceStatus,
 )
-from heliograph.domain.times import stored_time
+from heliograph.domain.times import as_utc, stored_time
 from heliograph.domain.usage import Usage
 from heliograph.providers.base import Provider
 from heliograph.providers.costing import price_of
@@ -300,7 +300,7 @@ class RecomputeRange:
     model: str = ""
 
     def __post_init__(self) -> None:
-        start, end = _aware(self.start), _aware(self.end)
+        start, end = as_utc(self.start), as_utc(self.end)
         if end <= start:
             raise InvalidPrice("end must be after start")
         if start < EARLIEST or end > LATEST:
@@ -318,10 +318,6 @@ class RecomputeResult:
     rows_repriced: int = 0
     rows_unknown: int = 0  # rows still without a price for their model
     hours_rebuilt: int = 0
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class RecomputeBusy(InvalidInput):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from heliograph.domain.times import as_utc
 from heliograph.web.assets import Assets
 from heliograph.web.viewer import Viewer
 
@@ -80,7 +81,7 @@ def when(value: Any) -> Markup:
     moment = value if isinstance(value, datetime) else _parse(str(value))
     if moment is None:
         return Markup("{}").format(value)
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = as_utc(moment)
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return Markup('<time datetime="{}">{} UTC</time>').format(moment.isoformat(), text)
 

@@ -4,7 +4,7 @@ first, filtered by action, actor, target and time, and paged with an opaque curs
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,18 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from heliograph.api.deps import AuditReader, ServicesDep
 from heliograph.api.envelope import JsonResponse, ok
 from heliograph.domain.errors import InvalidInput
+from heliograph.domain.times import as_utc
 from heliograph.services.audit import MAX_PAGE, AuditLine, AuditQuery
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 DEFAULT_PAGE = 100
-
-
-def _utc(moment: datetime) -> datetime:
-    """`moment` in UTC, as every stored time is (SQLite compares them as text); a time without
-    an offset is taken as UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _cursor(text: str | None) -> str | None:
@@ -39,7 +32,7 @@ def _cursor(text: str | None) -> str | None:
 def _shape(line: AuditLine) -> dict[str, Any]:
     return {
         "id": line.id,
-        "created_at": _utc(line.created_at).isoformat(timespec="milliseconds"),
+        "created_at": as_utc(line.created_at).isoformat(timespec="milliseconds"),
         "action": line.action,
         "actor": line.actor,
         "actor_user_id": line.actor_user_id,
@@ -70,8 +63,8 @@ async def list_audit_log(
     cursor: Annotated[str | None, Query(max_length=64, description="a page's next_cursor")] = None,
 ) -> JsonResponse:
     """Lines newest first; `next_cursor` (when not null) asks for the page after this one."""
-    since = None if since is None else _utc(since)
-    until = None if until is None else _utc(until)
+    since = None if since is None else as_utc(since)
+    until = None if until is None else as_utc(until)
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until")
     query = AuditQuery(

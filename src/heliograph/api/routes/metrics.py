@@ -3,7 +3,6 @@ per-model breakdowns, request counts) and Heliograph's totals in one read."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -13,6 +12,7 @@ from heliograph.api.envelope import JsonResponse, fail, ok
 from heliograph.api.schemas import DataOverTimeBody, IsoTimeFilter, MetricsBody, RequestCountBody
 from heliograph.domain.filters import show
 from heliograph.domain.queries import AggregateQuery, TimeRange, check_span
+from heliograph.domain.times import as_utc
 from heliograph.services.metrics import OVER_TIME
 
 router = APIRouter(tags=["metrics"])  # `/v1/metrics/*` and Helicone's `/v1/dashboard/*`
@@ -32,9 +32,7 @@ def iso_range(time_filter: IsoTimeFilter | None) -> TimeRange:
     """An ISO `timeFilter` (naive times are UTC) as the domain's range; none is all time."""
     if time_filter is None:
         return TimeRange()
-    start, end = time_filter.start, time_filter.end
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    start, end = as_utc(time_filter.start), as_utc(time_filter.end)
     return TimeRange(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
 
 
