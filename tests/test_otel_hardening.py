@@ -16,9 +16,18 @@ import orjson
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from conftest import Heliograph
-from heliograph.ingest.otlp import MAX_GZIP_MEMBERS, ExportTooLarge, InvalidExport, gunzip
+from heliograph.ingest.otlp import (
+    MAX_GZIP_MEMBERS,
+    ExportTooLarge,
+    InvalidExport,
+    gunzip,
+    records_from_export,
+)
 from heliograph.ingest.otlp_dialects import secret
 from heliograph.ingest.otlp_export import OtlpConfig, same_endpoint
 from heliograph.settings import InvalidSetting
@@ -304,3 +313,47 @@ def test_other_endpoints_are_taken(endpoint: str, own: str) -> None:
     config = OtlpConfig.from_settings(endpoint, "", own)
     assert config is not None
     assert not same_endpoint(config.url, own + "/v1/traces")
+
+
+def test_many_filtered_resource_attributes_are_read_once_not_once_per_span() -> None:
+    """4,096 resource attributes that are never properties (secrets, bodies, SDK details) and
+    5,000 spans: each attribute is checked once for the resource, not once per span (which took
+    13.7 s), and every span still gets the resource's one kept attribute as a property."""
+    kept = {"deployment.environment": "prod"}  # first: a resource's first 4,096 are read
+    filtered = {f"telemetry.sdk.extra{i}": "x" for i in range(2048)}
+    filtered |= {f"vendor.api_key{i}": "sk-hidden" for i in range(2047)}
+    resource = ResourceValue(
+        attributes=[
+            KeyValue(key=key, value=AnyValue(string_value=value))
+            for key, value in {**kept, **filtered}.items()
+        ]
+    )
+    start_ns = time.time_ns() - 2_000_000_000
+    spans = [
+        Span(
+            trace_id=uuid.uuid4().bytes,
+            span_id=i.to_bytes(8, "big"),
+            name="llm",
+            start_time_unix_nano=start_ns,
+            end_time_unix_nano=start_ns + 1_000_000,
+            attributes=[
+                KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
+                KeyValue(key="gen_ai.usage.input_tokens", value=AnyValue(int_value=3)),
+            ],
+        )
+        for i in range(1, 5_001)
+    ]
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
+    )
+    assert len(gzip.compress(request.SerializeToString())) < 200_000  # a small upload
+
+    started = time.perf_counter()
+    converted = records_from_export(request, str(uuid.uuid4()), "key")
+    elapsed = time.perf_counter() - started
+
+    assert len(converted.records) == 5_000
+    assert not converted.rejected
+    for record in converted.records:
+        assert record.attribution.properties == {"otel.deployment.environment": "prod"}
+    assert elapsed < 1.0, f"{elapsed:.2f} s to convert the export"

@@ -4,6 +4,7 @@ upstream to a provider."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -11,7 +12,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from heliograph.domain.text import clean_text
+from heliograph.domain.text import clean_mapping
 from heliograph.gateway.connections import Incomplete, read_body
 
 log = logging.getLogger("heliograph.gateway")
@@ -24,17 +25,9 @@ def async_log_handler(
     api_url: str, session: aiohttp.ClientSession, body_timeout_s: float
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def async_log(request: web.Request) -> web.Response:
-        length = request.content_length
-        if length is not None and length > MAX_LOG_BODY_BYTES:
-            return _error(413, f"request body larger than {MAX_LOG_BODY_BYTES} bytes")
-        try:
-            raw = await read_body(request, body_timeout_s)
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"request body larger than {MAX_LOG_BODY_BYTES} bytes")
-        if isinstance(raw, Incomplete):
-            return _error(408, raw.value)
-        if len(raw) > MAX_LOG_BODY_BYTES:
-            return _error(413, f"request body larger than {MAX_LOG_BODY_BYTES} bytes")
+        raw = await _read(request, body_timeout_s)
+        if isinstance(raw, web.Response):
+            return raw
         try:
             async with session.post(
                 api_url + request.path, data=raw, headers=_passed_on(request)
@@ -54,6 +47,21 @@ def async_log_handler(
     return async_log
 
 
+async def _read(request: web.Request, body_timeout_s: float) -> bytes | web.Response:
+    """The body, or the answer refusing it: too large (said up front, past the app's limit, or
+    past this route's), or incomplete."""
+    raw: bytes | Incomplete | None = None  # None: too large, whichever check said so
+    length = request.content_length
+    if length is None or length <= MAX_LOG_BODY_BYTES:
+        with contextlib.suppress(web.HTTPRequestEntityTooLarge):
+            raw = await read_body(request, body_timeout_s)
+    if isinstance(raw, Incomplete):
+        return _error(408, raw.value)
+    if raw is None or len(raw) > MAX_LOG_BODY_BYTES:
+        return _error(413, f"request body larger than {MAX_LOG_BODY_BYTES} bytes")
+    return raw
+
+
 def _passed_on(request: web.Request) -> dict[str, str]:
     """The key (`Authorization`, else `Helicone-Auth`), the content type and the `Helicone-*`
     options the API reads; nothing else."""
@@ -66,7 +74,7 @@ def _passed_on(request: web.Request) -> dict[str, str]:
         if lower.startswith("helicone-") and lower != "helicone-auth":
             headers[name] = value
     # A byte that was not UTF-8 arrives as a lone surrogate, which no client can send on.
-    return {clean_text(name): clean_text(value) for name, value in headers.items()}
+    return clean_mapping(headers)
 
 
 def _error(status: int, message: str) -> web.Response:

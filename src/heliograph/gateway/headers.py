@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from heliograph.domain.cache import CacheSettings, InvalidCacheSettings, cache_settings
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.keys import PROXY_KEY_PREFIX
-from heliograph.domain.record import MAX_PROPERTIES, Attribution
+from heliograph.domain.record import MAX_PROPERTIES, MAX_PROPERTY_NAME_CHARS, Attribution
 from heliograph.domain.text import clean_text
 from heliograph.gateway.retry import RetryPolicy, parse_retry
 
@@ -36,7 +36,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 PROPERTY_PREFIX = "helicone-property-"
-MAX_PROPERTY_NAME_CHARS = 256
 
 
 class InvalidOptions(InvalidInput):

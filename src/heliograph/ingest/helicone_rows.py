@@ -19,11 +19,14 @@ import orjson
 
 from heliograph.domain.access import KeyPermissions
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.pricing import PriceStatus
+from heliograph.domain.json_values import EARLIEST, INT32_MAX, INT64_MAX, LATEST
+from heliograph.domain.money import NANO_PER_USD
+from heliograph.domain.pricing import MAX_COST_USD, PriceStatus
 from heliograph.domain.redaction import Redactor
 from heliograph.domain.request_row import RequestRow
 from heliograph.domain.text import clean_text
 from heliograph.domain.times import STORED_FORMAT
+from heliograph.ingest.rows import clean_properties, column_text
 from heliograph.state.bodies import body_document
 
 # Without these a file is not a `request_response_rmt` export at all.
@@ -31,10 +34,10 @@ REQUEST_COLUMNS = ("request_id", "request_created_at", "status", "model", "provi
 KEY_COLUMNS = ("api_key_hash",)
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 PREVIEW_BYTES = 64 * 1024  # as ingest keeps in the row when the bodies go to a file
-INT64_MAX = 2**63 - 1
-INT32_MAX = 2**31 - 1
 SESSION_PROPERTIES = ("Helicone-Session-Id", "Helicone-Session-Path", "Helicone-Session-Name")
-EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+# Helicone's `cost` is nano-dollars; more than any one request costs is stored unpriced, as
+# ingest stores a cost it computes (`domain.pricing.priced`).
+MAX_COST_NANO_USD = int(MAX_COST_USD * NANO_PER_USD)
 
 
 class RefusedRow(InvalidInput):
@@ -79,17 +82,17 @@ def request_from_helicone(
 ) -> ImportedRequest:
     """The Heliograph row for one Helicone row, under `organization_id`; `RefusedRow` if a value
     cannot be read."""
-    properties = {
-        _text(k): _text(v) for k, v in parse_map(source.get("properties"), "properties").items()
-    }
+    properties = clean_properties(parse_map(source.get("properties"), "properties"))
     created_at = _time(source.get("request_created_at"), "request_created_at")
-    target_url = _text(_null(source.get("target_url")))
+    target_url = _column(source.get("target_url"), "target_url")
     tokens = _tokens(source)
     cost = _int(source.get("cost"), "cost", 0, INT64_MAX) or 0
+    credible = cost <= MAX_COST_NANO_USD
+    cost = cost if credible else 0
     cache_reference = _uuid(
         _null(source.get("cache_reference_id")) or ZERO_UUID, "cache_reference_id"
     )
-    model = _text(source.get("model"))
+    model = _column(source.get("model"), "model")
     row: RequestRow = {
         "request_id": _uuid(source.get("request_id"), "request_id"),
         "organization_id": organization_id,
@@ -97,26 +100,30 @@ def request_from_helicone(
         "response_created_at": _optional_time(
             source.get("response_created_at"), "response_created_at"
         ),
-        "provider": _text(source.get("provider")),
+        "provider": _column(source.get("provider"), "provider"),
         "model": model,
         "request_model": model,
         "response_model": model,
         "model_override": "",
         "target_url": target_url,
-        "request_path": _path(target_url),
+        "request_path": column_text(_path(target_url), "request_path"),
         "method": "POST",
         "status": _required_int(source.get("status"), "status", -INT32_MAX, INT32_MAX),
         "latency": _int(source.get("latency"), "latency", 0, INT64_MAX) or 0,
         "time_to_first_token": _int(source.get("time_to_first_token"), "time_to_first_token"),
         "is_stream": False,
-        "user_id": _text(_null(source.get("user_id"))),
+        "user_id": _column(source.get("user_id"), "user_id"),
         "properties": properties,
-        "session_id": properties.get(SESSION_PROPERTIES[0], ""),
-        "session_path": properties.get(SESSION_PROPERTIES[1], ""),
-        "session_name": properties.get(SESSION_PROPERTIES[2], ""),
+        "session_id": column_text(properties.get(SESSION_PROPERTIES[0]), "session_id"),
+        "session_path": column_text(properties.get(SESSION_PROPERTIES[1]), "session_path"),
+        "session_name": column_text(properties.get(SESSION_PROPERTIES[2]), "session_name"),
         **tokens,  # type: ignore[typeddict-item]
         "cost": cost,
-        "pricing_status": _pricing_status(cost, tokens, cache_reference != ZERO_UUID),
+        "pricing_status": (
+            _pricing_status(cost, tokens, cache_reference != ZERO_UUID)
+            if credible
+            else PriceStatus.NO_USAGE
+        ),
         "cache_enabled": _bool(source.get("cache_enabled"), "cache_enabled"),
         "request_body_omitted": False,
         "response_body_omitted": False,
@@ -196,11 +203,12 @@ def _add_bodies(
 ) -> None:
     """The bodies in the row, or in a body file (a preview in the row) when they are larger
     than ingest keeps in a row; redacted first when the organization asked for it."""
-    request, response = _body(source.get("request_body")), _body(source.get("response_body"))
+    request, parsed = _body(source.get("request_body"))
+    response, _ = _body(source.get("response_body"))
     if redactor is not None:
         request, response = redactor.redact_bytes(request), redactor.redact_bytes(response)
     row = imported.row
-    row["is_stream"] = _is_stream(request)
+    row["is_stream"] = _is_stream(request, parsed)
     if len(request) + len(response) > max_body_bytes:
         imported.body_file = body_document(request, response)
         row["storage_location"] = "file"
@@ -209,30 +217,38 @@ def _add_bodies(
     row["response_body"] = response.decode("utf-8", "replace")
 
 
-def _body(value: Any) -> bytes:
+# A body's JSON when it was parsed already (`_body`), else NOT_PARSED.
+NOT_PARSED = object()
+
+
+def _body(value: Any) -> tuple[bytes, Any]:
     """A body as stored: JSON text with real UTF-8 rather than `\\u` escapes, so body search
-    finds any text (as ingest stores it)."""
+    finds any text (as ingest stores it); and its JSON, if reading it took parsing it."""
     value = _null(value)
     if value is None or value == "":
-        return b""
+        return b"", NOT_PARSED
     if not isinstance(value, str):
-        return orjson.dumps(value)
+        return orjson.dumps(value), value
     raw = clean_text(value).encode()
     if b"\\u" in raw:
         try:
-            return orjson.dumps(orjson.loads(raw))
+            parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return raw
-    return raw
+            return raw, None
+        return orjson.dumps(parsed), parsed
+    return raw, NOT_PARSED
 
 
-def _is_stream(request: bytes) -> bool:
+def _is_stream(request: bytes, parsed: Any = NOT_PARSED) -> bool:
+    """Whether the request asked for a stream; `parsed` is its JSON when known already (the
+    bytes are parsed only when it is not, and only when they name `stream` at all)."""
     if b'"stream"' not in request:
         return False
-    try:
-        parsed = orjson.loads(request)
-    except orjson.JSONDecodeError:
-        return False
+    if parsed is NOT_PARSED:
+        try:
+            parsed = orjson.loads(request)
+        except orjson.JSONDecodeError:
+            return False
     return isinstance(parsed, dict) and parsed.get("stream") is True
 
 
@@ -249,6 +265,11 @@ def _path(url: str) -> str:
 def _null(value: Any) -> Any:
     """None for ClickHouse's NULL in text (`\\N`) as well as JSON's."""
     return None if value is None or value == "\\N" else value
+
+
+def _column(value: Any, column: str) -> str:
+    """A text column's value, cut to its cap as ingest stores every source's."""
+    return column_text(_null(value), column)
 
 
 def _text(value: Any) -> str:

@@ -31,7 +31,6 @@ from heliograph.domain.record import MAX_PROPERTIES, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
 
-
 class InvalidLogMessage(InvalidInput):
     """The message is not in Helicone's log shape; the text says what is missing."""
 

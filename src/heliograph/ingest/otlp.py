@@ -23,7 +23,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.record import RequestRecord
 from heliograph.ingest.otlp_dialects import Attributes, is_llm_span, objects, read_attributes
-from heliograph.ingest.otlp_records import MAX_DEPTH, Known, Sender, SpanRefused, span_record
+from heliograph.ingest.otlp_records import (
+    MAX_DEPTH,
+    Known,
+    Resource,
+    Sender,
+    SpanRefused,
+    span_record,
+)
 
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPE = "application/json"
@@ -182,10 +189,10 @@ def records_from_export(
     skipped, and a span that cannot be a request is counted as rejected."""
     sender = Sender(organization_id, key_id)
     converted = Converted()
-    calls: list[tuple[Span, Attributes, Attributes]] = []
+    calls: list[tuple[Span, Attributes, Resource]] = []
     known: dict[tuple[bytes, bytes], Known] = {}
     for resource_spans in export.resource_spans:
-        resource = read_attributes(resource_spans.resource.attributes)
+        resource = Resource.read(read_attributes(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attributes = read_attributes(span.attributes)

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 
 from heliograph.domain.json_values import clean_json
-from heliograph.domain.text import clean_text
 from heliograph.ingest.otlp_dialects import (
     MAX_KEY_CHARS,
     Attributes,

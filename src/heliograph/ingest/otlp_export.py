@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import logging
+import math
 import random
 import re
 import threading
@@ -42,9 +43,10 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 @dataclass(frozen=True, slots=True)
 class OtlpConfig:
-    """Where spans go and how they are sent; `headers` (credentials, often) are never logged."""
+    """Where spans go and how they are sent; `url` (which may hold a password) and `headers`
+    (credentials, often) are never logged."""
 
-    url: str
+    url: str = field(repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     batch_spans: int = 512
     interval_s: float = 1.0
@@ -333,10 +335,13 @@ class QuietPosts(logging.Filter):
 
 
 def _retry_after(value: str) -> float:
+    """Seconds a `Retry-After` header asks for; 0.0 (the usual backoff) when absent, a date,
+    or not a positive finite number (`NaN` would make every wait NaN: no backoff at all)."""
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        return 0.0  # absent, or a date: the usual backoff
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _rejected(content: bytes) -> int:

@@ -13,9 +13,15 @@ from typing import Any
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from heliograph.domain.record import Attribution, RequestRecord
-from heliograph.domain.text import clean_text
-from heliograph.ingest.log_message import EARLIEST, INT32_MAX, LATEST
+from heliograph.domain.json_values import EARLIEST, INT32_MAX, LATEST
+from heliograph.domain.pricing import MAX_PROVIDER_CHARS
+from heliograph.domain.record import (
+    MAX_ATTRIBUTION_CHARS,
+    MAX_PROPERTIES,
+    Attribution,
+    RequestRecord,
+)
+from heliograph.domain.text import cut_text
 from heliograph.ingest.otlp_bodies import invocation_model, request_body, response_body
 from heliograph.ingest.otlp_dialects import (
     ANY_MODEL,
@@ -41,7 +47,6 @@ from heliograph.ingest.otlp_dialects import (
     whole_number,
 )
 
-MAX_PROPERTIES = 64
 MAX_PROPERTY_CHARS = 1_000
 MAX_DEPTH = 64  # ancestors walked for a session path
 PROPERTY_PREFIX = "otel."
@@ -67,6 +72,20 @@ class Sender:
 
 
 @dataclass(frozen=True, slots=True)
+class Resource:
+    """What the spans of one resource share: its attributes, and those that may be properties
+    (as `(otel.<key>, value)`), chosen once rather than once per span, as an export may hold
+    thousands of both."""
+
+    attributes: Attributes
+    properties: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def read(cls, attributes: Attributes) -> Resource:
+        return cls(attributes, _resource_properties(attributes))
+
+
+@dataclass(frozen=True, slots=True)
 class Known:
     """A span of the export as its descendants see it: its name and its parent."""
 
@@ -77,7 +96,7 @@ class Known:
 def span_record(
     span: Span,
     attributes: Attributes,
-    resource: Attributes,
+    resource: Resource,
     known: Mapping[tuple[bytes, bytes], Known],
     sender: Sender,
 ) -> RequestRecord:
@@ -92,9 +111,9 @@ def span_record(
         request_id=str(uuid.uuid5(SPAN_NAMESPACE, _span_key(sender, span))),
         organization_id=sender.organization_id,
         created_at=created_at,
-        provider=_provider(attributes, resource),
+        provider=_provider(attributes, resource.attributes),
         target_url=_target_url(attributes),
-        path=cap(clean_text(span.name), MAX_KEY_CHARS),
+        path=cut_text(span.name, MAX_KEY_CHARS),
         method="POST",
         request_body=request_body(attributes, request_model or model),
         status=_status(attributes, error),
@@ -104,7 +123,7 @@ def span_record(
         time_to_first_token_ms=_time_to_first_token(span, attributes),
         attribution=attribution(span, attributes, resource, known),
         api_key_id=sender.key_id,
-        error=cap(clean_text(span.status.message or "span status: error"), 1000) if error else "",
+        error=cut_text(span.status.message or "span status: error", 1000) if error else "",
         client_request_id=True,  # derived from the span, so a re-sent export repeats it
         reported={**usage_reported(attributes), "model": model},
     )
@@ -137,7 +156,7 @@ def usage_reported(attributes: Attributes) -> dict[str, object]:
 def attribution(
     span: Span,
     attributes: Attributes,
-    resource: Attributes,
+    resource: Resource,
     known: Mapping[tuple[bytes, bytes], Known],
 ) -> Attribution:
     """User, session and properties; the session is the trace unless a session id is given,
@@ -148,17 +167,20 @@ def attribution(
         helicone.get("Helicone-Session-Name")
         or first_text(attributes, ("traceloop.workflow.name",))
         or (top.name if top is not None and not top.parent else "")
-        or _service_name(resource)
+        or _service_name(resource.attributes)
     )
     return Attribution(
-        user_id=helicone.get("Helicone-User-Id") or first_text(attributes, USER, resource),
+        user_id=helicone.get("Helicone-User-Id")
+        or first_text(attributes, USER, resource.attributes),
         properties=properties(attributes, resource),
         session_id=(
             helicone.get("Helicone-Session-Id")
-            or first_text(attributes, SESSION, resource)
+            or first_text(attributes, SESSION, resource.attributes)
             or span.trace_id.hex()
         ),
-        session_path=cap(helicone.get("Helicone-Session-Path") or "/" + "/".join(names), 1000),
+        session_path=cap(
+            helicone.get("Helicone-Session-Path") or "/" + "/".join(names), MAX_ATTRIBUTION_CHARS
+        ),
         session_name=cap(session_name, MAX_KEY_CHARS),
     )
 
@@ -186,7 +208,7 @@ def _ancestry(
 
 def _segment(name: str) -> str:
     # A slash would split one span into two levels of the session tree.
-    return cap(clean_text(name).replace("/", "_").strip(), 100) or "span"
+    return cut_text(name, 100).replace("/", "_").strip() or "span"
 
 
 def _helicone_association(attributes: Attributes) -> dict[str, str]:
@@ -199,19 +221,36 @@ def _helicone_association(attributes: Attributes) -> dict[str, str]:
     }
 
 
-def properties(attributes: Attributes, resource: Attributes) -> dict[str, str]:
+def properties(attributes: Attributes, resource: Resource) -> dict[str, str]:
     """Association properties under their own names, then every other span and resource
     attribute under `otel.<key>`, at most `MAX_PROPERTIES`; bodies are never properties."""
     chosen: dict[str, str] = {}
     for key, value in _property_items(attributes, resource):
         if len(chosen) >= MAX_PROPERTIES:
             break
-        name = cap(clean_text(key), MAX_KEY_CHARS)
-        chosen.setdefault(name, cap(as_text(value), MAX_PROPERTY_CHARS))
+        chosen.setdefault(cut_text(key, MAX_KEY_CHARS), cap(as_text(value), MAX_PROPERTY_CHARS))
     return chosen
 
 
-def _property_items(attributes: Attributes, resource: Attributes) -> Iterator[tuple[str, Any]]:
+def _resource_properties(resource: Attributes) -> tuple[tuple[str, Any], ...]:
+    """The resource attributes a span may take as properties, names cut as stored: the first
+    `MAX_PROPERTIES` distinct ones, as no span can take more of them."""
+    chosen: dict[str, Any] = {}
+    for key, value in resource.items():
+        if len(chosen) >= MAX_PROPERTIES:
+            break
+        if _listed(key, value):
+            chosen.setdefault(cut_text(PROPERTY_PREFIX + key, MAX_KEY_CHARS), value)
+    return tuple(chosen.items())
+
+
+def _listed(key: str, value: Any) -> bool:
+    """An attribute kept as an `otel.` property: not read into a column, not one a dialect
+    leaves out, and not one that may hold a secret."""
+    return key not in MAPPED and not key.startswith(UNLISTED) and not secret(key, value)
+
+
+def _property_items(attributes: Attributes, resource: Resource) -> Iterator[tuple[str, Any]]:
     """Helicone's named properties as sent; any other attribute unless it may hold a secret."""
     for key, value in attributes.items():
         if key.startswith(f"{ASSOCIATION}Helicone-Property-"):
@@ -223,10 +262,10 @@ def _property_items(attributes: Attributes, resource: Attributes) -> Iterator[tu
             and not secret(key, value)
         ):
             yield key[len(ASSOCIATION) :], value
-    for source in (attributes, resource):
-        for key, value in source.items():
-            if key not in MAPPED and not key.startswith(UNLISTED) and not secret(key, value):
-                yield PROPERTY_PREFIX + key, value
+    for key, value in attributes.items():
+        if _listed(key, value):
+            yield PROPERTY_PREFIX + key, value
+    yield from resource.properties
 
 
 def _moment(nanos: int) -> datetime:
@@ -261,7 +300,7 @@ def _provider(attributes: Attributes, resource: Attributes) -> str:
     named = first_text(attributes, PROVIDER, resource).lower()
     if not named:
         return "CUSTOM"
-    return PROVIDERS.get(named) or cap(named.upper(), 64)
+    return PROVIDERS.get(named) or cap(named.upper(), MAX_PROVIDER_CHARS)
 
 
 def _target_url(attributes: Attributes) -> str:

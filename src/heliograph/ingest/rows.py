@@ -18,16 +18,25 @@ from typing import Any
 
 import orjson
 
+from heliograph.domain.json_values import INT64_MAX
 from heliograph.domain.pricing import (
     MAX_MODEL_CHARS,
     MAX_PROVIDER_CHARS,
     PriceOverride,
     PriceStatus,
 )
-from heliograph.domain.record import RequestRecord
+from heliograph.domain.record import (
+    MAX_ATTRIBUTION_CHARS,
+    MAX_ERROR_CHARS,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_PROPERTY_VALUE_CHARS,
+    MAX_STORED_PROPERTIES,
+    MAX_URL_CHARS,
+    RequestRecord,
+)
 from heliograph.domain.redaction import Redactor
 from heliograph.domain.request_row import RequestRow
-from heliograph.domain.text import clean_text
+from heliograph.domain.text import cut_text
 from heliograph.domain.times import STORED_FORMAT
 from heliograph.ingest.collector import collector_paused
 from heliograph.providers.base import Provider
@@ -41,12 +50,6 @@ PREVIEW_BYTES = 64 * 1024
 # one bad value costs a batch, and one huge one lands in every list, rollup key and metric).
 # Models and providers as price overrides take them; URLs as an async log takes them (a header
 # line is at most 8 KiB too); user and session values as the API's filters take them.
-MAX_URL_CHARS = 8192
-MAX_ATTRIBUTION_CHARS = 1000
-MAX_PROPERTY_NAME_CHARS = 256  # as `Helicone-Property-*` names are capped
-MAX_PROPERTY_VALUE_CHARS = 10_000  # as `PUT /v1/request/{id}/property` takes them
-MAX_PROPERTIES = 64 + 3  # custom ones, and the three session headers kept as properties too
-MAX_ERROR_CHARS = 8192
 TEXT_COLUMNS = {
     "provider": MAX_PROVIDER_CHARS,
     "model": MAX_MODEL_CHARS,
@@ -63,7 +66,6 @@ TEXT_COLUMNS = {
     "api_key_id": 256,  # our own key ids, far shorter
     "error": MAX_ERROR_CHARS,
 }
-INT64_MAX = 2**63 - 1
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -115,23 +117,23 @@ class RowBuilder:
             "organization_id": record.organization_id,
             "request_created_at": record.created_at.strftime(STORED_FORMAT)[:-3],
             "response_created_at": timestamp(record.response_created_at),
-            "provider": _text(record.provider, "provider"),
-            "model": _text(cost.model, "model"),
-            "request_model": _text(cost.request_model, "request_model"),
-            "response_model": _text(cost.parsed.model, "response_model"),
-            "model_override": _text(attribution.model_override, "model_override"),
-            "target_url": _text(record.target_url, "target_url"),
-            "request_path": _text(record.path, "request_path"),
-            "method": _text(record.method, "method"),
+            "provider": column_text(record.provider, "provider"),
+            "model": column_text(cost.model, "model"),
+            "request_model": column_text(cost.request_model, "request_model"),
+            "response_model": column_text(cost.parsed.model, "response_model"),
+            "model_override": column_text(attribution.model_override, "model_override"),
+            "target_url": column_text(record.target_url, "target_url"),
+            "request_path": column_text(record.path, "request_path"),
+            "method": column_text(record.method, "method"),
             "status": record.status,
             "latency": record.latency_ms,
             "time_to_first_token": record.time_to_first_token_ms,
             "is_stream": record.is_stream,
-            "user_id": _text(attribution.user_id or _body_user(request_json), "user_id"),
-            "properties": _clean_properties(attribution.properties),
-            "session_id": _text(attribution.session_id, "session_id"),
-            "session_path": _text(attribution.session_path, "session_path"),
-            "session_name": _text(attribution.session_name, "session_name"),
+            "user_id": column_text(attribution.user_id or _body_user(request_json), "user_id"),
+            "properties": clean_properties(attribution.properties),
+            "session_id": column_text(attribution.session_id, "session_id"),
+            "session_path": column_text(attribution.session_path, "session_path"),
+            "session_name": column_text(attribution.session_name, "session_name"),
             "prompt_tokens": _optional_count(usage.input_tokens),
             "completion_tokens": _optional_count(usage.output_tokens),
             "prompt_cache_read_tokens": _count(usage.cache_read_tokens),
@@ -143,8 +145,8 @@ class RowBuilder:
             "pricing_status": price.status,
             "request_body_omitted": attribution.omit_request,
             "response_body_omitted": attribution.omit_response,
-            "api_key_id": _text(record.api_key_id, "api_key_id"),
-            "error": _text(record.error, "error"),
+            "api_key_id": column_text(record.api_key_id, "api_key_id"),
+            "error": column_text(record.error, "error"),
             "attempts": min(record.attempts, 255),
             "cache_enabled": record.cache_enabled,
             "storage_location": "clickhouse",
@@ -206,29 +208,22 @@ def _canonical_id(request_id: str) -> str:
     try:
         return str(uuid.UUID(request_id))
     except (ValueError, TypeError, AttributeError):
-        return _cut(request_id, 64)
+        return cut_text(request_id, 64)
 
 
-def _text(value: object, column: str) -> str:
-    return _cut(value, TEXT_COLUMNS[column])
+def column_text(value: object, column: str) -> str:
+    """`value` as the text column `column` stores it: cleaned, cut to the column's cap."""
+    return cut_text(value, TEXT_COLUMNS[column])
 
 
-def _cut(value: object, limit: int) -> str:
-    """`value` cleaned, at most `limit` characters: cut before cleaning so a huge value costs
-    nothing, and after, as cleaning may spell one bad character as up to three U+FFFD."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    return clean_text(text[:limit])[:limit]
-
-
-def _clean_properties(properties: object) -> dict[str, str]:
-    """At most `MAX_PROPERTIES`, the first ones; cut names that collide keep the last value."""
+def clean_properties(properties: object) -> dict[str, str]:
+    """At most `MAX_STORED_PROPERTIES`, the first ones, names and values cut and cleaned; cut
+    names that collide keep the last value."""
     if not isinstance(properties, Mapping):
         return {}
-    kept = itertools.islice(properties.items(), MAX_PROPERTIES)
+    kept = itertools.islice(properties.items(), MAX_STORED_PROPERTIES)
     return {
-        _cut(key, MAX_PROPERTY_NAME_CHARS): _cut(value, MAX_PROPERTY_VALUE_CHARS)
+        cut_text(key, MAX_PROPERTY_NAME_CHARS): cut_text(value, MAX_PROPERTY_VALUE_CHARS)
         for key, value in kept
     }
 

@@ -20,7 +20,11 @@ from heliograph.domain.filter_tree import Filter
 from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.queries import QueryError, RequestQuery
-from heliograph.domain.record import MAX_PROPERTIES
+from heliograph.domain.record import (
+    MAX_PROPERTIES,
+    MAX_PROPERTY_NAME_CHARS,
+    MAX_PROPERTY_VALUE_CHARS,
+)
 from heliograph.domain.request_row import RequestRow
 from heliograph.domain.times import iso, parse_stored, stored_time
 from heliograph.state.bodies import read_body_file
@@ -29,8 +33,6 @@ MAX_LIMIT = 1000
 EXPORT_PAGE = 2000
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 MAX_WRITTEN_DEPTH = 254
-MAX_PROPERTY_KEY_CHARS = 256  # as the gateway takes `Helicone-Property-*` names
-MAX_PROPERTY_VALUE_CHARS = 10_000
 # Values added to one request in all: the table is append-only, so replacing a value adds a row.
 MAX_ADDED_VALUES = 1_000
 # Kept as written (the gateway stores these three as properties under these names).
@@ -213,7 +215,7 @@ def check_property(key: str, value: str) -> None:
     names, and a value holds no NUL and at most `MAX_PROPERTY_VALUE_CHARS` characters."""
     if not key.strip():
         raise QueryError("a property key cannot be blank")
-    check_text("a property key", key, MAX_PROPERTY_KEY_CHARS)
+    check_text("a property key", key, MAX_PROPERTY_NAME_CHARS)
     check_text("a property value", value, MAX_PROPERTY_VALUE_CHARS)
     if "\x00" in key or "\x00" in value:
         raise QueryError("a property key or value cannot contain NUL characters")
