@@ -1,13 +1,16 @@
-"""Tables of the application database. Secrets are stored only as hashes."""
+"""Tables of the application database. Secrets are stored only as hashes, or sealed by the
+vault where they must be read back (provider keys, webhook HMAC keys, alert channels)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -314,3 +317,157 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON, never a secret
     address: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Prompt(Base):
+    """A prompt an organization manages outside its code; `tags` is a JSON list."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(256))
+    tags: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PromptVersion(Base):
+    """One immutable version (`major.minor`) of a prompt: its body, JSON as it was sent."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("prompt_id", "major_version", "minor_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("prompts.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    major_version: Mapped[int] = mapped_column(Integer)
+    minor_version: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(256), default="")
+    body: Mapped[str] = mapped_column(Text)
+    commit_message: Mapped[str] = mapped_column(String(2000), default="")
+    created_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PromptEnvironment(Base):
+    """Which version of a prompt an environment (production, staging, ...) serves; one version
+    may hold several environments."""
+
+    __tablename__ = "prompt_environments"
+
+    prompt_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True
+    )
+    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("prompt_versions.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Webhook(Base):
+    """A destination every logged request of the organization is posted to (sampled and
+    filtered); the HMAC key is sealed by the vault, like a provider key."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    destination: Mapped[str] = mapped_column(String(2048))
+    sample_rate: Mapped[float] = mapped_column(Float, default=100.0)
+    property_filters: Mapped[str] = mapped_column(Text, default="[]")  # JSON [{key, value}]
+    include_data: Mapped[bool] = mapped_column(Boolean, default=True)
+    hmac_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    hmac_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookDelivery(Base):
+    """One payload owed to one webhook: the durable queue and the delivery log in one table."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "request_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class Alert(Base):
+    """A rule on a metric over a sliding window; `state` says whether it is firing. The
+    channels (JSON; webhook URLs may be secrets) are sealed by the vault."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(256))
+    metric: Mapped[str] = mapped_column(String(32))  # error_rate, cost, latency, count
+    aggregation: Mapped[str] = mapped_column(String(16), default="avg")  # latency: avg, p50..p99
+    threshold: Mapped[float] = mapped_column(Float)
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    min_requests: Mapped[int] = mapped_column(Integer, default=1)
+    filter: Mapped[str | None] = mapped_column(Text, default=None)  # the request filter, JSON
+    channels_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    channels_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_key_id: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok, firing
+    state_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    last_value: Mapped[float | None] = mapped_column(Float, default=None)
+    last_evaluated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AlertEvent(Base):
+    """One line of an alert's history: it fired or resolved, at what value, who was told."""
+
+    __tablename__ = "alert_history"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(16))  # fired, resolved
+    value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    request_count: Mapped[int] = mapped_column(Integer)
+    notifications: Mapped[str] = mapped_column(Text, default="[]")  # JSON, per channel
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -32,6 +32,8 @@
     │   │   RecomputeBusy (429)         services/prices.py: price overrides, recompute ranges
     │   ├── TooManySavedQueries (409)   services/saved_queries.py: the per-organization cap
     │   ├── TooManyProperties (409)     services/requests.py: properties of one request
+    │   ├── PromptError                 domain/prompts.py: a prompt body, reference or input
+    │   │   └── UnknownPrompt, MissingInput, WrongInputType
     │   └── WrongProvider (403)         gateway/proxy.py: a proxy key on another provider's route
     ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
     ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)
