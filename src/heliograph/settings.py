@@ -87,6 +87,11 @@ class Settings:  # fields that may hold a password or a secret are left out of i
         default="", repr=False
     )  # name=value pairs, comma-separated, sent with each export; never logged
     otlp_include_bodies: bool = False  # add each body's first 4 KiB to its span
+    # Webhooks and alerts (README, "Prompts, webhooks and alerts").
+    allowed_webhook_origins: tuple[str, ...] = ()  # may be http:// or private
+    webhook_retry_base_s: float = 10.0  # first retry after this; doubles, at most an hour
+    webhook_give_up_s: float = 24 * 3600.0  # a delivery failing this long is given up
+    alert_interval_s: float = 60.0  # how often alert rules are evaluated
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -5,10 +5,10 @@ server set as `HELIOGRAPH_<PROVIDER>_BASE_URL` was chosen by the operator."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from heliograph.domain.addresses import is_private_host
 from heliograph.domain.errors import InvalidInput
 
 
@@ -54,13 +54,3 @@ def origin_of(target_url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
-
-
-def is_private_host(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return not address.is_global
