@@ -17,6 +17,7 @@ import httpx
 from fake_provider import start_fake
 from heliograph import server
 from heliograph.providers.registry import BUILT_IN
+from heliograph.services.audit import SYSTEM
 from heliograph.settings import load_settings
 
 T = TypeVar("T")
@@ -240,4 +241,19 @@ def seed(live: LiveDashboard) -> tuple[Account, Account]:
     )
     live.wait_stored(acme)
     live.wait_stored(other)
+    configure_the_other(live, other)
     return acme, other
+
+
+def configure_the_other(live: LiveDashboard, other: Account) -> None:
+    """The second organization's prompt, webhook and alert, each named with `OTHER_WORD`; none
+    of them ever sends anything (a sample rate of 0, a threshold never reached)."""
+    assert live.running is not None
+    services, org_id = live.running.services, other.organization_id
+    message = {"role": "user", "content": OTHER_WORD}
+    body = {"model": "gpt-4o-mini", "messages": [message]}
+    services.prompts.create(org_id, OTHER_WORD, [OTHER_WORD], body, SYSTEM)
+    services.webhooks.create(org_id, f"https://{OTHER_WORD}.example.com/in", 0.0, [], True)
+    to = [f"{OTHER_WORD}@example.com"]
+    alert = {"name": OTHER_WORD, "metric": "count", "threshold": 10**6, "window_minutes": 5}
+    services.alerts.create(org_id, {**alert, "channels": [{"type": "email", "to": to}]})

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from browser import SESSION_COOKIE, Browser
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from heliograph import server
 from heliograph.cli.main import cli
+from smtp_inbox import Inbox, smtp_server
 
 PASSWORD = "correct horse battery"
 
@@ -252,29 +250,10 @@ async def test_password_change_ends_other_sessions(heliograph_on_each_db: Heliog
         assert (await phone.login("l@example.com", "a new password"))[0] == 200
 
 
-class Inbox:
-    """Messages a real SMTP server (aiosmtpd) received."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[str, Inbox]]:
-    inbox = Inbox()
-    with socket.socket() as probe:  # a free port: the controller checks it by connecting
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", inbox
-    finally:
-        controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 async def test_password_reset_by_email(
@@ -300,7 +279,9 @@ async def test_password_reset_by_email(
             assert len(inbox.messages) == 1
             message = inbox.messages[0]
             assert message["To"] == "m@example.com"
-            text = message.get_payload(decode=True).decode()
+            payload = message.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            text = payload.decode()
             match = re.search(r"https://hg\.example/reset-password\?token=(\S+)", text)
             assert match, text
             token = match.group(1)

@@ -32,7 +32,19 @@ from heliograph.domain.sql_console import MAX_SQL_CHARS
 from heliograph.services.audit import SYSTEM
 
 Live = tuple[LiveDashboard, Account, Account]
-PAGES = ("/", "/requests", "/sessions", "/users", "/properties", "/cache", "/sql", "/settings")
+PAGES = (
+    "/",
+    "/requests",
+    "/sessions",
+    "/users",
+    "/properties",
+    "/cache",
+    "/sql",
+    "/prompts",
+    "/webhooks",
+    "/alerts",
+    "/settings",
+)
 SETTINGS_TABS = ("organization", "api-keys", "vault", "limits", "audit")
 MARKUP = "<img src=x onerror=alert(1)>"
 ATTRIBUTE = '"><svg onload=alert(2)>'

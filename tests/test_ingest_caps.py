@@ -25,7 +25,12 @@ from heliograph.domain.pricing import (
     price_with_override,
     priced,
 )
-from heliograph.domain.record import MAX_ATTRIBUTION_CHARS, Attribution, RequestRecord
+from heliograph.domain.record import (
+    MAX_ATTRIBUTION_CHARS,
+    MAX_STORED_PROPERTIES,
+    Attribution,
+    RequestRecord,
+)
 from heliograph.domain.usage import Usage
 from heliograph.ingest.async_log import InvalidAsyncLog, load_body, record_from_async_log
 from heliograph.ingest.collector import collector_paused
@@ -147,11 +152,11 @@ def test_text_columns_are_cut_to_their_caps(tmp_path: Path, chdb_executor: ChdbE
     assert len(row["user_id"]) == MAX_ATTRIBUTION_CHARS
     assert "\ud800" not in row["user_id"]
     assert len(row["target_url"]) == len(row["request_path"]) == len(row["error"]) == 8192
-    assert len(row["properties"]) == 67
+    assert len(row["properties"]) == MAX_STORED_PROPERTIES
     assert len(row["properties"]["k" * 256]) == 10_000
     stored = store(chdb_executor, [row])[0]
     assert stored["model"] == "m" * 256
-    assert len(stored["properties"]) == 67
+    assert len(stored["properties"]) == MAX_STORED_PROPERTIES
 
 
 def test_an_imported_helicone_row_is_capped_as_every_source_is(
@@ -186,7 +191,7 @@ def test_an_imported_helicone_row_is_capped_as_every_source_is(
     assert len(row["user_id"]) == len(row["session_id"]) == MAX_ATTRIBUTION_CHARS
     assert len(row["target_url"]) == 8192
     assert row["request_path"] == "/" + "a" * (8192 - len("https://x/"))
-    assert len(row["properties"]) == 67
+    assert len(row["properties"]) == MAX_STORED_PROPERTIES
     value = row["properties"]["k" * 256]
     assert len(value) == 10_000
     assert value.startswith("v\ufffd")
@@ -195,7 +200,7 @@ def test_an_imported_helicone_row_is_capped_as_every_source_is(
 
     stored = store(chdb_executor, [row])[0]
     assert stored["model"] == "m" * 256
-    assert len(stored["properties"]) == 67
+    assert len(stored["properties"]) == MAX_STORED_PROPERTIES
     assert (stored["cost"], stored["pricing_status"]) == (0, "no_usage")
 
     at_the_cap = request_from_helicone(

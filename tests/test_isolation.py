@@ -6,6 +6,7 @@ organization show its data, so the check would notice a route that leaked it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ PUBLIC = {
     "/v1/auth/sso/callback",
     "/v1/invitations/{token}",
     "/v1/models",  # the prices Heliograph knows, the same for everyone
+    "/v1/prompt-2025/shared-body/{token}",  # a prompt body by its sealed, expiring link
 }
 # Writes to the analytics store: they land in the caller's own organization whatever the id (an
 # annotation may arrive before its request), so each one's isolation is tested with its feature.
@@ -66,6 +68,11 @@ READ_POSTS = (
     "/averageTokensPerRequest",
     "/requestCount",
     "/v1/providers",
+    "/query/version",  # prompts: the version, versions and environment queries
+    "/query/versions",
+    "/production-version",
+    "/environment-version",
+    "/total-versions",
 )
 # Bodies that pass validation, so a write route reaches the id it is given.
 WRITE_BODIES: dict[str, Any] = {
@@ -82,6 +89,10 @@ WRITE_BODIES: dict[str, Any] = {
         "sql": "SELECT 1 FROM request_response",
     },
     "PATCH /v1/price-overrides/{override_id}": {"input_per_mtok": "0"},
+    "POST /v1/prompt-2025/id/{promptId}/rename": {"name": "stolen"},
+    "PATCH /v1/prompt-2025/id/{promptId}/rename": {"name": "stolen"},
+    "PATCH /v1/prompt-2025/id/{promptId}/tags": {"tags": ["stolen"]},
+    "PATCH /v1/alerts/{alert_id}": {"name": "stolen", "enabled": False},
 }
 
 
@@ -153,8 +164,26 @@ async def first_org(heliograph: Heliograph) -> FirstOrg:
     proxy_id = (await made(hg, "POST", "/v1/api-keys/proxy-key", proxy, key))["id"]
     query = {"name": f"{MARKER}-query", "sql": "SELECT request_id FROM request_response"}
     query_id = (await made(hg, "POST", "/v1/helicone-sql/saved-query", query, key))[0]["id"]
+    # A sample rate of 0 never sends: no traffic leaves the test.
+    hook = {"destination": f"https://{MARKER}-hooks.example.com/in", "config": {"sampleRate": 0}}
+    webhook_id = (await made(hg, "POST", "/v1/webhooks", hook, key))["id"]
     price = {"model": f"{MARKER}-model", "input_per_mtok": "1", "output_per_mtok": "2"}
     override_id = (await made(hg, "POST", "/v1/price-overrides", price, key))["id"]
+    alert = {
+        "name": f"{MARKER}-alert",
+        "metric": "count",
+        "threshold": 0,
+        "window_minutes": 5,
+        "channels": [{"type": "email", "to": [f"{MARKER}-ops@example.com"]}],
+    }
+    alert_id = (await made(hg, "POST", "/v1/alerts", alert, key))["id"]
+    message = {"role": "user", "content": MARKER + " {{hc:x:string}}"}
+    prompt_body = {"model": "m", "messages": [message]}
+    prompt = {"name": f"{MARKER}-prompt", "tags": [f"{MARKER}-tag"], "promptBody": prompt_body}
+    prompt_ids = await made(hg, "POST", "/v1/prompt-2025", prompt, key)
+    deploy = {"promptId": prompt_ids["id"], "promptVersionId": prompt_ids["versionId"]}
+    deploy["environment"] = f"{MARKER}-env"
+    await made(hg, "POST", "/v1/prompt-2025/update/environment", deploy, key)
     owner = sign_in(hg, hg.organization_id, Role.OWNER, label=MARKER)
     org_path = f"/v1/organizations/{hg.organization_id}"
     await made(hg, "PATCH", org_path, {"name": f"{MARKER}-org"}, owner.headers())
@@ -171,6 +200,10 @@ async def first_org(heliograph: Heliograph) -> FirstOrg:
         "proxy-key/{key_id}": proxy_id,
         "{query_id}": query_id,
         "{override_id}": override_id,
+        "{webhook_id}": webhook_id,
+        "{alert_id}": alert_id,
+        "{promptId}": prompt_ids["id"],
+        "{promptVersionId}": prompt_ids["versionId"],
     }
     return FirstOrg(ids, owner, api_key["apiKey"])
 
@@ -217,7 +250,17 @@ def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, str
         "/v1/helicone-sql/download": {"sql": "SELECT * FROM request_response"},
         "/v1/request/export": {"format": "jsonl"},
         "/v1/request/query-ids": {"requestIds": [ids["{request_id}"]]},
+        "/v1/prompt-2025/query/version": {"promptVersionId": ids["{promptVersionId}"]},
+        "/v1/prompt-2025/query/versions": {"promptId": ids["{promptId}"]},
+        "/v1/prompt-2025/query/production-version": {"promptId": ids["{promptId}"]},
+        "/v1/prompt-2025/query/total-versions": {"promptId": ids["{promptId}"]},
+        "/v1/prompt-2025/query/environment-version": {
+            "promptId": ids["{promptId}"],
+            "environment": f"{MARKER}-env",
+        },
     }
+    request = f"?requestId={ids['{request_id}']}"  # the routes' required query parameters
+    queries = {"/v1/prompt-2025/id/{promptId}/{promptVersionId}/inputs": request}
     found = []
     for method, path in operations(spec):
         if not is_read(method, path):
@@ -230,9 +273,8 @@ def calls(ids: dict[str, str], spec: dict[str, Any]) -> list[tuple[str, str, str
                 body["propertyKey"] = f"{MARKER}key"
         else:
             body = bodies.get(path, {})
-        found.append(
-            (f"{method} {path}", method, fill(path, ids), None if method == "GET" else body)
-        )
+        filled = fill(path, ids) + queries.get(path, "")
+        found.append((f"{method} {path}", method, filled, None if method == "GET" else body))
     return found
 
 
@@ -317,16 +359,26 @@ async def test_no_route_shows_another_organizations_data(
         f"POST /v1/property/{MARKER}key/top-costs/query",
         "POST /v1/helicone-sql/execute",
         "GET /v1/rate-limits",
+        "GET /v1/alerts",
         "GET /v1/api-keys",
         "GET /v1/api-keys/provider-keys",
         f"GET /v1/api-keys/provider-key/{provider}",
         "GET /v1/api-keys/proxy-keys",
+        "GET /v1/webhooks",
         "GET /v1/audit",
         "GET /v1/organizations",
         f"GET {org}",
         f"GET {org}/members",
         f"GET {org}/invitations",
         "GET /v1/auth/me",
+        "POST /v1/prompt-2025/query",
+        "GET /v1/prompt-2025/tags",
+        "GET /v1/prompt-2025/environments",
+        f"GET /v1/prompt-2025/id/{first_org.ids['{promptId}']}",
+        "POST /v1/prompt-2025/query/version",
+        "POST /v1/prompt-2025/query/versions",
+        "POST /v1/prompt-2025/query/environment-version",
+        f"GET /v1/prompt-2025/{first_org.ids['{promptVersionId}']}/prompt-body",
     } <= shown
     assert orjson.loads(by_key["POST /v1/session/count"])["data"]["count"] == 0
     assert orjson.loads(seen_by_first["POST /v1/session/count"])["data"]["count"] == 1
@@ -389,14 +441,27 @@ async def state(hg: Heliograph, first: FirstOrg) -> dict[str, str]:
         "/v1/rate-limits",
         "/v1/helicone-sql/saved-queries",
         "/v1/price-overrides",
+        "/v1/webhooks",
+        f"/v1/webhooks/{first.ids['{webhook_id}']}/deliveries",
+        "/v1/alerts",
+        f"/v1/prompt-2025/id/{first.ids['{promptId}']}",
+        f"/v1/prompt-2025/{first.ids['{promptVersionId}']}/prompt-body",
+        "/v1/prompt-2025/tags",
+        "/v1/prompt-2025/environments",
         org,
         f"{org}/members",
         f"{org}/invitations",
     ):
         status, text = await call(hg, "GET", path, None, first.owner.headers())
         assert status == 200, (path, text)
-        found[path] = text
+        found[path] = without_last_use(text)
     return found
+
+
+def without_last_use(text: str) -> str:
+    """The text with keys' `last_used_at` blanked: using a key is not a write to it, and the key
+    cache records a use in the background, whenever it gets to it."""
+    return re.sub(r'"last_used_at":(null|"[^"]*")', '"last_used_at":-', text)
 
 
 async def test_every_route_refuses_a_missing_or_wrong_key(

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from conftest import Fake, Heliograph
-from heliograph.appdb.models import ProviderKey
+from heliograph.appdb.models import Alert, ProviderKey, Webhook
 from heliograph.cli.main import cli
+from heliograph.domain.alerts import WebhookChannel
 from heliograph.services.audit import SYSTEM, AuditQuery
 from heliograph.services.container import open_app_db
 from heliograph.services.vault import (
@@ -146,6 +147,17 @@ async def test_rotating_the_key_file_keeps_keys_working(
     provider_key_id = await add_provider_key(heliograph)
     _, proxy_key = await add_proxy_key(heliograph, provider_key_id)
     assert (await chat(heliograph.gateway, proxy_key))[0] == 200
+    # A webhook's signing key and an alert's channels are sealed by the same vault.
+    hook = {"destination": "https://hooks.example.com/in", "config": {"sampleRate": 0}}
+    status, created = await heliograph.api_post("/v1/webhooks", hook)
+    assert status == 201, created
+    webhook = created["data"]
+    channels = [{"type": "webhook", "url": "https://alerts.example.com/in"}]
+    rule = {"name": "spend", "metric": "cost", "threshold": 5, "window_minutes": 60}
+    rule["channels"] = channels
+    status, created = await heliograph.api_post("/v1/alerts", rule)
+    assert status == 201, created
+    alert = created["data"]
     before = settings.secret_key_file.read_text()
 
     env = {"HELIOGRAPH_DATABASE_URL": settings.database_url, "HELIOGRAPH_SECRET_KEY": ""}
@@ -157,11 +169,19 @@ async def test_rotating_the_key_file_keeps_keys_working(
     new_id = key_id_of(key_from_text(after))
     assert after != before
     assert stat.S_IMODE(settings.secret_key_file.stat().st_mode) == 0o600
-    assert f"re-encrypted 1 provider keys under secret key {new_id}" in result.output
+    moved = "1 provider keys, 1 webhooks, 1 alerts"
+    assert f"re-encrypted {moved} under secret key {new_id}" in result.output
     assert after.strip() not in result.output
     assert [p.name for p in settings.data_dir.iterdir() if p.name.endswith(".tmp")] == []
     with services.engine.connect() as connection:
-        assert connection.execute(select(ProviderKey.secret_key_id)).scalar_one() == new_id
+        for model in (ProviderKey, Webhook, Alert):
+            assert connection.execute(select(model.secret_key_id)).scalar_one() == new_id
+    _, listed = await heliograph.api_get("/v1/webhooks")
+    assert listed["data"][0]["hmac_key"] == webhook["hmac_key"]
+    _, shown = await heliograph.api_get(f"/v1/alerts/{alert['id']}")
+    assert shown["data"]["channels"] == alert["channels"]  # the URL's path masked, as before
+    opened = services.alerts.get(heliograph.organization_id, alert["id"]).channels
+    assert opened == (WebhookChannel(channels[0]["url"]),)
 
     services.proxy_keys.forget()  # decrypt again, now under the new key the file holds
     assert (await chat(heliograph.gateway, proxy_key))[0] == 200
@@ -172,7 +192,8 @@ async def test_rotating_the_key_file_keeps_keys_working(
         assert connection.execute(key_id).scalar_one() == new_id
     lines = services.audit.query(AuditQuery(heliograph.organization_id, action="secrets.rotate"))
     assert len(lines) == 1
-    assert lines[0].details["provider_keys"] == 1
+    moved_counts = {"provider_keys": 1, "webhooks": 1, "alerts": 1}
+    assert lines[0].details == {"secret_key_id": new_id, **moved_counts}
 
 
 def test_rotating_a_key_from_the_environment_prints_the_new_one(

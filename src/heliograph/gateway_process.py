@@ -1,12 +1,13 @@
 """The gateway process: each child of `heliograph serve` (`python -m heliograph.gateway_process`)
 and a standalone `heliograph gateway`. It forwards, applies policies, verifies keys against the
 app DB (plain SQL, `appdb/lookups.py`), resolves proxy keys to the provider keys they stand for
-(`services/proxy_key_cache.py`, opened by `services/vault.py`) and ships its records to the
-API; `cents` rate limits charge at the organization's price overrides
-(`services/price_cache.py`); it imports nothing of the API, the analytics store, the SQL console
-or SQLAlchemy, so it stays small (import-linter and `tests/test_gateway_process.py` check).
-The gateway's wiring lives here too (`open_gateway`, which opens and closes every part in one
-order), and `server.py` reuses it for the in-process mode."""
+(`services/proxy_key_cache.py`, opened by `services/vault.py`), compiles the prompts request
+bodies name (`services/prompt_cache.py`) and ships its records to the API; `cents` rate limits
+charge at the organization's price overrides (`services/price_cache.py`); it imports nothing of
+the API, the analytics store, the SQL console or SQLAlchemy, so it stays small (import-linter
+and `tests/test_gateway_process.py` check). The gateway's wiring lives here too
+(`open_gateway`, which opens and closes every part in one order), and `server.py` reuses it for
+the in-process mode."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from heliograph.appdb.lookups import AppDbLookups
+from heliograph.appdb.prompt_lookups import PromptLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
 from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
@@ -40,6 +42,7 @@ from heliograph.providers.registry import build_registry
 from heliograph.runtime import bind, run_async
 from heliograph.services.key_cache import CachedKeyVerifier
 from heliograph.services.price_cache import PriceCache
+from heliograph.services.prompt_cache import PromptCache
 from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.rule_cache import CachedRuleSource
 from heliograph.services.vault import Vault
@@ -193,8 +196,12 @@ async def run_gateway_process(settings: Settings) -> None:
         ProxyKeyLookups(app_db), Vault.from_settings(settings), settings.key_cache_ttl_s
     )
     prices = PriceCache(app_db)  # what `cents` charges are priced at, re-read every 2 s
+    # Prompt versions that bodies name, re-checked every 2 s: a deploy reaches here within 5 s.
+    prompts = PromptCache(PromptLookups(app_db), settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
-    ports = GatewayPorts(providers, verifier, shipper, rules, telemetry, proxy_keys, prices)
+    ports = GatewayPorts(
+        providers, verifier, shipper, rules, telemetry, proxy_keys, prices, prompts
+    )
     try:
         async with open_gateway(settings, ports, sock, stalled=shipper.stalled):
             quiet_garbage_collector()
@@ -204,6 +211,7 @@ async def run_gateway_process(settings: Settings) -> None:
         await rules.close()
         prices.close()
         await proxy_keys.close()
+        await prompts.close()
         await shipper.stop()
         app_db.close()
 

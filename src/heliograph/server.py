@@ -95,6 +95,8 @@ async def start(
             gateway_socket = on_failure.enter_context(bind(settings.host, settings.gateway_port))
         # The bound port (when asked for port 0), so links the API makes name it.
         settings = replace(settings, api_port=api_socket.getsockname()[1])
+        # And the gateway's, which the prompt playground calls.
+        settings = replace(settings, gateway_port=gateway_socket.getsockname()[1])
         services = await Services.open(settings)
         on_failure.pop_all()
     stack, gateway = contextlib.AsyncExitStack(), None
@@ -107,6 +109,7 @@ async def start(
             services.telemetry,
             services.proxy_keys,
             services.price_cache,
+            services.prompt_cache,
         )
         gateway = await stack.enter_async_context(
             open_gateway(settings, ports, gateway_socket, cache=cache)

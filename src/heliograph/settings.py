@@ -92,6 +92,7 @@ class Settings:  # fields that may hold a password or a secret are left out of i
     webhook_retry_base_s: float = 10.0  # first retry after this; doubles, at most an hour
     webhook_give_up_s: float = 24 * 3600.0  # a delivery failing this long is given up
     alert_interval_s: float = 60.0  # how often alert rules are evaluated
+    weekly_report: bool = False  # e-mail each organization's owners and admins a weekly report
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property

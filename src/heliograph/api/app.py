@@ -19,6 +19,7 @@ from heliograph.api.envelope import (
     on_validation_error,
 )
 from heliograph.api.routes import (
+    alerts,
     api_keys,
     async_log,
     audit,
@@ -29,10 +30,13 @@ from heliograph.api.routes import (
     models,
     organizations,
     otel,
+    playground,
     prices,
+    prompts,
     properties,
     provider_keys,
     ratelimits,
+    reports,
     requests,
     saved_queries,
     sessions,
@@ -40,6 +44,7 @@ from heliograph.api.routes import (
     sql,
     sso,
     users,
+    webhooks,
 )
 from heliograph.domain.errors import InvalidInput
 from heliograph.services.container import Services
@@ -109,7 +114,10 @@ def build_api_app(services: Services | None) -> FastAPI:
         async_log,
         otel,
         prices,
+        playground,  # before prompts, whose prefix it shares
+        prompts,
         models,
+        reports,
         ratelimits,
         settings,
         sso,  # before auth and api_keys, whose paths are prefixes of its own
@@ -118,6 +126,8 @@ def build_api_app(services: Services | None) -> FastAPI:
         provider_keys,
         api_keys,
         audit,
+        alerts,
+        webhooks,
     )
     for module in (*routers, health):
         app.include_router(module.router)

@@ -32,6 +32,7 @@ STORE_PREFIXES = (
     "/v1/property/",
     "/v1/helicone-sql/",
     "/v1/price-overrides/recompute",
+    "/v1/reports/",  # the report reads the store; sending it needs an SMTP server
 )
 # The SQL console runs one query per organization at a time and answers 429 to a second;
 # sign-in, sign-up and password routes are throttled.
@@ -43,21 +44,54 @@ BUSY_PREFIXES = (
     "/v1/auth/password",
     "/v1/price-overrides/recompute",
 )
-NOT_FOUND_OPERATIONS = ("restorePropertyKey", "createProxyKey")  # 404 without a path parameter
+NOT_FOUND_OPERATIONS = (
+    "restorePropertyKey",
+    "createProxyKey",
+    "runPromptPlayground",
+    # prompts: the ids are in the body
+    "updatePrompt2025",
+    "setPrompt2025VersionEnvironment",
+    "removePrompt2025VersionEnvironment",
+    "getPrompt2025Version",
+    "getPrompt2025Versions",
+    "getPrompt2025ProductionVersion",
+    "getPrompt2025EnvironmentVersion",
+    "getPrompt2025TotalVersions",
+)
+# The prompt playground relays the gateway's answer: its rate limits, a provider's failure (502)
+# and the gateway's own 503 and 504.
+GATEWAY_OPERATIONS = ("runPromptPlayground",)
 # Successes that are not 200 or not JSON, for routes whose handlers pick them themselves.
-SUCCESS_STATUS = {"logRequest": "202", "createRateLimit": "201", "createSavedQuery": "201"}
+SUCCESS_STATUS = {
+    "logRequest": "202",
+    "createRateLimit": "201",
+    "createSavedQuery": "201",
+    "createAlert": "201",
+}
 CONFLICT_OPERATIONS = (
     "createSavedQuery",
+    "createAlert",
+    "createWebhook",
     "savePriceOverride",
     "updatePriceOverride",
     "putRequestProperty",
+    "createPrompt2025",  # a prompt's name, and the caps on prompts and versions
+    "updatePrompt2025",
+    "renamePrompt2025",
+    "patchPrompt2025Name",
+    "deletePrompt2025Version",  # a prompt's only version
+    "sendWeeklyReport",  # no SMTP server is configured
 )
 # Successes with a second status: created (201) or replaced (200).
 ALSO_SUCCESS = {"savePriceOverride": "201"}  # 409 once a per-organization cap is reached
-PUBLIC_PATHS = ("/v1/models",)  # no key needed: never a 401 or 403
+PUBLIC_PATHS = (  # no key needed: never a 401 or 403
+    "/v1/models",
+    "/v1/prompt-2025/shared-body/{token}",  # a sealed, expiring link (Helicone's `s3_url`)
+)
 SUCCESS_CONTENT = {
     ("get", "/metrics"): "text/plain",
     ("post", "/v1/helicone-sql/download"): "text/csv",
+    ("post", "/v1/prompt-2025/playground"): "text/event-stream",  # JSON when stream is false
 }
 DESCRIPTIONS = {
     "400": "Invalid input; the message says which field or limit",
@@ -65,10 +99,13 @@ DESCRIPTIONS = {
     "403": "Not allowed: the key's permissions or the person's role lack it, the CSRF token is"
     " missing, or the person is not in the organization",
     "404": "No such resource (or no route for this path)",
-    "409": "A limit of the organization is reached (the message says which)",
+    "409": "A conflict: a limit of the organization is reached, a name is taken, or the server"
+    " lacks what the call needs (the message says which)",
     "413": "Request body too large",
     "429": "Busy: retry after the seconds in Retry-After",
+    "502": "The gateway or the provider failed; the message says which",
     "503": "The analytics store could not answer; retry shortly",
+    "504": "The provider did not answer in time",
 }
 
 
@@ -115,6 +152,8 @@ def _error_statuses(path: str, operation: dict[str, Any]) -> list[str]:
         statuses.append("413")
     if path.startswith(BUSY_PREFIXES):
         statuses.append("429")
+    if operation.get("operationId") in GATEWAY_OPERATIONS:
+        statuses.extend(("429", "502", "503", "504"))
     if path.startswith(STORE_PREFIXES):
         statuses.append("503")
     return statuses

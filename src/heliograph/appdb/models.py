@@ -471,3 +471,15 @@ class AlertEvent(Base):
     request_count: Mapped[int] = mapped_column(Integer)
     notifications: Mapped[str] = mapped_column(Text, default="[]")  # JSON, per channel
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WeeklyReportSent(Base):
+    """When an organization's weekly report was last sent (claimed before sending, so two API
+    processes never send the same week twice)."""
+
+    __tablename__ = "weekly_reports"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())

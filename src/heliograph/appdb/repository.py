@@ -17,6 +17,15 @@ def add_organization(session: Session, org_id: str, name: str, now: datetime) ->
     return organization
 
 
+def hold_organization(session: Session, org_id: str) -> None:
+    """Serialise the rest of this transaction with every other that holds the organization, so
+    a count checked against a cap stays true until the commit: a no-op update locks its row on
+    PostgreSQL and takes the write lock on SQLite (whose transactions begin at their first write,
+    so a count read first would not be protected)."""
+    unchanged = update(Organization).where(Organization.id == org_id)
+    session.execute(unchanged.values(name=Organization.name))
+
+
 def get_organization(session: Session, org_id: str) -> Organization | None:
     return session.get(Organization, org_id)
 

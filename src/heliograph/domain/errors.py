@@ -31,9 +31,18 @@
     │   ├── InvalidPrice, PriceOverrideNotFound (404), TooManyOverrides, OverrideExists (409),
     │   │   RecomputeBusy (429)         services/prices.py: price overrides, recompute ranges
     │   ├── TooManySavedQueries (409)   services/saved_queries.py: the per-organization cap
+    │   ├── AlertError, TooManyAlerts (409)  domain/alerts.py: a rule's fields and channels, the cap
+    │   ├── AlertNotFound (404)         services/alerts.py: another organization's or no rule
+    │   ├── WebhookConfigError, TooManyWebhooks (409)  domain/webhooks.py: sample rate,
+    │   │                               property filters, the per-organization cap
     │   ├── TooManyProperties (409)     services/requests.py: properties of one request
     │   ├── PromptError                 domain/prompts.py: a prompt body, reference or input
-    │   │   └── UnknownPrompt, MissingInput, WrongInputType
+    │   │   ├── UnknownPrompt, MissingInput, WrongInputType
+    │   │   └── PromptTooLarge (413)    a version's body, or a compiled one, over its cap
+    │   ├── PromptNotFound (404), PromptExists (409), PromptLimitReached (409)
+    │   │                               services/prompts.py: prompts, versions, environments
+    │   ├── PromptsUnavailable (503)    gateway/prompts.py: the app DB did not say what a prompt is
+    │   ├── GatewayUnreachable (502)    services/playground.py: the playground's gateway call
     │   └── WrongProvider (403)         gateway/proxy.py: a proxy key on another provider's route
     ├── StoreUnavailable                analytics/executor.py: the engine could not answer (503)
     ├── ConsoleBusy                     services/sql_console.py: one console query at a time (429)

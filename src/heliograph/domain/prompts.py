@@ -4,6 +4,7 @@ inputs into the chat-completion body that is forwarded."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from heliograph.domain.errors import InvalidInput
+from heliograph.domain.json_values import INT64_MAX
 from heliograph.domain.record import MAX_PROPERTY_VALUE_CHARS
 from heliograph.domain.text import cut_text
 
@@ -29,6 +31,9 @@ MAX_ENVIRONMENT_CHARS = 64
 MAX_INPUTS = 256
 MAX_VARIABLES = 256
 MAX_DEPTH = 32  # how deep a template is walked for variables
+# The most characters the inputs may add to a compiled body: a short input in a template that
+# repeats its variable thousands of times would otherwise grow to gigabytes.
+MAX_COMPILED_CHARS = 8 * 1024 * 1024
 ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # The properties that link a request to the prompt version it was compiled from.
 PROMPT_ID_PROPERTY = "Helicone-Prompt-Id"
@@ -55,6 +60,13 @@ class MissingInput(PromptError):
 
 class WrongInputType(PromptError):
     code = "invalid_prompt_input"
+
+
+class PromptTooLarge(PromptError):
+    """A version's body, or the body its inputs would compile to, over its cap."""
+
+    status = 413
+    code = "prompt_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +164,40 @@ def check_environment(environment: Any) -> str:
 def compile_prompt(template: dict[str, Any], call: PromptCall) -> dict[str, Any]:
     """The body to forward: the version's body with the inputs substituted, its messages first
     and then any the caller sent, and the caller's other fields winning over the version's."""
+    values = prompt_values(template, call)
+    compiled_chars(template, values)
+    return compile_with(template, call, values)
+
+
+def prompt_values(template: dict[str, Any], call: PromptCall) -> dict[str, Any]:
+    """Each declared variable's input, as its type; `MissingInput` or `WrongInputType` naming
+    the variable otherwise."""
     declared = variables(template)
     missing = [v.name for v in declared if v.name not in call.inputs]
     if missing:
         raise MissingInput(f"prompt {call.prompt_id} needs inputs: {', '.join(missing)}")
-    values = {v.name: _typed(v, call.inputs[v.name]) for v in declared}
+    return {v.name: _typed(v, call.inputs[v.name]) for v in declared}
+
+
+def compiled_chars(template: dict[str, Any], values: Mapping[str, Any]) -> int:
+    """How many characters the inputs add to the template (an upper bound, read without
+    substituting); `PromptTooLarge` beyond `MAX_COMPILED_CHARS`."""
+    sizes = {name: len(_plain(value)) for name, value in values.items()}
+    added = 0
+    for text in _strings(template, 0):
+        added += sum(sizes[match.group(1)] for match in TEMPLATE.finditer(text))
+        if added > MAX_COMPILED_CHARS:
+            raise PromptTooLarge(
+                f"the inputs would make the compiled prompt larger than {MAX_COMPILED_CHARS:,}"
+                " characters"
+            )
+    return added
+
+
+def compile_with(
+    template: dict[str, Any], call: PromptCall, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`compile_prompt` once the values are typed and their size checked."""
     compiled = _substitute(template, values, 0)
     assert isinstance(compiled, dict)
     merged = {**compiled, **call.rest}
@@ -217,7 +258,9 @@ def _typed(variable: Variable, value: Any) -> Any:
 def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):  # beyond 64 bits no JSON encoder takes it whole
+        return value if abs(value) <= INT64_MAX else _number(str(value))
+    if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         try:
@@ -226,7 +269,8 @@ def _number(value: Any) -> int | float | None:
             return None
         if not math.isfinite(number):
             return None
-        return int(number) if number.is_integer() and "." not in value else number
+        whole = number.is_integer() and "." not in value and abs(number) <= INT64_MAX
+        return int(number) if whole else number
     return None
 
 
@@ -264,7 +308,10 @@ def _plain(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits, from a caller parsed by the standard library
+        return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _shown(value: Any) -> str:

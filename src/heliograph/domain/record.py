@@ -16,8 +16,9 @@ STATUS_UPSTREAM_UNREACHABLE = 502
 STATUS_UPSTREAM_TIMEOUT = 504
 # Custom properties one request may hold, however they arrive (headers, a log, added later).
 MAX_PROPERTIES = 64
-# A stored row's properties: the custom ones and the three session headers kept as properties too.
-MAX_STORED_PROPERTIES = MAX_PROPERTIES + 3
+# A stored row's properties: the custom ones, plus the three session headers and the four
+# properties linking a request to a stored prompt (`domain/prompts.py`), kept as properties too.
+MAX_STORED_PROPERTIES = MAX_PROPERTIES + 3 + 4
 MAX_PROPERTY_NAME_CHARS = 256  # as `Helicone-Property-*` names are capped
 MAX_PROPERTY_VALUE_CHARS = 10_000  # as `PUT /v1/request/{id}/property` takes them
 # Text columns of a stored row, however the request arrives (model and provider: domain.pricing).

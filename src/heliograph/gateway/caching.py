@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from heliograph.domain.cache import CachedResponse, CacheSettings, cache_keys
 from heliograph.gateway.ports import ResponseCache
 
+# A generator of our own: the global one belongs to the application (and to tests' generators).
+SPREAD = random.Random()  # noqa: S311 - spreads work, guards nothing
+
 log = logging.getLogger("heliograph.cache")
 
 
@@ -53,7 +56,7 @@ class ResponseCacher:
         empty = [index for index, value in enumerate(values) if value is None]
         slot.free_index = empty[0] if empty else None
         if settings.read and not empty:
-            slot.hit_index = random.randrange(len(values))  # noqa: S311 - load spreading
+            slot.hit_index = SPREAD.randrange(len(values))
             value = values[slot.hit_index]
             assert value is not None
             slot.hit = CachedResponse.decode(value)

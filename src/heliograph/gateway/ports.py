@@ -1,12 +1,13 @@
 """All the gateway knows of the outside: a key verifier, a sink for records, token buckets,
 rate-limit rules, price overrides, a response cache, the proxy keys that stand for stored
-provider keys, and `GatewayPorts`, the ones it is given as one value."""
+provider keys, the prompt versions chat-completion bodies name, and `GatewayPorts`, the ones it
+is given as one value."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from heliograph.domain.keys import Identity
 from heliograph.domain.pricing import PriceOverride
@@ -83,6 +84,24 @@ class PriceSource(Protocol):
         """The organization's price overrides, which `cents` charges are priced at."""
 
 
+class PromptTemplate(Protocol):
+    """A prompt the caller's organization has: the version asked for (by id, or deployed to the
+    environment asked for) with its body, or `version_id` None when there is no such version."""
+
+    @property
+    def version_id(self) -> str | None: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...  # shared: read it, never change it
+
+
+class PromptSource(Protocol):
+    async def template(
+        self, organization_id: str, prompt_id: str, version_id: str | None, environment: str
+    ) -> PromptTemplate | None:
+        """The prompt's version, or None when the organization has no prompt `prompt_id`."""
+
+
 class ResponseCache(Protocol):
     async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
@@ -102,3 +121,4 @@ class GatewayPorts:
     telemetry: Telemetry
     proxy_keys: ProxyKeyResolver | None = None
     prices: PriceSource | None = None
+    prompts: PromptSource | None = None

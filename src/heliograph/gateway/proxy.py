@@ -38,6 +38,8 @@ from heliograph.gateway.headers import (
 from heliograph.gateway.moderation import FLAGGED_CODE, last_user_message, moderate
 from heliograph.gateway.plan import Plan, plan_request
 from heliograph.gateway.ports import GatewayPorts, ProxyGrant
+from heliograph.gateway.prompts import MARKER as PROMPT_MARKER
+from heliograph.gateway.prompts import PromptCompiler
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy
@@ -103,6 +105,7 @@ class Proxy:
         self._providers = ports.providers
         self._keys = ports.keys
         self._proxy_keys = ports.proxy_keys
+        self._prompts = None if ports.prompts is None else PromptCompiler(ports.prompts)
         self._sink = ports.sink
         self._telemetry = ports.telemetry
         self._session = session
@@ -174,27 +177,20 @@ class Proxy:
         created_at = datetime.now(UTC)
         forward_headers, options = split_headers(request.headers.items())
         request_id = options.request_id or str(uuid.uuid4())
-        grant = None
-        if options.auth is not None and proxy_key_in(forward_headers) is not None:
-            # A Heliograph credential never goes upstream, where the provider would see it.
-            message = "send Helicone-Auth or a proxy key, not both"
-            return error_response(400, message, "invalid_auth", request_id)
-        if options.auth is not None or self._proxy_keys is None:
-            identity = await self._keys.verify(options.auth)
-        else:
-            grant = await self._proxy_grant(forward_headers)
-            identity = None if grant is None else grant.identity
-        if identity is None:
-            message = BAD_PROXY_KEY if proxy_key_in(forward_headers) else NO_KEY
-            return error_response(401, message, "unauthorized", request_id)
-        if not identity.can_write:
-            message = "this key is read-only: logging through the gateway needs a key with w"
-            return error_response(403, message, "forbidden", request_id)
+        admitted = await self._authenticate(forward_headers, options, request_id)
+        if isinstance(admitted, web.Response):
+            return admitted
+        identity, grant = admitted
+        prompt_refused = None
         try:
             if options.refused is not None:
                 raise options.refused
             received = await read_body(request, self._body_timeout_s)
             body = received if isinstance(received, bytes) else b""
+            if self._prompts is not None and PROMPT_MARKER in body:  # a prompt to compile
+                body, prompt_refused = await self._prompts.compile(
+                    request.path, identity.organization_id, body, options.attribution
+                )
             plan = plan_request(
                 request, options, body, forward_headers, self._providers, self._targets
             )
@@ -213,7 +209,34 @@ class Proxy:
         call = Call(options, plan, body, record, started, grant=grant)
         if isinstance(received, Incomplete):
             return await self._incomplete(request, call, received)
+        if prompt_refused is not None:  # recorded with the body as sent, never forwarded
+            self._answered_here(call, prompt_refused.status, str(prompt_refused))
+            return error_response(
+                prompt_refused.status, str(prompt_refused), prompt_refused.code, request_id
+            )
         return call
+
+    async def _authenticate(
+        self, forward_headers: list[tuple[str, str]], options: HeliconeOptions, request_id: str
+    ) -> tuple[Identity, ProxyGrant | None] | web.Response:
+        """Who is calling (and the proxy key's grant, when one admitted the call), or the 4xx."""
+        grant = None
+        if options.auth is not None and proxy_key_in(forward_headers) is not None:
+            # A Heliograph credential never goes upstream, where the provider would see it.
+            message = "send Helicone-Auth or a proxy key, not both"
+            return error_response(400, message, "invalid_auth", request_id)
+        if options.auth is not None or self._proxy_keys is None:
+            identity = await self._keys.verify(options.auth)
+        else:
+            grant = await self._proxy_grant(forward_headers)
+            identity = None if grant is None else grant.identity
+        if identity is None:
+            message = BAD_PROXY_KEY if proxy_key_in(forward_headers) else NO_KEY
+            return error_response(401, message, "unauthorized", request_id)
+        if not identity.can_write:
+            message = "this key is read-only: logging through the gateway needs a key with w"
+            return error_response(403, message, "forbidden", request_id)
+        return identity, grant
 
     async def _proxy_grant(self, headers: list[tuple[str, str]]) -> ProxyGrant | None:
         key = proxy_key_in(headers)

@@ -29,6 +29,9 @@ from heliograph.domain.request_row import RequestRow
 from heliograph.ingest.otlp_export_spans import Pending, export_request, pending
 from heliograph.settings import InvalidSetting
 
+# A generator of our own: the global one belongs to the application (and to tests' generators).
+JITTER = random.Random()  # noqa: S311 - spreads work, guards nothing
+
 log = logging.getLogger("heliograph.otlp")
 
 TRACES_PATH = "/v1/traces"
@@ -258,7 +261,7 @@ class OtlpExporter:
         self._in_flight = spans
         backoff = FIRST_BACKOFF_S
         while (retry_after := self._post(body, spans)) is not None:
-            jitter = random.uniform(0.75, 1.0)  # noqa: S311 - spreads retries, guards nothing
+            jitter = JITTER.uniform(0.75, 1.0)
             wait = min(retry_after or backoff * jitter, LONGEST_BACKOFF_S)
             backoff = min(backoff * 2, LONGEST_BACKOFF_S)
             if not self._pause(wait):

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from heliograph.analytics.alert_metrics import AlertMetrics
 from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
 from heliograph.appdb.lookups import AppDbLookups
+from heliograph.appdb.prompt_lookups import PromptLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
 from heliograph.ingest.inserter import BatchInserter, Storage
 from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter
@@ -24,14 +26,20 @@ from heliograph.ingest.writer import LogWriter
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import build_registry
 from heliograph.services.accounts import AccountService, account_rules
+from heliograph.services.alert_evaluator import AlertEvaluator
+from heliograph.services.alerts import AlertService
 from heliograph.services.audit import AuditLog
 from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.mailer import Mailer
 from heliograph.services.metrics import MetricsService
 from heliograph.services.organizations import OrganizationService
+from heliograph.services.outbound import OutboundPolicy
+from heliograph.services.playground import Playground
 from heliograph.services.price_cache import PriceCache
 from heliograph.services.prices import PriceOverrideService, Repricer
+from heliograph.services.prompt_cache import PromptCache
+from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
 from heliograph.services.provider_keys import ProviderKeyService
 from heliograph.services.proxy_key_cache import ProxyKeyCache
@@ -44,6 +52,9 @@ from heliograph.services.sql_console import SqlConsole
 from heliograph.services.throttle import Buckets, LoginThrottle
 from heliograph.services.users import UserService
 from heliograph.services.vault import Vault
+from heliograph.services.webhook_delivery import WebhookDeliveryWorker
+from heliograph.services.webhooks import WebhookService
+from heliograph.services.weekly_report import WeeklyReports
 from heliograph.settings import Settings
 from heliograph.state.buckets import MemoryBuckets
 from heliograph.telemetry import Telemetry
@@ -67,6 +78,7 @@ class AppDb:
     vault: Vault
     provider_keys: ProviderKeyService
     saved_queries: SavedQueryService
+    prompts: PromptService
 
 
 def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
@@ -100,6 +112,7 @@ def open_app_db(settings: Settings, migrate: bool = True) -> AppDb:
         vault,
         ProviderKeyService(sessions, vault, audit),
         SavedQueryService(sessions, audit),
+        prompts=PromptService(sessions, audit),
     )
 
 
@@ -124,6 +137,30 @@ def _login_buckets(settings: Settings) -> Buckets:
     return MemoryBuckets()
 
 
+def _alerts(
+    settings: Settings, app_db: AppDb, store: AnalyticsStore
+) -> tuple[AlertService, AlertEvaluator]:
+    """Alert rules, and their evaluator over the store (started with the services)."""
+    policy = OutboundPolicy(settings.allowed_webhook_origins)
+    alerts = AlertService(session_factory(app_db.engine), app_db.vault, app_db.audit, policy)
+    metrics = AlertMetrics(store.engine)
+    evaluator = AlertEvaluator(alerts, metrics, app_db.mailer, policy, settings.alert_interval_s)
+    return alerts, evaluator
+
+
+def _webhooks(settings: Settings, app_db: AppDb) -> tuple[WebhookService, WebhookDeliveryWorker]:
+    """Webhooks, and the worker that delivers what stored requests owe them."""
+    sessions = session_factory(app_db.engine)
+    policy = OutboundPolicy(settings.allowed_webhook_origins)
+    worker = WebhookDeliveryWorker(
+        sessions, app_db.vault, policy, settings.webhook_retry_base_s, settings.webhook_give_up_s
+    )
+    webhooks = WebhookService(
+        sessions, app_db.vault, app_db.audit, policy, settings.body_dir, worker.wake
+    )
+    return webhooks, worker
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -144,6 +181,7 @@ class Services:
     properties: PropertyService
     sql: SqlConsole
     saved_queries: SavedQueryService
+    prompts: PromptService
     accounts: AccountService
     organizations: OrganizationService
     audit: AuditLog
@@ -156,6 +194,13 @@ class Services:
     price_cache: PriceCache  # price overrides: rows are priced at them, and `cents` charges
     prices: PriceOverrideService
     repricer: Repricer
+    prompt_cache: PromptCache  # prompt versions the in-process gateway compiles bodies with
+    playground: Playground
+    alerts: AlertService
+    alert_evaluator: AlertEvaluator  # started here, in the API process only
+    weekly_reports: WeeklyReports
+    webhooks: WebhookService
+    webhook_delivery: WebhookDeliveryWorker  # started here, in the API process only
     otlp: OtlpExporter | None = None  # stored requests as spans, when HELIOGRAPH_OTLP_ENDPOINT
 
     @classmethod
@@ -196,6 +241,10 @@ class Services:
         if exporter is not None:  # told of rows once stored; never in the way of ingest
             inserter.on_stored.append(exporter.rows_stored)
             exporter.start()
+        webhooks, webhook_delivery = _webhooks(settings, app_db)
+        inserter.on_stored.append(webhooks.rows_stored)  # enqueued once stored
+        webhooks.rules.start()
+        await webhook_delivery.start()
         writer = LogWriter(
             inserter,
             rows.build,
@@ -204,6 +253,14 @@ class Services:
             queue_max=settings.queue_max,
         )
         await writer.start()
+        metrics = MetricsService(store)
+        weekly_reports = WeeklyReports(
+            session_factory(app_db.engine), metrics, app_db.organizations, app_db.mailer
+        )
+        if settings.weekly_report:
+            weekly_reports.start()
+        alerts, alert_evaluator = _alerts(settings, app_db, store)
+        alert_evaluator.start()
         return cls(
             settings=settings,
             telemetry=telemetry,
@@ -219,7 +276,7 @@ class Services:
             requests=RequestService(store, settings.body_dir),
             sessions=SessionService(store),
             users=UserService(store),
-            metrics=MetricsService(store),
+            metrics=metrics,
             properties=PropertyService(store, app_db.hidden_properties),
             sql=SqlConsole(store),
             accounts=app_db.accounts,
@@ -235,6 +292,7 @@ class Services:
             vault=app_db.vault,
             provider_keys=app_db.provider_keys,
             saved_queries=app_db.saved_queries,
+            prompts=app_db.prompts,
             proxy_keys=ProxyKeyCache(
                 ProxyKeyLookups(lookups), app_db.vault, settings.key_cache_ttl_s
             ),
@@ -242,17 +300,35 @@ class Services:
             price_cache=price_cache,
             prices=PriceOverrideService(session_factory(app_db.engine), app_db.audit, price_cache),
             repricer=Repricer(store, by_name, price_cache),
+            prompt_cache=PromptCache(PromptLookups(lookups), settings.key_cache_ttl_s),
+            playground=Playground(
+                settings,
+                session_factory(app_db.engine),
+                app_db.prompts,
+                app_db.vault,
+                app_db.audit,
+            ),
+            alerts=alerts,
+            alert_evaluator=alert_evaluator,
+            weekly_reports=weekly_reports,
+            webhooks=webhooks,
+            webhook_delivery=webhook_delivery,
             otlp=exporter,
         )
 
     async def close(self) -> None:
         """Stop re-checking keys and rules, flush pending logs, then close the stores."""
+        await self.alert_evaluator.stop()
         await self.verifier.close()
         await self.rule_source.close()
         await self.proxy_keys.close()
+        await self.prompt_cache.close()
+        await self.weekly_reports.close()
         await self.writer.stop()
         if self.otlp is not None:  # after the writer: its last rows are exported too
             await asyncio.to_thread(self.otlp.close)
+        await self.webhooks.rules.close()
+        await self.webhook_delivery.close()  # after the writer: its last rows are enqueued
         await self.store.close()
         await self.login_throttle.close()
         self.price_cache.close()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from heliograph.domain.addresses import is_private_address, is_private_host
 from heliograph.domain.errors import InvalidInput
@@ -41,23 +42,26 @@ class OutboundPolicy:
         try:
             parts = urlsplit(url)
             port = parts.port
+            # The host as aiohttp will connect to it: yarl turns full-width digits, ideographic
+            # dots and other Unicode spellings of an address into the address itself.
+            host = URL(url).raw_host
         except ValueError:
             raise DestinationRejected(f"{url[:80]!r} is not a valid URL") from None
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        if parts.scheme not in DEFAULT_PORTS or not host:
             raise DestinationRejected("a destination must be an https:// URL")
         if parts.username is not None or parts.password is not None or parts.fragment:
             raise DestinationRejected("a destination cannot carry credentials or a #fragment")
         if any(ord(char) < 33 for char in url):
             raise DestinationRejected("a destination cannot contain spaces or control characters")
-        if self.listed(parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]):
+        if self.listed(parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]):
             return url  # listed by the operator: trusted even when private or plain http
         if parts.scheme != "https":
             raise DestinationRejected(
                 f"a destination must be https:// (or an origin listed in {ALLOW_LIST})"
             )
-        if is_private_host(parts.hostname):
+        if is_private_host(host):
             raise DestinationRejected(
-                f"{parts.hostname} is a private or local address; list the origin in {ALLOW_LIST}"
+                f"{host} is a private or local address; list the origin in {ALLOW_LIST}"
             )
         return url
 
@@ -110,7 +114,7 @@ def _origin_key(origin: str) -> str:
     parts = urlsplit(origin.strip().rstrip("/"))
     scheme = parts.scheme.lower()
     port: Any = parts.port or DEFAULT_PORTS.get(scheme, 0)
-    return f"{scheme}://{_host_key(parts.hostname or '')}:{port}"
+    return f"{scheme}://{_host_key(URL(origin.strip()).raw_host or '')}:{port}"
 
 
 def _host_key(host: str) -> str:

@@ -18,7 +18,7 @@ from heliograph.domain.errors import InvalidInput
 from heliograph.domain.keys import PROXY_KEY_PREFIX, generate_key, hash_key
 from heliograph.providers.registry import BUILT_IN
 from heliograph.services.audit import Actor, AuditLog
-from heliograph.services.vault import Sealed, Vault, key_id_of, seal_with
+from heliograph.services.vault import Sealed, Vault
 
 MAX_NAME_CHARS = 200
 MAX_SECRET_CHARS = 4096
@@ -270,26 +270,6 @@ class ProviderKeyService:
             target = ("proxy_key", key_id)
             details = {"name": row.proxy_key_name}
             self._audit.record(actor, "proxy_key.delete", organization_id, target, details, session)
-
-    def reencrypt_all(self, new_key: bytes, actor: Actor) -> int:
-        """Every provider key (deleted ones too) opened with the vault's keys and sealed under
-        `new_key`, in one transaction: either all move or none. The number moved."""
-        new_id = key_id_of(new_key)
-        moved: dict[str, int] = {}
-        with self._sessions.begin() as session:
-            for row in session.scalars(select(ProviderKey).with_for_update()):
-                if row.secret_key_id == new_id:
-                    continue
-                sealed = Sealed(row.ciphertext, row.nonce, row.secret_key_id)
-                secret = self._vault.open(sealed, row.organization_id, row.id)
-                _store(row, seal_with(new_key, secret, row.organization_id, row.id))
-                moved[row.organization_id] = moved.get(row.organization_id, 0) + 1
-            for organization_id, count in moved.items():
-                details = {"secret_key_id": new_id, "provider_keys": count}
-                self._audit.record(
-                    actor, "secrets.rotate", organization_id, details=details, session=session
-                )
-        return sum(moved.values())
 
 
 def _live_provider_key(session: Session, organization_id: str, key_id: str) -> ProviderKey:

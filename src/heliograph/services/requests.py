@@ -19,6 +19,7 @@ from heliograph.domain.errors import InvalidInput
 from heliograph.domain.filter_tree import Filter
 from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
 from heliograph.domain.money import nano_to_usd
+from heliograph.domain.prompts import PROMPT_INPUTS_PROPERTY
 from heliograph.domain.queries import QueryError, RequestQuery
 from heliograph.domain.record import (
     MAX_PROPERTIES,
@@ -223,14 +224,17 @@ def check_property(key: str, value: str) -> None:
 
 def prompt_inputs(properties: dict[str, str], body: Any) -> dict[str, Any]:
     """Helicone's `{inputs, prompt_id, version_id, environment}` for a request, from what
-    Heliograph stores: the `Helicone-Prompt-Id` (and `-Version`, `-Environment`) properties,
-    and the values inside legacy `<helicone-prompt-input key="...">` tags anywhere in the
-    request body's strings. `{}` when neither is there."""
+    Heliograph stores: the `Helicone-Prompt-Id` (and `-Version`, `-Environment`) properties, the
+    inputs as the JSON object in `Helicone-Prompt-Inputs` (the gateway writes it when it
+    compiles a prompt), else the values inside legacy `<helicone-prompt-input key="...">` tags
+    anywhere in the request body's strings. `{}` when none is there."""
     named = {key.lower(): value for key, value in properties.items()}
-    inputs: dict[str, str] = {}
-    for text in _strings(body):
-        for match in PROMPT_INPUT.finditer(text):
-            inputs.setdefault(match.group(1), match.group(2))
+    inputs = _inputs_property(named.get(PROMPT_INPUTS_PROPERTY.lower()))
+    if inputs is None:
+        inputs = {}
+        for text in _strings(body):
+            for match in PROMPT_INPUT.finditer(text):
+                inputs.setdefault(match.group(1), match.group(2))
     prompt_id = named.get("helicone-prompt-id")
     if prompt_id is None and not inputs:
         return {}
@@ -240,6 +244,17 @@ def prompt_inputs(properties: dict[str, str], body: Any) -> dict[str, Any]:
         "version_id": named.get("helicone-prompt-version"),
         "environment": named.get("helicone-prompt-environment"),
     }
+
+
+def _inputs_property(text: str | None) -> dict[str, Any] | None:
+    """The inputs the gateway kept as JSON; None when absent or not a JSON object."""
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _strings(value: Any, depth: int = 0) -> Iterator[str]:

@@ -21,9 +21,11 @@ from heliograph.domain.errors import InvalidInput
 from heliograph.services.container import Services
 from heliograph.web.assets import Assets
 from heliograph.web.pages import (
+    alerts,
     auth,
     cache,
     home,
+    prompts,
     properties,
     request_detail,
     requests,
@@ -31,13 +33,28 @@ from heliograph.web.pages import (
     settings,
     sql,
     users,
+    webhooks,
 )
 from heliograph.web.security import SecurityHeaders
 from heliograph.web.templating import Templates
 from heliograph.web.viewer import NoOrganization, SignInRequired
 
 # `requests` before `request_detail`: its fixed paths (/requests/live, /requests/export) come first.
-PAGES = (auth, home, requests, request_detail, sessions, users, properties, cache, sql, settings)
+PAGES = (
+    auth,
+    home,
+    requests,
+    request_detail,
+    sessions,
+    users,
+    properties,
+    cache,
+    sql,
+    prompts,
+    webhooks,
+    alerts,
+    settings,
+)
 
 
 def build_web_app(services: Services) -> FastAPI:

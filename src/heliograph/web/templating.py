@@ -31,6 +31,9 @@ NAVIGATION = (
     ("/properties", "Properties"),
     ("/cache", "Cache"),
     ("/sql", "SQL"),
+    ("/prompts", "Prompts"),
+    ("/webhooks", "Webhooks"),
+    ("/alerts", "Alerts"),
     ("/settings", "Settings"),
 )
 

@@ -111,7 +111,8 @@ async def get_request(
 @router.get("/{request_id}/inputs", operation_id="getRequestInputs")
 async def get_inputs(request_id: str, caller: Reader, services: ServicesDep) -> JsonResponse:
     """The prompt inputs of a request as Helicone shapes them, `data: null` when it used no
-    prompt (Heliograph has no prompt store: they come from its properties and body)."""
+    prompt (they come from the properties the gateway set when it compiled one, or from
+    Helicone's legacy prompt tags in the body)."""
     canonical = canonical_id(request_id)
     inputs = await services.requests.inputs(caller.organization_id, canonical)
     if inputs is None:
