@@ -5,6 +5,7 @@ columns hold."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,18 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
         if not level:
             return False
     return True
+
+
+def strings_in(value: Any, max_depth: int, depth: int = 0) -> Iterator[str]:
+    """Every string in a JSON value, values only (not keys), to `max_depth` levels."""
+    if isinstance(value, str):
+        yield value
+    elif depth < max_depth and isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item, max_depth, depth + 1)
+    elif depth < max_depth and isinstance(value, list):
+        for item in value:
+            yield from strings_in(item, max_depth, depth + 1)
 
 
 def is_number(value: Any) -> bool:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.domain.json_values import INT64_MAX
+from heliograph.domain.json_values import INT64_MAX, strings_in
 from heliograph.domain.record import MAX_PROPERTY_VALUE_CHARS
 from heliograph.domain.text import cut_text
 
@@ -91,7 +91,7 @@ def variables(body: Any) -> tuple[Variable, ...]:
     """The distinct variables a prompt body declares, in order of first use; a variable of an
     unknown type, or declared with two types, is a `PromptError`."""
     found: dict[str, Variable] = {}
-    for text in _strings(body, 0):
+    for text in strings_in(body, MAX_DEPTH):
         for match in TEMPLATE.finditer(text):
             name, kind = match.group(1), match.group(2)
             if kind not in TYPES:
@@ -184,7 +184,7 @@ def compiled_chars(template: dict[str, Any], values: Mapping[str, Any]) -> int:
     substituting); `PromptTooLarge` beyond `MAX_COMPILED_CHARS`."""
     sizes = {name: len(_plain(value)) for name, value in values.items()}
     added = 0
-    for text in _strings(template, 0):
+    for text in strings_in(template, MAX_DEPTH):
         added += sum(sizes[match.group(1)] for match in TEMPLATE.finditer(text))
         if added > MAX_COMPILED_CHARS:
             raise PromptTooLarge(
@@ -287,17 +287,6 @@ def _substitute(value: Any, values: Mapping[str, Any], depth: int) -> Any:
     if isinstance(value, list):
         return [_substitute(item, values, depth + 1) for item in value]
     return value
-
-
-def _strings(value: Any, depth: int) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif depth < MAX_DEPTH and isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item, depth + 1)
-    elif depth < MAX_DEPTH and isinstance(value, list):
-        for item in value:
-            yield from _strings(item, depth + 1)
 
 
 def _plain(value: Any) -> str:

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +18,7 @@ from heliograph.analytics.store import AnalyticsStore
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.filter_tree import Filter
 from heliograph.domain.filters import FEEDBACK_SCORE, check_text, show
+from heliograph.domain.json_values import strings_in
 from heliograph.domain.money import nano_to_usd
 from heliograph.domain.prompts import PROMPT_INPUTS_PROPERTY
 from heliograph.domain.queries import QueryError, RequestQuery
@@ -232,7 +233,7 @@ def prompt_inputs(properties: dict[str, str], body: Any) -> dict[str, Any]:
     inputs = _inputs_property(named.get(PROMPT_INPUTS_PROPERTY.lower()))
     if inputs is None:
         inputs = {}
-        for text in _strings(body):
+        for text in strings_in(body, MAX_WRITTEN_DEPTH):
             for match in PROMPT_INPUT.finditer(text):
                 inputs.setdefault(match.group(1), match.group(2))
     prompt_id = named.get("helicone-prompt-id")
@@ -255,18 +256,6 @@ def _inputs_property(text: str | None) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _strings(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every string in a JSON value (to a bounded depth: bodies may nest deeply)."""
-    if isinstance(value, str):
-        yield value
-    elif depth < MAX_WRITTEN_DEPTH and isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item, depth + 1)
-    elif depth < MAX_WRITTEN_DEPTH and isinstance(value, list):
-        for item in value:
-            yield from _strings(item, depth + 1)
 
 
 def validate(query: RequestQuery) -> None:
