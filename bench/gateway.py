@@ -261,11 +261,10 @@ def start_processes(
     }
 
 
-def wait_for_post(url: str) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(BODY).encode(), headers={"Content-Type": "application/json"}
-    )
-    deadline = time.monotonic() + 30
+def wait_for_post(url: str, headers: dict[str, str] | None = None, timeout_s: float = 30) -> None:
+    sent = headers or {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(BODY).encode(), headers=sent)
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             with urllib.request.urlopen(request, timeout=1):
