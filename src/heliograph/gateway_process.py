@@ -124,7 +124,7 @@ def build_proxy(
     buckets: Buckets,
     cache: ResponseCache,
 ) -> Proxy:
-    origins = [provider.origin for provider in ports.providers.values()]
+    origins = [provider.origin for provider in ports.providers.values() if provider.origin]
     return Proxy(
         ports,
         session,

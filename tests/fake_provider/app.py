@@ -14,6 +14,9 @@ def build_app(seen: Seen | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", openai_api.chat)
     app.router.add_post("/v1/moderations", openai_api.moderations)
     app.router.add_post("/v1/embeddings", openai_api.embeddings)
+    # Azure OpenAI: the same API under a deployment's path (`?api-version=` in the query).
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", openai_api.chat)
+    app.router.add_post("/openai/deployments/{deployment}/embeddings", openai_api.embeddings)
     app.router.add_post("/v1/messages", anthropic_api.messages)
     app.router.add_post("/{version:v1beta|v1}/models/{model_method}", gemini_api.generate)
     return app

@@ -52,6 +52,7 @@ class HeliconeOptions:
     request_id: str | None = None
     attribution: Attribution = field(default_factory=Attribution)
     target_url: str | None = None
+    openai_api_base: str | None = None  # Helicone's Azure style: the resource's origin
     fallbacks: str = ""
     rate_limit_policy: str = ""
     retry: RetryPolicy | None = None
@@ -144,6 +145,7 @@ def _options(
         request_id=None if request_id is None else valid_uuid(request_id),
         attribution=attribution,
         target_url=get("helicone-target-url"),
+        openai_api_base=get("helicone-openai-api-base"),
         fallbacks=get("helicone-fallbacks", ""),
         rate_limit_policy=get("helicone-ratelimit-policy", ""),
         retry=_retry(text) if "helicone-retry-enabled" in raw else None,
@@ -205,13 +207,13 @@ def without_key(headers: list[tuple[str, str]], auth: str) -> list[tuple[str, st
 
 
 # Where providers take their key: OpenAI-style APIs `Authorization: Bearer`, these their own.
-PROVIDER_KEY_HEADERS = {"ANTHROPIC": "x-api-key", "GOOGLE": "x-goog-api-key"}
-_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
+PROVIDER_KEY_HEADERS = {"ANTHROPIC": "x-api-key", "GOOGLE": "x-goog-api-key", "AZURE": "api-key"}
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 
 
 def proxy_key_in(headers: list[tuple[str, str]]) -> str | None:
     """The proxy key a caller without `Helicone-Auth` sent in a provider's own key header
-    (`Authorization: Bearer`, `x-api-key` or `x-goog-api-key`), or None."""
+    (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or Azure's `api-key`), or None."""
     for name, value in headers:
         if name.lower() in _KEY_HEADERS:
             token = value.strip()

@@ -14,9 +14,13 @@ from aiohttp import web
 from heliograph.domain.errors import InvalidInput
 from heliograph.gateway.attempts import Target, fallback_target, parse_fallbacks
 from heliograph.gateway.headers import HeliconeOptions, without_key
-from heliograph.gateway.targets import TargetPolicy
+from heliograph.gateway.targets import TargetPolicy, TargetRejected
 from heliograph.providers.base import Provider
 from heliograph.providers.registry import provider_for_origin
+
+# The routes on which `Helicone-OpenAI-Api-Base` sends a request to an Azure OpenAI resource.
+AZURE_ROUTES = frozenset({"openai", "azure"})
+AZURE_STREAM_USAGE_SINCE = "2024-09-01"  # the first API version that takes `stream_options`
 
 
 class InvalidPath(InvalidInput):
@@ -59,9 +63,17 @@ def plan_request(
     elif prefix == "gateway":
         origin = targets.check(options.target_url)
         provider = provider_for_origin(providers, origin)
+    elif options.openai_api_base and prefix in AZURE_ROUTES:  # Helicone's Azure style
+        provider = providers["azure"]
+        origin = targets.check_azure(options.openai_api_base)
     else:
         provider = providers[prefix]
         origin = provider.origin
+        if not origin:
+            raise TargetRejected(
+                f"the {prefix} route needs Helicone-OpenAI-Api-Base (or"
+                f" HELIOGRAPH_{prefix.upper()}_BASE_URL on the server)"
+            )
     raw = request.raw_path  # forwarded as sent: still percent-encoded, query string included
     path = raw[raw.find("/", 1) :] if raw.find("/", 1) > 0 else "/"
     tail, _, query = path.partition("?")
@@ -72,7 +84,8 @@ def plan_request(
     if b'"stream"' in body:
         document = _json_object(body)
         is_stream = is_stream or (document is not None and document.get("stream") is True)
-        if is_stream and document is not None and _should_ask_usage(provider, tail, document):
+        asks = document is not None and _should_ask_usage(provider, tail, query, document)
+        if is_stream and document is not None and asks:
             body, strip_usage = _ask_for_usage(document), True
     if strip_usage:  # the chunk filter reads plain SSE
         headers = [h for h in headers if h[0].lower() != "accept-encoding"]
@@ -118,11 +131,23 @@ def _refuse_dot_segments(tail: str) -> None:
         raise InvalidPath("the request path may not contain '..' segments")
 
 
-def _should_ask_usage(provider: Provider, tail: str, document: dict[str, object]) -> bool:
+def _should_ask_usage(
+    provider: Provider, tail: str, query: str, document: dict[str, object]
+) -> bool:
     if not provider.injects_stream_usage or not tail.endswith("completions"):
         return False
+    if provider.name == "AZURE" and _api_version(query) < AZURE_STREAM_USAGE_SINCE:
+        return False  # older API versions refuse `stream_options`
     options = document.get("stream_options")
     return not (isinstance(options, dict) and options.get("include_usage") is True)
+
+
+def _api_version(query: str) -> str:
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "api-version":
+            return unquote(value)
+    return ""
 
 
 def _ask_for_usage(document: dict[str, object]) -> bytes:

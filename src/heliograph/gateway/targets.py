@@ -11,6 +11,14 @@ from urllib.parse import urlsplit
 from heliograph.domain.addresses import is_private_host
 from heliograph.domain.errors import InvalidInput
 
+# Where Azure OpenAI resources live; an origin elsewhere must be listed by the operator.
+AZURE_DOMAINS = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+    ".azure-api.net",
+)
+
 
 class TargetRejected(InvalidInput):
     """The target URL is malformed or not allowed; the message says which."""
@@ -34,6 +42,20 @@ class TargetPolicy:
             raise TargetRejected(f"target {origin} is a private or link-local address")
         raise TargetRejected(
             f"target {origin} is not an allowed origin; add it to HELIOGRAPH_ALLOWED_TARGET_ORIGINS"
+        )
+
+    def check_azure(self, api_base: str) -> str:
+        """The origin of an Azure OpenAI resource named by `Helicone-OpenAI-Api-Base`: one the
+        operator trusts, or an `https://` origin under Azure's own OpenAI domains."""
+        origin = origin_of(api_base.strip().rstrip("/"))
+        if origin in self._trusted:
+            return origin
+        host = urlsplit(origin).hostname or ""
+        if origin.startswith("https://") and host.endswith(AZURE_DOMAINS):
+            return origin
+        raise TargetRejected(
+            f"Helicone-OpenAI-Api-Base {origin} is not an Azure OpenAI resource"
+            f" (https://<name>{AZURE_DOMAINS[0]}, …); add it to HELIOGRAPH_ALLOWED_TARGET_ORIGINS"
         )
 
 

@@ -33,6 +33,10 @@ BUILT_IN: tuple[Provider, ...] = (
     Provider("FIREWORKS", "fireworks", "https://api.fireworks.ai", openai.parse, "fireworks", True),
     Provider("PERPLEXITY", "perplexity", "https://api.perplexity.ai", openai.parse, "perplexity"),
     Provider("CEREBRAS", "cerebras", "https://api.cerebras.ai", openai.parse, "cerebras", True),
+    # Azure OpenAI has no one origin: each resource has its own, named per request by
+    # `Helicone-OpenAI-Api-Base` (checked by `gateway/targets.py`) or once by
+    # HELIOGRAPH_AZURE_BASE_URL. Paths are Azure's own (`/openai/deployments/{name}/...`).
+    Provider("AZURE", "azure", "", openai.parse, "azure", True),
 )
 
 # Providers reached through `/gateway` are recognised by origin, so their usage is still parsed.
