@@ -35,6 +35,7 @@ import orjson
 
 from heliograph.domain.errors import InvalidInput
 from heliograph.translation.errors import Untranslatable
+from heliograph.translation.sse_events import SseEvents
 
 JSON_TOOL = "heliograph_json_response"
 DEFAULT_MAX_TOKENS = 4096
@@ -545,8 +546,7 @@ class MessagesStream:
         )
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._include_usage = include_usage
-        self._buffer = bytearray()
-        self._pending_cr = False
+        self._events = SseEvents()
         self._tool_indexes: dict[int, int] = {}  # Anthropic block index → OpenAI tool call index
         self._json_blocks: set[int] = set()
         self._usage: dict[str, Any] = {}
@@ -561,11 +561,10 @@ class MessagesStream:
 
     def feed(self, data: bytes) -> bytes:
         """OpenAI SSE bytes for every event `data` completes; b"" when none is complete yet."""
-        self._buffer += self._normalised(data)
         out = []
-        while not self._failed and (end := self._buffer.find(b"\n\n")) >= 0:
-            event = bytes(self._buffer[:end])
-            del self._buffer[: end + 2]
+        for event in self._events.feed(data):
+            if self._failed:
+                break
             out.append(self._on_event(event))
         return b"".join(out)
 
@@ -574,22 +573,14 @@ class MessagesStream:
         if self._closed:
             return b""
         out = b""
-        if not self._failed and self._buffer.strip():
-            out = self._on_event(bytes(self._buffer))  # the last event lacked its blank line
+        rest = self._events.rest()
+        if not self._failed and rest:
+            out = self._on_event(rest)  # the last event lacked its blank line
         self._closed = True
         if self._include_usage and self._usage and not self._failed:
             chunk = {**self._head, "choices": [], "usage": chat_usage(self._usage)}
             out += b"data: " + orjson.dumps(chunk) + b"\n\n"
         return out + b"data: [DONE]\n\n"
-
-    def _normalised(self, data: bytes) -> bytes:
-        """LF line ends, even when CRLF arrives split between two reads."""
-        if self._pending_cr:
-            data = b"\r" + data
-        self._pending_cr = data.endswith(b"\r")
-        if self._pending_cr:
-            data = data[:-1]
-        return data.replace(b"\r\n", b"\n") if b"\r" in data else data
 
     def _on_event(self, raw: bytes) -> bytes:
         lines = [line[5:].lstrip(b" ") for line in raw.split(b"\n") if line.startswith(b"data:")]

@@ -36,6 +36,7 @@ import orjson
 
 from heliograph.domain.errors import InvalidInput
 from heliograph.translation.errors import Untranslatable
+from heliograph.translation.sse_events import SseEvents
 
 _TRANSLATED = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "max_output_tokens"}
@@ -527,8 +528,7 @@ class ResponsesStream:
     def __init__(self, request: dict[str, Any], response_id: str, created: int) -> None:
         self._response = _response(request, response_id, created, None)
         self._ids = _ItemIds(response_id)
-        self._buffer = bytearray()
-        self._pending_cr = False
+        self._chat_events = SseEvents()
         self._sequence = 0
         self._started = self._ended = False
         self._output: list[Item] = []
@@ -545,31 +545,21 @@ class ResponsesStream:
 
     def feed(self, data: bytes) -> bytes:
         """Responses SSE bytes for every chat event `data` completes; b"" when none is."""
-        self._buffer += self._normalised(data)
-        while not self._ended and (end := self._buffer.find(b"\n\n")) >= 0:
-            event = bytes(self._buffer[:end])
-            del self._buffer[: end + 2]
+        for event in self._chat_events.feed(data):
+            if self._ended:
+                break
             self._on_event(event)
         return self._flush()
 
     def close(self) -> bytes:
         """The last event (if upstream left it unterminated) and the final response event."""
         if not self._ended:
-            if self._buffer.strip():
-                self._on_event(bytes(self._buffer))
-            self._buffer.clear()
+            rest = self._chat_events.rest()
+            if rest:
+                self._on_event(rest)
             if not self._ended:
                 self._finish()
         return self._flush()
-
-    def _normalised(self, data: bytes) -> bytes:
-        """LF line ends, even when CRLF arrives split between two reads."""
-        if self._pending_cr:
-            data = b"\r" + data
-        self._pending_cr = data.endswith(b"\r")
-        if self._pending_cr:
-            data = data[:-1]
-        return data.replace(b"\r\n", b"\n") if b"\r" in data else data
 
     def _flush(self) -> bytes:
         out = b"".join(self._events)
