@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from heliograph.domain.errors import InvalidInput
+from heliograph.translation.chat_shape import assistant_message, completion
 from heliograph.translation.errors import Untranslatable
 from heliograph.translation.sse_events import SseEvents
 
@@ -451,26 +452,13 @@ def messages_to_chat(
             texts.append(orjson.dumps(block.get("input")).decode())
         elif kind == "tool_use":
             calls.append(_tool_call(block))
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts), "refusal": None}
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    if calls:
-        message["tool_calls"] = calls
-        message["content"] = message["content"] or None
     choice = {
         "index": 0,
-        "message": message,
+        "message": assistant_message(texts, reasoning, calls),
         "logprobs": None,
         "finish_reason": _finish_reason(response.get("stop_reason"), bool(calls)),
     }
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "usage": chat_usage(response.get("usage")),
-    }
+    return completion(completion_id, created, model, [choice], chat_usage(response.get("usage")))
 
 
 def _tool_call(block: Block) -> Block:

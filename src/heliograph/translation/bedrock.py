@@ -35,6 +35,7 @@ from urllib.parse import quote
 import orjson
 
 from heliograph.domain.errors import InvalidInput
+from heliograph.translation.chat_shape import assistant_message, completion
 from heliograph.translation.errors import Untranslatable
 
 DEFAULT_MAX_TOKENS = 4096
@@ -472,26 +473,13 @@ def converse_to_chat(
     message = output.get("message") if isinstance(output, dict) else None
     content = message.get("content") if isinstance(message, dict) else None
     texts, reasoning, calls = _read_blocks(content if isinstance(content, list) else [])
-    answer: dict[str, Any] = {"role": "assistant", "content": "".join(texts), "refusal": None}
-    if reasoning:
-        answer["reasoning_content"] = "".join(reasoning)
-    if calls:
-        answer["tool_calls"] = calls
-        answer["content"] = answer["content"] or None
     choice = {
         "index": 0,
-        "message": answer,
+        "message": assistant_message(texts, reasoning, calls),
         "logprobs": None,
         "finish_reason": _finish_reason(response.get("stopReason"), bool(calls)),
     }
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "usage": chat_usage(response.get("usage")),
-    }
+    return completion(completion_id, created, model, [choice], chat_usage(response.get("usage")))
 
 
 def _read_blocks(content: list[Any]) -> tuple[list[str], list[str], list[Block]]:

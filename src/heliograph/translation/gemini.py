@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.translation.chat_shape import completion
 from heliograph.translation.errors import Untranslatable
 
 # Gemini model ids are plain names; anything else could steer the upstream path elsewhere.
@@ -466,17 +467,7 @@ def gemini_to_chat(
     else:
         message = {"role": "assistant", "content": None}
         choices = [{"index": 0, "message": message, "finish_reason": _blocked_reason(response)}]
-    chat: dict[str, Any] = {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": choices,
-    }
-    usage = _usage(response.get("usageMetadata"))
-    if usage is not None:
-        chat["usage"] = usage
-    return chat
+    return completion(completion_id, created, model, choices, _usage(response.get("usageMetadata")))
 
 
 def _choice(candidate: Any, position: int, completion_id: str) -> dict[str, Any]:
