@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from heliograph.appdb.models import Alert, AlertEvent
+from heliograph.appdb.repository import rows_changed
 
 
 def list_alerts(session: Session, org_id: str) -> list[Alert]:
@@ -53,7 +54,7 @@ def change_state(
         .where(Alert.id == alert_id, Alert.state == was, Alert.enabled.is_(True))
         .values(state=now_state, state_changed_at=at, last_value=value, last_evaluated_at=at)
     )
-    return bool(getattr(session.execute(statement), "rowcount", 0))
+    return rows_changed(session.execute(statement)) > 0
 
 
 def note_reading(session: Session, alert_id: str, value: float | None, at: datetime) -> None:

@@ -17,6 +17,11 @@ def add_organization(session: Session, org_id: str, name: str, now: datetime) ->
     return organization
 
 
+def rows_changed(result: object) -> int:
+    """Rows an UPDATE or DELETE touched (SQLAlchemy types `execute` without `rowcount`)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def hold_organization(session: Session, org_id: str) -> None:
     """Serialise the rest of this transaction with every other that holds the organization, so
     a count checked against a cap stays true until the commit: a no-op update locks its row on

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from heliograph.appdb.models import Webhook, WebhookDelivery
+from heliograph.appdb.repository import rows_changed
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -140,4 +141,4 @@ def prune_settled(session: Session, before: datetime, limit: int) -> int:
         WebhookDelivery.status != PENDING, WebhookDelivery.created_at < before
     )
     statement = delete(WebhookDelivery).where(WebhookDelivery.id.in_(old.limit(limit)))
-    return int(getattr(session.execute(statement), "rowcount", 0) or 0)
+    return rows_changed(session.execute(statement))

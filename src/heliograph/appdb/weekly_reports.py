@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from heliograph.appdb.models import Organization, WeeklyReportSent
+from heliograph.appdb.repository import rows_changed
 
 
 def due(db: Session, sent_before: datetime) -> list[tuple[str, str, datetime | None]]:
@@ -39,4 +40,4 @@ def claim(db: Session, organization_id: str, last_sent: datetime | None, now: da
         .where(WeeklyReportSent.sent_at == last_sent)
         .values(sent_at=now)
     )
-    return bool(getattr(changed, "rowcount", 0))
+    return rows_changed(changed) > 0

@@ -15,6 +15,7 @@ from sqlalchemy import Update, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from heliograph.appdb.models import Invitation, Organization, OrganizationMember, User
+from heliograph.appdb.repository import rows_changed
 from heliograph.domain.access import Forbidden, Role
 from heliograph.domain.errors import InvalidInput
 from heliograph.services.accounts import (
@@ -167,7 +168,7 @@ class OrganizationService:
         foreign keys cascade). Its audit lines stay, and so do its rows in the analytics store."""
         with self._sessions.begin() as db:
             gone = db.execute(delete(Organization).where(Organization.id == organization_id))
-            if _count(gone) == 0:
+            if rows_changed(gone) == 0:
                 raise NotFound(f"no organization {organization_id[:40]}")
             self._audit.record(
                 actor,
@@ -336,7 +337,7 @@ class OrganizationService:
                 "invitation.create",
                 organization_id,
                 ("invitation", row.id),
-                {"email": email, "role": role.value, "replaced": _count(replaced)},
+                {"email": email, "role": role.value, "replaced": rows_changed(replaced)},
                 session=db,
             )
             name = organization.name
@@ -385,7 +386,7 @@ class OrganizationService:
                 .where(Invitation.id == invitation_id)
                 .values(revoked_at=now)
             )
-            if _count(revoked) == 0:
+            if rows_changed(revoked) == 0:
                 raise NotFound(f"no pending invitation {invitation_id[:40]}")
             self._audit.record(
                 actor,
@@ -429,7 +430,7 @@ class OrganizationService:
                 .where(Invitation.id == pending.id)
                 .values(accepted_at=now)
             )
-            if _count(claimed) == 0:
+            if rows_changed(claimed) == 0:
                 raise NotFound("the invitation is unknown, used, revoked or expired")
             self.add_member(pending.organization_id, user_id, pending.role, actor, session=db)
             self._audit.record(
@@ -535,8 +536,3 @@ def _invitation(row: Invitation) -> InvitationInfo:
         row.created_at,
         row.expires_at,
     )
-
-
-def _count(result: object) -> int:
-    """Rows an UPDATE or DELETE touched."""
-    return int(getattr(result, "rowcount", 0) or 0)

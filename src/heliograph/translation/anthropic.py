@@ -34,7 +34,8 @@ from typing import Any
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.translation.chat_shape import assistant_message, completion
+from heliograph.providers.sse import as_int
+from heliograph.translation.chat_shape import assistant_message, completion, usage_with_cache
 from heliograph.translation.errors import Untranslatable
 from heliograph.translation.sse_events import SseEvents
 
@@ -106,13 +107,6 @@ _STATUS_ERRORS = {
 
 Block = dict[str, Any]
 Content = str | list[Block]
-
-
-def _as_int(value: Any) -> int | None:
-    """An integer, or None: booleans and fractional numbers are not token counts."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # ---- request: OpenAI chat → Anthropic Messages ----
@@ -420,7 +414,7 @@ def _asked_max_tokens(chat: dict[str, Any]) -> int | None:
     )
     if chat.get(field) is None:
         return None
-    asked = _as_int(chat[field])
+    asked = as_int(chat[field])
     if asked is None or asked < 1:
         raise InvalidInput(f"`{field}` must be a positive integer")
     return asked
@@ -478,17 +472,12 @@ def _finish_reason(stop_reason: Any, called_tools: bool) -> str | None:
 def chat_usage(usage: Any) -> dict[str, Any]:
     """OpenAI's usage object for Anthropic's, whose input excludes cached tokens."""
     usage = usage if isinstance(usage, dict) else {}
-    fresh = _as_int(usage.get("input_tokens")) or 0
-    read = _as_int(usage.get("cache_read_input_tokens")) or 0
-    written = _as_int(usage.get("cache_creation_input_tokens")) or 0
-    output = _as_int(usage.get("output_tokens")) or 0
-    prompt = fresh + read + written
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": written},
-    }
+    return usage_with_cache(
+        as_int(usage.get("input_tokens")) or 0,
+        as_int(usage.get("cache_read_input_tokens")) or 0,
+        as_int(usage.get("cache_creation_input_tokens")) or 0,
+        as_int(usage.get("output_tokens")) or 0,
+    )
 
 
 # ---- errors ----

@@ -35,7 +35,8 @@ from urllib.parse import quote
 import orjson
 
 from heliograph.domain.errors import InvalidInput
-from heliograph.translation.chat_shape import assistant_message, completion
+from heliograph.providers.sse import as_int
+from heliograph.translation.chat_shape import assistant_message, completion, usage_with_cache
 from heliograph.translation.errors import Untranslatable
 
 DEFAULT_MAX_TOKENS = 4096
@@ -126,13 +127,6 @@ _STATUS_TYPES = {
 }
 
 Block = dict[str, Any]
-
-
-def _as_int(value: Any) -> int | None:
-    """An integer, or None: booleans and fractional numbers are not token counts."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def converse_path(model_id: str, stream: bool) -> str:
@@ -419,7 +413,7 @@ def _asked_max_tokens(fields: dict[str, Any]) -> int | None:
     field = "max_completion_tokens" if "max_completion_tokens" in fields else "max_tokens"
     if field not in fields:
         return None
-    asked = _as_int(fields[field])
+    asked = as_int(fields[field])
     if asked is None or asked < 1:
         raise InvalidInput(f"`{field}` must be a positive integer")
     return asked
@@ -518,17 +512,12 @@ def _finish_reason(stop_reason: Any, called_tools: bool) -> str | None:
 def chat_usage(usage: Any) -> dict[str, Any]:
     """OpenAI's usage object for Converse's, whose `inputTokens` excludes cached tokens."""
     usage = usage if isinstance(usage, dict) else {}
-    fresh = _as_int(usage.get("inputTokens")) or 0
-    read = _as_int(usage.get("cacheReadInputTokens")) or 0
-    written = _as_int(usage.get("cacheWriteInputTokens")) or 0
-    output = _as_int(usage.get("outputTokens")) or 0
-    prompt = fresh + read + written
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": written},
-    }
+    return usage_with_cache(
+        as_int(usage.get("inputTokens")) or 0,
+        as_int(usage.get("cacheReadInputTokens")) or 0,
+        as_int(usage.get("cacheWriteInputTokens")) or 0,
+        as_int(usage.get("outputTokens")) or 0,
+    )
 
 
 # ---- errors ----

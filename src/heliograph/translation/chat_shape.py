@@ -20,6 +20,18 @@ def assistant_message(
     return message
 
 
+def usage_with_cache(fresh: int, read: int, written: int, output: int) -> dict[str, Any]:
+    """OpenAI's usage for a provider that counts cache reads and writes apart from the fresh
+    input (Anthropic, Bedrock): OpenAI's prompt tokens include them all."""
+    prompt = fresh + read + written
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": output,
+        "total_tokens": prompt + output,
+        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": written},
+    }
+
+
 def completion(
     completion_id: str,
     created: int,

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.providers.sse import as_int
 from heliograph.translation.chat_shape import completion
 from heliograph.translation.errors import Untranslatable
 
@@ -572,8 +573,7 @@ def _usage(metadata: Any) -> dict[str, Any] | None:
 
 
 def _count(metadata: dict[str, Any], key: str) -> int:
-    value = metadata.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return as_int(metadata.get(key)) or 0
 
 
 # ---------------------------------------------------------------------------------------------
