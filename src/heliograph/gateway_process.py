@@ -26,7 +26,9 @@ from aiohttp import web
 
 from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.prompt_lookups import PromptLookups
+from heliograph.appdb.provider_key_lookups import ProviderKeyLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
+from heliograph.domain.gateway_config import read_gateway_config
 from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
 from heliograph.gateway.connections import connection_options
@@ -34,6 +36,7 @@ from heliograph.gateway.ports import Buckets, GatewayPorts, ResponseCache
 from heliograph.gateway.proxy import Proxy
 from heliograph.gateway.ratelimit import RateLimiter
 from heliograph.gateway.targets import TargetPolicy
+from heliograph.gateway.unified import build_planner
 from heliograph.ingest.quarantine import Quarantine
 from heliograph.ingest.shipper import LogShipper
 from heliograph.ingest.spool import Spool
@@ -43,6 +46,7 @@ from heliograph.runtime import bind, run_async
 from heliograph.services.key_cache import CachedKeyVerifier
 from heliograph.services.price_cache import PriceCache
 from heliograph.services.prompt_cache import PromptCache
+from heliograph.services.provider_key_source import ProviderKeySource
 from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.rule_cache import CachedRuleSource
 from heliograph.services.vault import Vault
@@ -133,6 +137,9 @@ def build_proxy(
         limiter=RateLimiter(buckets, ports.rules, ports.prices),
         cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
         body_timeout_s=settings.body_timeout_s,
+        unified=build_planner(
+            ports.providers, read_gateway_config(settings.config), os.environ, ports.provider_keys
+        ),
     )
 
 
@@ -192,15 +199,16 @@ async def run_gateway_process(settings: Settings) -> None:
     verifier = CachedKeyVerifier(app_db, settings.key_cache_ttl_s)
     rules = CachedRuleSource(app_db, settings.key_cache_ttl_s)
     # Provider keys are decrypted here, under the master key `serve` made or was given.
-    proxy_keys = ProxyKeyCache(
-        ProxyKeyLookups(app_db), Vault.from_settings(settings), settings.key_cache_ttl_s
-    )
+    vault = Vault.from_settings(settings)
+    proxy_keys = ProxyKeyCache(ProxyKeyLookups(app_db), vault, settings.key_cache_ttl_s)
     prices = PriceCache(app_db)  # what `cents` charges are priced at, re-read every 2 s
     # Prompt versions that bodies name, re-checked every 2 s: a deploy reaches here within 5 s.
     prompts = PromptCache(PromptLookups(app_db), settings.key_cache_ttl_s)
+    # An organization's own provider keys, which the unified API sends before the operator's.
+    own_keys = ProviderKeySource(ProviderKeyLookups(app_db), vault, settings.key_cache_ttl_s)
     providers = build_registry(settings.provider_base_urls)
     ports = GatewayPorts(
-        providers, verifier, shipper, rules, telemetry, proxy_keys, prices, prompts
+        providers, verifier, shipper, rules, telemetry, proxy_keys, prices, prompts, own_keys
     )
     try:
         async with open_gateway(settings, ports, sock, stalled=shipper.stalled):
@@ -211,6 +219,7 @@ async def run_gateway_process(settings: Settings) -> None:
         await rules.close()
         prices.close()
         await proxy_keys.close()
+        await own_keys.close()
         await prompts.close()
         await shipper.stop()
         app_db.close()

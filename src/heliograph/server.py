@@ -110,6 +110,7 @@ async def start(
             services.proxy_keys,
             services.price_cache,
             services.prompt_cache,
+            services.own_keys,
         )
         gateway = await stack.enter_async_context(
             open_gateway(settings, ports, gateway_socket, cache=cache)

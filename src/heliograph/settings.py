@@ -93,6 +93,8 @@ class Settings:  # fields that may hold a password or a secret are left out of i
     webhook_give_up_s: float = 24 * 3600.0  # a delivery failing this long is given up
     alert_interval_s: float = 60.0  # how often alert rules are evaluated
     weekly_report: bool = False  # e-mail each organization's owners and admins a weekly report
+    # The unified API (README, "One API for every model"): own providers, deployments, routing.
+    config: Path | None = None  # a TOML file; unset: built-in providers only
     provider_base_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property

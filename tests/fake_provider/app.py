@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from fake_provider import anthropic_api, gemini_api, openai_api
+from fake_provider import (
+    anthropic_api,
+    bedrock_api,
+    gemini_api,
+    google_oauth,
+    openai_api,
+    vertex_api,
+)
 from fake_provider.shared import SEEN, Seen
 
 
@@ -19,6 +26,9 @@ def build_app(seen: Seen | None = None) -> web.Application:
     app.router.add_post("/openai/deployments/{deployment}/embeddings", openai_api.embeddings)
     app.router.add_post("/v1/messages", anthropic_api.messages)
     app.router.add_post("/{version:v1beta|v1}/models/{model_method}", gemini_api.generate)
+    bedrock_api.add_routes(app.router)  # /model/{id}/converse, ...: SigV4 checked
+    google_oauth.add_routes(app.router)  # POST /token: Google's OAuth token endpoint
+    vertex_api.add_routes(app.router)  # /v1/projects/.../publishers/{publisher}/models/...
     return app
 
 

@@ -7,20 +7,30 @@ from typing import Any
 
 from aiohttp import web
 
-from fake_provider.shared import TEXT, json_response, remember, send_chunks, steer
+from fake_provider.shared import (
+    TEXT,
+    TOOL_ARGUMENTS,
+    json_response,
+    remember,
+    send_chunks,
+    steer,
+)
 
 USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 6, "totalTokenCount": 14}
 
 
 async def generate(request: web.Request) -> web.StreamResponse:
-    await remember(request)
+    body = await remember(request)
     model, _, method = request.match_info["model_method"].partition(":")
     steered = await steer(request, model)
     if steered is not None:
         return steered
+    tool = _tool_to_call(body)
     if method == "generateContent":
-        return json_response(request, _chunk(model, TEXT, last=True))
+        return json_response(request, _call(model, tool) if tool else _chunk(model, TEXT, True))
     parts = [_chunk(model, "Hello, ", last=False), _chunk(model, "wörld! 👋 Ünïcödé", last=True)]
+    if tool:
+        parts = [_call(model, tool)]
     data = b"".join(
         b"data: " + json.dumps(p, ensure_ascii=False).encode() + b"\r\n\r\n" for p in parts
     )
@@ -36,4 +46,19 @@ def _chunk(model: str, text: str, last: bool) -> dict[str, Any]:
     if last:
         item["candidates"][0]["finishReason"] = "STOP"
         item["usageMetadata"] = USAGE
+    return item
+
+
+def _tool_to_call(body: dict[str, Any]) -> str | None:
+    """The first function's name, when functions are offered and none has answered yet."""
+    declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations", [])]
+    parts = (body.get("contents") or [{}])[-1].get("parts") or []
+    answered = any("functionResponse" in part for part in parts)
+    return None if not declarations or answered else str(declarations[0]["name"])
+
+
+def _call(model: str, tool: str) -> dict[str, Any]:
+    call = {"functionCall": {"name": tool, "args": TOOL_ARGUMENTS}}
+    item = _chunk(model, "", last=True)
+    item["candidates"][0]["content"]["parts"] = [call]
     return item

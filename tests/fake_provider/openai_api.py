@@ -12,6 +12,7 @@ from aiohttp import web
 from fake_provider.shared import (
     SEEN,
     TEXT,
+    TOOL_ARGUMENTS,
     error_response,
     json_response,
     remember,
@@ -30,7 +31,8 @@ USAGE = {
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await remember(request)
-    model = body.get("model", "gpt-4o-mini")
+    # Azure names the model by its deployment in the path.
+    model = request.match_info.get("deployment") or body.get("model", "gpt-4o-mini")
     if model == "slow-stream":
         return await slow_stream(request)
     if model.startswith("flaky-"):  # fails N times per conversation, then answers
@@ -43,31 +45,66 @@ async def chat(request: web.Request) -> web.StreamResponse:
     steered = await steer(request, model)
     if steered is not None:
         return steered
+    tool = _tool_to_call(body)
     if not body.get("stream"):
-        return json_response(request, _completion(model))
+        return json_response(request, _completion(model, tool))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    chunks = _tool_chunks(model, tool) if tool else _chunks(model, include_usage)
     data = b"".join(
-        b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\n\n"
-        for e in _chunks(model, include_usage)
+        b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\n\n" for e in chunks
     )
     return await send_chunks(request, data + b"data: [DONE]\n\n", "text/event-stream")
 
 
-def _completion(model: str) -> dict[str, Any]:
+def _dated(model: str) -> str:
+    """The snapshot OpenAI answers with; other servers (Ollama, vLLM) echo the name asked."""
+    return f"{model}-2024-07-18" if model.startswith("gpt-") else model
+
+
+def _tool_to_call(body: dict[str, Any]) -> str | None:
+    """The first tool's name, when tools are offered and no tool result has come back yet."""
+    tools = body.get("tools") or []
+    messages = body.get("messages") or [{}]
+    if not tools or messages[-1].get("role") == "tool":
+        return None
+    return str(tools[0]["function"]["name"])
+
+
+def _tool_call(name: str) -> dict[str, Any]:
+    arguments = json.dumps(TOOL_ARGUMENTS, ensure_ascii=False)
+    return {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _completion(model: str, tool: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": TEXT}
+    if tool:
+        message = {"role": "assistant", "content": None, "tool_calls": [_tool_call(tool)]}
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 1,
-        "model": f"{model}-2024-07-18",
+        "model": _dated(model),
         "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": TEXT},
-                "finish_reason": "stop",
-            }
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}
         ],
         "usage": USAGE,
     }
+
+
+def _tool_chunks(model: str, tool: str) -> list[dict[str, Any]]:
+    """The call's name first, then its arguments in pieces, as OpenAI streams them."""
+    arguments = json.dumps(TOOL_ARGUMENTS, ensure_ascii=False)
+    head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": model}
+    first = {"index": 0, "id": "call_1", "type": "function"}
+    deltas: list[dict[str, Any]] = [{**first, "function": {"name": tool, "arguments": ""}}]
+    for start in range(0, len(arguments), 7):
+        deltas.append({"index": 0, "function": {"arguments": arguments[start : start + 7]}})
+    chunks = [
+        {**head, "choices": [{"index": 0, "delta": {"tool_calls": [d]}, "finish_reason": None}]}
+        for d in deltas
+    ]
+    last = {"index": 0, "delta": {}, "finish_reason": "tool_calls"}
+    return [*chunks, {**head, "choices": [last], "usage": USAGE}]
 
 
 def _chunks(model: str, include_usage: bool) -> list[dict[str, Any]]:
@@ -75,13 +112,14 @@ def _chunks(model: str, include_usage: bool) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     words = TEXT.split(" ")
     for i, word in enumerate(words):
-        delta = {"content": word + ("" if i == len(words) - 1 else " ")}
+        last = i == len(words) - 1
+        delta = {"content": word + ("" if last else " ")}
         chunk: dict[str, Any] = {
             "id": "c1",
             "object": "chat.completion.chunk",
             "created": 1,
-            "model": f"{model}-2024-07-18",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            "model": _dated(model),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if last else None}],
         }
         if include_usage:
             chunk["usage"] = None
@@ -92,7 +130,7 @@ def _chunks(model: str, include_usage: bool) -> list[dict[str, Any]]:
                 "id": "c1",
                 "object": "chat.completion.chunk",
                 "created": 1,
-                "model": f"{model}-2024-07-18",
+                "model": _dated(model),
                 "choices": [],
                 "usage": USAGE,
             }

@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 TEXT = "Hello, wörld! 👋 Ünïcödé"
+# What every fake calls its first tool with, until it sees the tool's result.
+TOOL_ARGUMENTS = {"city": "Paris", "unit": "°C"}
 
 
 @dataclass

@@ -49,10 +49,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from heliograph.domain.model_strings import ALIASES, PROVIDERS, model_name_problem, provider_name
+from heliograph.domain.pricing import PriceOverride
 
 # First path segments the gateway serves itself (`gateway/app.py`, `gateway/async_log.py`).
 RESERVED_PREFIXES = frozenset(
@@ -102,6 +104,11 @@ class CustomProvider:
     api_key_env: str | None = None  # None: a local server that wants no key
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
+    @property
+    def logged_name(self) -> str:
+        """The name its requests are logged under, upper-cased as Helicone's providers are."""
+        return self.name.upper().replace("-", "_")
+
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
@@ -142,6 +149,38 @@ class GatewayConfig:
 
     def routing_for(self, model: str) -> Routing:
         return self.routing.get(model.lower(), DEFAULT_ROUTING)
+
+
+def operator_prices(config: GatewayConfig) -> list[PriceOverride]:
+    """The file's prices as price overrides, which requests of its providers are priced at
+    (after the organization's own overrides, which win)."""
+    return [
+        PriceOverride(
+            provider.logged_name,
+            model.lower(),
+            price.input_per_mtok,
+            price.output_per_mtok,
+            price.cache_read_per_mtok,
+            price.cache_write_per_mtok,
+        )
+        for provider in config.providers
+        for model, price in provider.prices.items()
+    ]
+
+
+def read_gateway_config(path: Path | None) -> GatewayConfig:
+    """The configuration file at `path` (None: an empty configuration); `GatewayConfigError`
+    names the file and the key at fault."""
+    if path is None:
+        return GatewayConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise GatewayConfigError(f"HELIOGRAPH_CONFIG {path}: cannot read it ({error})") from None
+    try:
+        return parse_gateway_config(text)
+    except GatewayConfigError as error:
+        raise GatewayConfigError(f"HELIOGRAPH_CONFIG {path}: {error}") from None
 
 
 def parse_gateway_config(text: str) -> GatewayConfig:

@@ -75,3 +75,8 @@ class RequestRecord:
     client_request_id: bool = False
     # Set when the log comes from elsewhere (Helicone's log message) and already carries usage.
     reported: dict[str, object] | None = None
+    # The unified API: the bodies above are OpenAI's shape, as the client sent and received
+    # them; when the provider spoke another API, these are what it was sent and answered.
+    translated: bool = False
+    provider_request_body: bytes = b""
+    provider_response_body: bytes = b""

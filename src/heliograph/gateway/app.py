@@ -73,6 +73,7 @@ def build_gateway_app(
     async_log = guarded(async_log_handler(api_url, session, body_timeout_s))
     for path in ASYNC_LOG_PATHS:  # before the provider routes, one of which is `/anthropic`
         app.router.add_post(path, async_log)
+    app.router.add_post("/v1/chat/completions", guarded(proxy.handle))  # the unified API
     app.router.add_route("*", "/{prefix}/{tail:.*}", guarded(proxy.handle))
     return app
 

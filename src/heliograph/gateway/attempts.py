@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,26 @@ from yarl import URL
 from heliograph.domain.errors import InvalidInput
 from heliograph.gateway.headers import HOP_BY_HOP
 from heliograph.gateway.retry import RetryPolicy
+from heliograph.providers.base import Provider
+from heliograph.providers.model_registry import Route
+from heliograph.translation.dialects import Dialect
 
 RETRYABLE = frozenset({429, *range(500, 600)})
 MAX_FALLBACKS = 10
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """What a target of the unified API adds: the provider and route it tries, and the dialect
+    that turns its answer into OpenAI's shape (`ask_usage`: the gateway asked for the usage chunk
+    and hides it)."""
+
+    provider: Provider
+    route: Route
+    dialect: Dialect
+    ask_usage: bool = False
+    include_usage: bool = False  # the client asked for the usage chunk itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,11 @@ class Target:
     headers: list[tuple[str, str]]
     body: bytes
     on_codes: frozenset[int] = frozenset()
+    hop: Hop | None = None
+
+
+# How each attempt ended: the target's index, its status (None: no answer) and its latency.
+AttemptObserver = Callable[[int, int | None, float], None]
 
 
 @dataclass(slots=True)
@@ -124,12 +146,13 @@ async def send(
     method: str,
     targets: list[Target],
     retry: RetryPolicy | None,
+    observe: AttemptObserver | None = None,
 ) -> Outcome:
     """Try each target in turn (with retries on each); the first final response wins."""
     outcome = Outcome(None, targets[0], 0)
     for index, target in enumerate(targets):
         outcome.target, outcome.target_index = target, index
-        await _send_with_retries(session, method, target, retry, outcome)
+        await _send_with_retries(session, method, target, retry, outcome, observe)
         last = index == len(targets) - 1
         moves_on = outcome.response is None or outcome.response.status in target.on_codes
         if last or not moves_on:
@@ -146,11 +169,13 @@ async def _send_with_retries(
     target: Target,
     retry: RetryPolicy | None,
     outcome: Outcome,
+    observe: AttemptObserver | None,
 ) -> None:
     retries = retry.retries if retry else 0
     for attempt in range(retries + 1):
         outcome.attempts += 1
         outcome.response, outcome.error = None, None
+        started = time.perf_counter()
         try:
             response = await session.request(
                 method,
@@ -164,8 +189,12 @@ async def _send_with_retries(
             outcome.error = error
             outcome.errors.append(f"{type(error).__name__}: {error}")
             retry_after = None
+            if observe is not None:
+                observe(outcome.target_index, None, time.perf_counter() - started)
         else:
             outcome.response = response
+            if observe is not None:
+                observe(outcome.target_index, response.status, time.perf_counter() - started)
             if response.status not in RETRYABLE:
                 return
             retry_after = response.headers.get("Retry-After")

@@ -102,6 +102,11 @@ class PromptSource(Protocol):
         """The prompt's version, or None when the organization has no prompt `prompt_id`."""
 
 
+class ProviderKeySource(Protocol):
+    async def secret(self, organization_id: str, provider_name: str) -> str | None:
+        """The organization's own stored key for a provider (`Provider.name`), or None."""
+
+
 class ResponseCache(Protocol):
     async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
@@ -122,3 +127,4 @@ class GatewayPorts:
     proxy_keys: ProxyKeyResolver | None = None
     prices: PriceSource | None = None
     prompts: PromptSource | None = None
+    provider_keys: ProviderKeySource | None = None  # an organization's own keys, for /v1/...

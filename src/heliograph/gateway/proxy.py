@@ -25,7 +25,7 @@ from heliograph.domain.record import (
     STATUS_UPSTREAM_UNREACHABLE,
     RequestRecord,
 )
-from heliograph.gateway.attempts import Outcome, send
+from heliograph.gateway.attempts import Hop, Outcome, send
 from heliograph.gateway.caching import CacheSlot, ResponseCacher
 from heliograph.gateway.connections import Incomplete, read_body
 from heliograph.gateway.headers import (
@@ -41,8 +41,19 @@ from heliograph.gateway.ports import GatewayPorts, ProxyGrant
 from heliograph.gateway.prompts import MARKER as PROMPT_MARKER
 from heliograph.gateway.prompts import PromptCompiler
 from heliograph.gateway.ratelimit import LIMITED_BODY, Limit, RateLimiter
+from heliograph.gateway.routing import RouteOutcome
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.gateway.targets import TargetPolicy
+from heliograph.gateway.translating import (
+    ChunkFilter,
+    attempt_note,
+    hop_properties,
+    stream_filter,
+    translated_headers,
+    upstream_error_type,
+    whole_answer,
+)
+from heliograph.gateway.unified import Grant, UnifiedPlanner, read_chat
 from heliograph.providers.base import Provider
 
 
@@ -100,6 +111,7 @@ class Proxy:
         limiter: RateLimiter,
         cacher: ResponseCacher,
         body_timeout_s: float,
+        unified: UnifiedPlanner | None = None,
     ) -> None:
         # Unpacked once, so the request path reads each port in one step.
         self._providers = ports.providers
@@ -114,6 +126,7 @@ class Proxy:
         self._limiter = limiter
         self._cacher = cacher
         self._body_timeout_s = body_timeout_s
+        self._unified = unified
         self._background: set[asyncio.Task[None]] = set()
         self._handling = 0  # requests in flight
         self._quiet = asyncio.Event()  # set while none is
@@ -177,6 +190,7 @@ class Proxy:
         created_at = datetime.now(UTC)
         forward_headers, options = split_headers(request.headers.items())
         request_id = options.request_id or str(uuid.uuid4())
+        unified = _unified_auth(request, forward_headers, options)
         admitted = await self._authenticate(forward_headers, options, request_id)
         if isinstance(admitted, web.Response):
             return admitted
@@ -191,12 +205,15 @@ class Proxy:
                 body, prompt_refused = await self._prompts.compile(
                     request.path, identity.organization_id, body, options.attribution
                 )
-            plan = plan_request(
-                request, options, body, forward_headers, self._providers, self._targets
-            )
+            if unified:
+                plan = await self._plan_unified(identity.organization_id, body, grant)
+            else:
+                plan = plan_request(
+                    request, options, body, forward_headers, self._providers, self._targets
+                )
             if options.cache_refused is not None:
                 raise options.cache_refused
-            if grant is not None:
+            if grant is not None and not unified:
                 self._use_provider_key(plan, grant)
         except web.HTTPRequestEntityTooLarge as too_large:
             message = too_large.text or "request too large"
@@ -215,6 +232,15 @@ class Proxy:
                 prompt_refused.status, str(prompt_refused), prompt_refused.code, request_id
             )
         return call
+
+    async def _plan_unified(
+        self, organization_id: str, body: bytes, grant: ProxyGrant | None
+    ) -> Plan:
+        if self._unified is None:
+            raise KeyError("the unified API is not served here")
+        request = read_chat(body)
+        held = Grant(grant.provider_name, grant.provider_secret) if grant is not None else None
+        return await self._unified.plan(organization_id, request, held)
 
     async def _authenticate(
         self, forward_headers: list[tuple[str, str]], options: HeliconeOptions, request_id: str
@@ -315,7 +341,10 @@ class Proxy:
         if slot is not None and slot.settings.read:
             headers["Helicone-Cache"] = "MISS"
         sent = time.perf_counter()
-        outcome = await send(self._session, request.method, plan.targets, call.options.retry)
+        observe = self._observer(call) if plan.targets[0].hop is not None else None
+        outcome = await send(
+            self._session, request.method, plan.targets, call.options.retry, observe
+        )
         call.waited = time.perf_counter() - sent
         provider = self._settle(record, plan, outcome, headers)
         if outcome.response is None:
@@ -324,7 +353,9 @@ class Proxy:
         if slot is not None and slot.settings.save and outcome.response.status == 200:
             saving = self._cache_saver(slot, outcome.response, call)
         async with outcome.response as upstream_response:
-            response = await self._relay(request, call, upstream_response, headers, saving)
+            response = await self._relay(
+                request, call, upstream_response, headers, saving, outcome.target.hop
+            )
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
             self._in_background(self._limiter.charge(limit, provider, record))
         if call.grant is not None and call.grant.spend_limit_usd is not None:
@@ -346,11 +377,31 @@ class Proxy:
 
         return save
 
+    def _observer(self, call: Call) -> Callable[[int, int | None, float], None]:
+        """Teach the router how each attempt of a unified call ended, and note it for the log."""
+        notes: list[str] = []
+        router = self._unified.router if self._unified is not None else None
+
+        def observe(index: int, status: int | None, latency_s: float) -> None:
+            hop = call.plan.targets[index].hop
+            assert hop is not None
+            assert router is not None
+            router.record(hop.route, RouteOutcome(status, latency_s))
+            notes.append(attempt_note(hop, status))
+            call.record.attribution.properties["Helicone-Attempts"] = ", ".join(notes)
+
+        return observe
+
     def _settle(
         self, record: RequestRecord, plan: Plan, outcome: Outcome, headers: dict[str, str]
     ) -> Provider:
         """Record which target answered, after how many attempts."""
-        provider = plan.provider_of(outcome.target_index, self._providers)
+        hop = outcome.target.hop
+        if hop is not None:
+            provider = hop.provider
+            _note_hop(record, hop, outcome.target.body, headers)
+        else:
+            provider = plan.provider_of(outcome.target_index, self._providers)
         record.provider, record.target_url = provider.name, outcome.target.origin
         record.attempts = outcome.attempts
         if len(plan.targets) > 1:
@@ -365,21 +416,49 @@ class Proxy:
         upstream_response: aiohttp.ClientResponse,
         headers: dict[str, str],
         before_eof: Callable[[bytes], Awaitable[None]] | None,
+        hop: Hop | None = None,
     ) -> web.StreamResponse:
         record = call.record
-        record.status = upstream_response.status
+        record.status = status = upstream_response.status
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
         content_type = upstream_response.headers.get("Content-Type", "")
         record.is_stream = record.is_stream or content_type.startswith("text/event-stream")
-        strip = call.plan.strip_usage and upstream_response.status == 200
-        response = web.StreamResponse(status=upstream_response.status)
-        for name, value in response_headers(upstream_response.headers.items(), strip):
+        translates = hop is not None and hop.dialect.translates
+        if hop is not None and translates and not (status == 200 and record.is_stream):
+            return await self._relay_whole(
+                request, call, upstream_response, headers, hop, before_eof
+            )
+        if hop is not None:
+            chunk_filter = stream_filter(hop, status, record.request_id)
+        else:
+            strip = call.plan.strip_usage and status == 200
+            chunk_filter = UsageChunkFilter() if strip else None
+        response = web.StreamResponse(status=status)
+        upstream_headers = upstream_response.headers.items()
+        if translates:
+            kept = translated_headers(upstream_headers, "text/event-stream")
+        else:
+            kept = response_headers(upstream_headers, chunk_filter is not None)
+        for name, value in kept:
             response.headers.add(name, value)
         response.headers.update(headers)
         response.headers["Helicone-Id"] = record.request_id
         response.headers["Helicone-Status"] = "success"  # the provider answered, as Helicone says
-        chunk_filter = UsageChunkFilter() if strip else None
-        captured = Capture(self._max_capture)
+        # The log keeps what the client received; a translation also keeps the provider's bytes.
+        raw = Capture(self._max_capture) if translates else None
+        relay = Relay(response, chunk_filter, Capture(self._max_capture), raw)
+        return await self._pump(request, call, upstream_response, relay, before_eof)
+
+    async def _pump(
+        self,
+        request: web.Request,
+        call: Call,
+        upstream_response: aiohttp.ClientResponse,
+        relay: Relay,
+        before_eof: Callable[[bytes], Awaitable[None]] | None,
+    ) -> web.StreamResponse:
+        """Pass the upstream's bytes on as they come, through the relay's filter."""
+        record, response, captured = call.record, relay.response, relay.captured
         # With a Content-Length the client is done at the last byte, not at EOF, so a response
         # being cached holds its newest chunk back until the save is over.
         held = b""
@@ -393,13 +472,12 @@ class Proxy:
                     break
                 if record.time_to_first_token_ms is None:
                     record.time_to_first_token_ms = _ms(time.perf_counter() - call.started)
-                captured.add(chunk)
-                out = chunk_filter.feed(chunk) if chunk_filter else chunk
+                out = relay.feed(chunk)
                 if before_eof is not None:
                     held, out = out, held
                 if out:
                     await response.write(out)
-            tail = held + (chunk_filter.flush() if chunk_filter else b"")
+            tail = held + relay.flush()
             if before_eof is not None:
                 await before_eof(captured.body())
             if tail:
@@ -407,14 +485,64 @@ class Proxy:
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError) as gone:
             upstream_response.close()  # stop the provider generating for nobody
-            self._finish(call, captured.body(), STATUS_CLIENT_CANCELLED, CLIENT_GONE)
+            self._finish(call, captured.body(), STATUS_CLIENT_CANCELLED, CLIENT_GONE, relay.raw)
             if isinstance(gone, asyncio.CancelledError):
                 raise
             return response
         except (TimeoutError, aiohttp.ClientError) as error:
-            self._finish(call, captured.body(), error=f"provider stream failed: {error}")
+            message = f"provider stream failed: {error}"
+            self._finish(call, captured.body(), error=message, raw=relay.raw)
             return response
-        self._finish(call, captured.body())
+        self._finish(call, captured.body(), raw=relay.raw)
+        return response
+
+    async def _relay_whole(
+        self,
+        request: web.Request,
+        call: Call,
+        upstream_response: aiohttp.ClientResponse,
+        headers: dict[str, str],
+        hop: Hop,
+        before_eof: Callable[[bytes], Awaitable[None]] | None,
+    ) -> web.StreamResponse:
+        """A plain answer or an error in another provider's shape: read whole, translated, sent
+        (and cached first, when it is a 200 being cached)."""
+        record = call.record
+        try:
+            before = time.perf_counter()
+            raw = await upstream_response.read()
+            call.waited += time.perf_counter() - before
+        except (TimeoutError, aiohttp.ClientError) as failure:
+            message = f"provider answer failed: {failure}"
+            self._finish(call, b"", STATUS_UPSTREAM_UNREACHABLE, message)
+            code = "upstream_unreachable"
+            return error_response(502, message, code, record.request_id, headers)
+        record.time_to_first_token_ms = _ms(time.perf_counter() - call.started)
+        status, body, error = whole_answer(
+            hop,
+            upstream_response.status,
+            raw,
+            upstream_error_type(upstream_response.headers.items()),
+            record.request_id,
+        )
+        kept = translated_headers(upstream_response.headers.items(), "application/json")
+        response = web.Response(body=body, status=status, headers=kept)
+        response.headers.update(headers)
+        response.headers["Helicone-Id"] = record.request_id
+        response.headers["Helicone-Status"] = "success"
+        if before_eof is not None and status == 200:
+            await before_eof(body)
+        provider_body = Capture(self._max_capture)
+        provider_body.add(raw)
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError) as gone:
+            self._finish(call, body, STATUS_CLIENT_CANCELLED, CLIENT_GONE, provider_body)
+            if isinstance(gone, asyncio.CancelledError):
+                raise
+            return response
+        self._finish(call, body, error=error, raw=provider_body)
         return response
 
     async def _replay(
@@ -437,7 +565,10 @@ class Proxy:
         record.is_stream = record.is_stream or response.content_type == "text/event-stream"
         record.cache_reference_id = entry.request_id
         record.cache_original_latency_ms = entry.latency_ms
-        chunk_filter = UsageChunkFilter() if call.plan.strip_usage else None
+        hop = call.plan.targets[0].hop
+        strip = call.plan.strip_usage or (hop is not None and hop.ask_usage)
+        chunk_filter = UsageChunkFilter() if strip else None
+        record.translated = hop is not None
         status, error = None, ""
         try:
             await response.prepare(request)
@@ -470,10 +601,20 @@ class Proxy:
         call.record.attempts = 0
         self._finish(call, b"", status, error)
 
-    def _finish(self, call: Call, body: bytes, status: int | None = None, error: str = "") -> None:
+    def _finish(
+        self,
+        call: Call,
+        body: bytes,
+        status: int | None = None,
+        error: str = "",
+        raw: Capture | None = None,
+    ) -> None:
         """Complete the record (the status and error when this exit sets them) and hand it to
-        the sink: every exit of every admitted call ends here, once."""
+        the sink: every exit of every admitted call ends here, once. `raw` holds a translated
+        answer's bytes as the provider sent them."""
         record = call.record
+        if raw is not None and record.translated:
+            record.provider_response_body = raw.body()
         if status is not None:
             record.status = status
         if error:
@@ -490,6 +631,28 @@ class Proxy:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._background.discard)
+
+
+def _unified_auth(
+    request: web.Request, forward_headers: list[tuple[str, str]], options: HeliconeOptions
+) -> bool:
+    """Whether `request` is for the unified API (a route of its own), where a Heliograph key
+    may come as `Authorization: Bearer`, as Helicone's AI gateway takes it."""
+    if "prefix" in request.match_info:
+        return False
+    if options.auth is None and proxy_key_in(forward_headers) is None:
+        options.auth = request.headers.get("Authorization")
+    return True
+
+
+def _note_hop(record: RequestRecord, hop: Hop, sent: bytes, headers: dict[str, str]) -> None:
+    """What the log and the client learn of the route that answered a unified call."""
+    record.attribution.properties.update(hop_properties(hop))
+    record.translated = True
+    if hop.dialect.translates:
+        record.provider_request_body = sent
+    headers["Helicone-Provider"] = hop.provider.name
+    headers["Helicone-Model"] = hop.route.model
 
 
 def _wants_moderation(call: Call) -> bool:
@@ -527,6 +690,32 @@ def _new_record(
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
+
+
+@dataclass(slots=True)
+class Relay:
+    """A response on its way out: its filter, the copy the log keeps of what the client got
+    and, when the filter translates, of what the provider sent (`raw`)."""
+
+    response: web.StreamResponse
+    chunk_filter: ChunkFilter | None
+    captured: Capture
+    raw: Capture | None
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = self.chunk_filter.feed(chunk) if self.chunk_filter else chunk
+        if self.raw is None:
+            self.captured.add(chunk)  # untranslated: the provider's bytes, usage chunk and all
+        else:
+            self.raw.add(chunk)
+            self.captured.add(out)
+        return out
+
+    def flush(self) -> bytes:
+        last = self.chunk_filter.flush() if self.chunk_filter else b""
+        if self.raw is not None:
+            self.captured.add(last)
+        return last
 
 
 class Capture:

@@ -21,7 +21,7 @@ from heliograph.domain.errors import InvalidInput
 from heliograph.domain.record import ATTRIBUTION_FIELDS, Attribution, RequestRecord
 from heliograph.domain.text import clean_text
 
-BYTES_FIELDS = ("request_body", "response_body")
+BYTES_FIELDS = ("request_body", "response_body", "provider_request_body", "provider_response_body")
 TIME_FIELDS = ("created_at", "response_created_at")
 RECORD_FIELDS = tuple(spec.name for spec in fields(RequestRecord) if spec.name != "attribution")
 FLAT_FIELDS = RECORD_FIELDS + ATTRIBUTION_FIELDS

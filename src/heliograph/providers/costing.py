@@ -58,7 +58,7 @@ def cost_of(
     a log message reported stand in for what its bodies do not say; a cost it reported wins over
     any price, then the organization's `overrides`, then genai-prices. The model is cut to
     `MAX_MODEL_CHARS`, so it is priced under the name it is stored under."""
-    parsed = _parse(provider, response_body, record.is_stream)
+    parsed = _parse_record(record, provider, response_body)
     from_request = request_model(record.path, request_json)
     named = (
         record.attribution.model_override
@@ -90,6 +90,16 @@ def price_of(
     if override is not None:
         return price_with_override(usage, override)
     return price_usage(usage, model, provider.price_id if provider else None)
+
+
+def _parse_record(record: RequestRecord, provider: Provider | None, response_body: bytes) -> Parsed:
+    """Usage as the provider reported it: from its own answer when the unified API translated
+    it (exact, whatever the translation kept), else from the response as stored."""
+    if record.provider_response_body:
+        return _parse(provider, record.provider_response_body, record.is_stream)
+    if record.translated:  # OpenAI's shape: a cache replay, or a provider speaking it
+        return _parse(None, response_body, record.is_stream)
+    return _parse(provider, response_body, record.is_stream)
 
 
 def _parse(provider: Provider | None, response_body: bytes, is_stream: bool) -> Parsed:

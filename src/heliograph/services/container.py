@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -16,7 +17,10 @@ from heliograph.analytics.store import AnalyticsStore, open_store
 from heliograph.appdb.engine import create_app_engine, session_factory, upgrade
 from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.prompt_lookups import PromptLookups
+from heliograph.appdb.provider_key_lookups import ProviderKeyLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
+from heliograph.domain.gateway_config import operator_prices, read_gateway_config
+from heliograph.domain.pricing import PriceOverride
 from heliograph.ingest.inserter import BatchInserter, Storage
 from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter
 from heliograph.ingest.quarantine import Quarantine
@@ -41,6 +45,7 @@ from heliograph.services.prices import PriceOverrideService, Repricer
 from heliograph.services.prompt_cache import PromptCache
 from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
+from heliograph.services.provider_key_source import ProviderKeySource
 from heliograph.services.provider_keys import ProviderKeyService
 from heliograph.services.proxy_key_cache import ProxyKeyCache
 from heliograph.services.ratelimits import CachedRuleSource, RateLimitRuleService
@@ -191,6 +196,7 @@ class Services:
     provider_keys: ProviderKeyService
     proxy_keys: ProxyKeyCache  # what the in-process gateway resolves proxy keys with
     lookups: AppDbLookups  # the plain-SQL reads under `proxy_keys`, as a gateway process has
+    own_keys: ProviderKeySource  # organizations' own provider keys, for the unified API
     price_cache: PriceCache  # price overrides: rows are priced at them, and `cents` charges
     prices: PriceOverrideService
     repricer: Repricer
@@ -222,12 +228,19 @@ class Services:
         await store.migrate()
         by_name = {provider.name: provider for provider in providers.values()}
         price_cache = PriceCache(lookups)
+        # The configuration file's prices stand behind each organization's own overrides.
+        own_prices = operator_prices(read_gateway_config(settings.config))
+
+        def overrides_for(organization_id: str) -> Sequence[PriceOverride]:
+            found = price_cache.for_organization(organization_id)
+            return [*found, *own_prices] if own_prices else found
+
         rows = RowBuilder(
             by_name,
             settings.body_dir,
             settings.max_stored_body_bytes,
             app_db.redaction.redactor_for,
-            price_cache.for_organization,
+            overrides_for,
         )
         storage = Storage(
             insert=store.insert_requests_blocking,
@@ -297,6 +310,9 @@ class Services:
                 ProxyKeyLookups(lookups), app_db.vault, settings.key_cache_ttl_s
             ),
             lookups=lookups,
+            own_keys=ProviderKeySource(
+                ProviderKeyLookups(lookups), app_db.vault, settings.key_cache_ttl_s
+            ),
             price_cache=price_cache,
             prices=PriceOverrideService(session_factory(app_db.engine), app_db.audit, price_cache),
             repricer=Repricer(store, by_name, price_cache),
@@ -322,6 +338,7 @@ class Services:
         await self.verifier.close()
         await self.rule_source.close()
         await self.proxy_keys.close()
+        await self.own_keys.close()
         await self.prompt_cache.close()
         await self.weekly_reports.close()
         await self.writer.stop()

@@ -1,0 +1,121 @@
+"""What the relay does differently for a unified-API answer in another provider's shape: a chunk
+filter translating a stream event by event, the whole translation of a plain answer or an error,
+the headers such an answer goes out with, and the note each attempt leaves in the log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+import orjson
+
+from heliograph.domain.errors import InvalidInput
+from heliograph.gateway.attempts import Hop
+from heliograph.gateway.headers import HOP_BY_HOP
+from heliograph.gateway.streams import UsageChunkFilter
+from heliograph.translation.dialects import Answer, StreamTranslator
+
+# Headers about the provider's body, which a translated body no longer is.
+BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "etag"})
+BAD_ANSWER_STATUS = 502
+
+
+class ChunkFilter(Protocol):
+    """Rewrites a response's bytes on their way to the client, as they arrive."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+class StreamFilter:
+    """A dialect's stream translator as a chunk filter."""
+
+    def __init__(self, translator: StreamTranslator) -> None:
+        self._translator = translator
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._translator.feed(chunk)
+
+    def flush(self) -> bytes:
+        return self._translator.close()
+
+
+def answer_for(hop: Hop, request_id: str) -> Answer:
+    """How the client's answer names itself: its completion id carries the request's id."""
+    return Answer(
+        hop.route.model,
+        f"chatcmpl-{request_id.replace('-', '')}",
+        int(time.time()),
+        hop.include_usage,
+    )
+
+
+def stream_filter(hop: Hop, status: int, request_id: str) -> ChunkFilter | None:
+    """The filter a streamed 200 of `hop` goes through, or None when it passes untouched."""
+    if status != 200:
+        return None
+    if hop.dialect.translates:
+        return StreamFilter(hop.dialect.stream(answer_for(hop, request_id)))
+    return UsageChunkFilter() if hop.ask_usage else None
+
+
+def whole_answer(
+    hop: Hop, status: int, body: bytes, error_type: str | None, request_id: str
+) -> tuple[int, bytes, str]:
+    """The status, OpenAI-shaped body and logged error for a plain answer or an error; a 200 no
+    translation can read becomes a 502 that says so."""
+    try:
+        translated = hop.dialect.answer(status, body, error_type, answer_for(hop, request_id))
+    except InvalidInput as unreadable:
+        message = f"{hop.provider.name} answered in a shape the gateway cannot read: {unreadable}"
+        error = {"message": message, "type": "server_error", "param": None, "code": "bad_answer"}
+        return BAD_ANSWER_STATUS, orjson.dumps({"error": error}), message
+    return status, translated, ""
+
+
+def translated_headers(
+    items: Iterable[tuple[str, str]], content_type: str
+) -> list[tuple[str, str]]:
+    """The provider's headers that still hold for a translated body, and its content type."""
+    kept = [
+        (name, value)
+        for name, value in items
+        if name.lower() not in HOP_BY_HOP and name.lower() not in BODY_HEADERS
+    ]
+    kept.append(("Content-Type", content_type))
+    return kept
+
+
+def attempt_note(hop: Hop, status: int | None) -> str:
+    """One attempt, as the `Helicone-Attempts` property lists it: `model/provider=status`."""
+    where = f"{hop.route.model}/{hop.route.provider}"
+    if hop.route.deployment is not None:
+        where = f"{hop.route.provider}:{deployment_name(hop)}"
+    return f"{where}={status if status is not None else 'no answer'}"
+
+
+def deployment_name(hop: Hop) -> str:
+    """A deployment as logs name it: its upstream model at its endpoint's host."""
+    deployment = hop.route.deployment
+    if deployment is None:
+        return ""
+    host = (deployment.api_base or "").split("://", 1)[-1].split("/", 1)[0]
+    return f"{deployment.upstream_model}@{host}" if host else deployment.upstream_model
+
+
+def hop_properties(hop: Hop) -> dict[str, str]:
+    """What the log says of the route that answered."""
+    properties = {"Helicone-Model-Route": f"{hop.route.model}/{hop.route.provider}"}
+    if hop.route.deployment is not None:
+        properties["Helicone-Deployment"] = deployment_name(hop)
+    return properties
+
+
+def upstream_error_type(items: Iterable[tuple[str, str]]) -> str | None:
+    """AWS's error type header, which Bedrock's error bodies leave out."""
+    for name, value in items:
+        if name.lower() == "x-amzn-errortype":
+            return value
+    return None
