@@ -21,14 +21,14 @@ from fake_provider.bedrock_api import (
     frame,
     raw_frame,
 )
-from heliograph.translation.aws_event_stream import (
-    ConverseStreamTranslator,
+from heliograph.providers.aws_event_stream import (
     CorruptEventStream,
     EventStreamDecoder,
     InvokeStreamDecoder,
     StreamMessage,
     invoke_stream_payloads,
 )
+from heliograph.translation.aws_event_stream import ConverseStreamTranslator
 from heliograph.translation.bedrock import ConverseStream
 
 FIXTURES = Path(__file__).parent / "translation_fixtures" / "bedrock"

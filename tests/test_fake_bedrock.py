@@ -22,12 +22,9 @@ from yarl import URL
 
 from fake_provider import TEXT, Seen, bedrock_api
 from fake_provider.shared import SEEN
+from heliograph.providers.aws_event_stream import EventStreamDecoder, InvokeStreamDecoder
 from heliograph.providers.aws_signing import AwsCredentials, sign_request
-from heliograph.translation.aws_event_stream import (
-    ConverseStreamTranslator,
-    EventStreamDecoder,
-    InvokeStreamDecoder,
-)
+from heliograph.translation.aws_event_stream import ConverseStreamTranslator
 from heliograph.translation.bedrock import converse_path, error_to_openai
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"

@@ -21,7 +21,7 @@ from google.oauth2 import service_account
 from fake_provider import TEXT, google_oauth, vertex_api
 from fake_provider.google_oauth import FakeAccount
 from fake_provider.shared import SEEN, Seen
-from heliograph.providers.google_auth import SCOPE, VertexTokens
+from heliograph.gateway.google_tokens import SCOPE, VertexTokens
 from heliograph.translation.vertex import (
     chat_to_vertex_anthropic,
     vertex_anthropic_path,

@@ -17,7 +17,7 @@ from aiohttp import web
 from fake_provider import google_oauth
 from fake_provider.google_oauth import ISSUED, service_account, write_service_account
 from heliograph.domain.errors import InvalidInput
-from heliograph.providers.google_auth import (
+from heliograph.gateway.google_tokens import (
     FAILURE_HOLD_S,
     REFRESH_MARGIN_S,
     SCOPE,

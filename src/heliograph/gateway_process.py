@@ -138,7 +138,12 @@ def build_proxy(
         cacher=ResponseCacher(cache, settings.max_stored_body_bytes),
         body_timeout_s=settings.body_timeout_s,
         unified=build_planner(
-            ports.providers, read_gateway_config(settings.config), os.environ, ports.provider_keys
+            ports.providers,
+            read_gateway_config(settings.config),
+            os.environ,
+            ports.provider_keys,
+            # A service account may take its tokens from an origin the operator trusts.
+            [f"{origin}/token" for origin in settings.allowed_target_origins],
         ),
     )
 
@@ -206,7 +211,7 @@ async def run_gateway_process(settings: Settings) -> None:
     prompts = PromptCache(PromptLookups(app_db), settings.key_cache_ttl_s)
     # An organization's own provider keys, which the unified API sends before the operator's.
     own_keys = ProviderKeySource(ProviderKeyLookups(app_db), vault, settings.key_cache_ttl_s)
-    providers = build_registry(settings.provider_base_urls)
+    providers = build_registry(settings.provider_base_urls, os.environ)
     ports = GatewayPorts(
         providers, verifier, shipper, rules, telemetry, proxy_keys, prices, prompts, own_keys
     )

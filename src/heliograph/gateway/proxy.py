@@ -213,8 +213,8 @@ class Proxy:
                 )
             if options.cache_refused is not None:
                 raise options.cache_refused
-            if grant is not None and not unified:
-                self._use_provider_key(plan, grant)
+            if not unified:
+                await self._passthrough_credentials(identity.organization_id, plan, grant)
         except web.HTTPRequestEntityTooLarge as too_large:
             message = too_large.text or "request too large"
             return error_response(413, message, "too_large", request_id)
@@ -241,6 +241,21 @@ class Proxy:
         request = read_chat(body)
         held = Grant(grant.provider_name, grant.provider_secret) if grant is not None else None
         return await self._unified.plan(organization_id, request, held)
+
+    async def _passthrough_credentials(
+        self, organization_id: str, plan: Plan, grant: ProxyGrant | None
+    ) -> None:
+        """A Bedrock call signed by the gateway; a proxy key's stored key sent in its place."""
+        if plan.provider.prefix != "bedrock":
+            if grant is not None:
+                self._use_provider_key(plan, grant)
+            return
+        if self._unified is None:
+            raise KeyError("Bedrock is not served here")
+        if grant is not None and grant.provider_name != "BEDROCK":
+            raise WrongProvider(f"this proxy key is for {grant.provider_name}, not BEDROCK")
+        stored = grant.provider_secret if grant is not None else None
+        await self._unified.sign_passthrough(organization_id, plan, stored)
 
     async def _authenticate(
         self, forward_headers: list[tuple[str, str]], options: HeliconeOptions, request_id: str

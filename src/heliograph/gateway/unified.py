@@ -5,7 +5,7 @@ organization's own from the vault first, else the operator's). Routes the gatewa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +14,14 @@ import orjson
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.gateway_config import GatewayConfig
 from heliograph.gateway.attempts import RETRYABLE, Hop, Target
+from heliograph.gateway.cloud_auth import AwsAuth, GoogleAuth, aws_credentials
 from heliograph.gateway.plan import Plan
 from heliograph.gateway.ports import ProviderKeySource
 from heliograph.gateway.routing import Router
 from heliograph.gateway.upstreams import Upstream, build_upstreams, for_deployment
 from heliograph.providers.base import Provider
 from heliograph.providers.model_registry import ModelRegistry, Route, build_model_registry
+from heliograph.translation.dialects import VertexChat
 
 CHAT_PATH = "/v1/chat/completions"
 # What a body may say to name its model: a model string, never longer than its grammar allows.
@@ -88,6 +90,7 @@ class UnifiedPlanner:
         providers: Mapping[str, Provider],
         environ: Mapping[str, str],
         keys: ProviderKeySource | None = None,
+        token_uris: Collection[str] = (),
     ) -> None:
         self._registry = registry
         self._router = router
@@ -95,10 +98,22 @@ class UnifiedPlanner:
         self._providers = providers
         self._environ = environ
         self._keys = keys
+        self._aws = AwsAuth(environ, keys)
+        self._google_auth = GoogleAuth(environ, keys, token_uris)
 
     @property
     def router(self) -> Router:
         return self._router
+
+    async def sign_passthrough(self, organization_id: str, plan: Plan, stored: str | None) -> None:
+        """Sign a Bedrock call made on the passthrough route (a boto3 client's, whose own
+        signature covers the gateway's host) with `stored` credentials (a proxy key's) or the
+        organization's or operator's."""
+        if stored is not None:
+            credentials = aws_credentials(stored)
+        else:
+            credentials = await self._aws.credentials(organization_id)
+        plan.targets[:] = [self._aws.signed(target, credentials) for target in plan.targets]
 
     async def plan(
         self, organization_id: str, request: UnifiedRequest, grant: Grant | None = None
@@ -132,22 +147,59 @@ class UnifiedPlanner:
         if upstream is None:
             skipped.append(f"{label}: provider not configured on this gateway")
             return None
-        provider = upstream.provider
-        if grant is not None and provider.name != grant.provider_name:
+        if grant is not None and upstream.provider.name != grant.provider_name:
             skipped.append(f"{label}: the proxy key is for {grant.provider_name}")
             return None
-        secret = grant.secret if grant else await self._secret(organization_id, provider, upstream)
-        if upstream.key_header is not None and not secret:
-            skipped.append(f"{label}: no {provider.name} key stored or configured")
-            return None
         try:
-            outgoing = upstream.dialect.request(request.chat, route.model, request.stream)
-        except InvalidInput as refused:
+            if upstream.auth == "key":
+                return await self._keyed(organization_id, request, route, upstream, grant)
+            if upstream.auth == "aws":
+                return await self._signed(organization_id, request, route, upstream)
+            return await self._google(organization_id, request, route, upstream)
+        except InvalidInput as refused:  # no credentials, or a request this API cannot say
             skipped.append(f"{label}: {refused}")
             return None
+
+    async def _keyed(
+        self,
+        organization_id: str,
+        request: UnifiedRequest,
+        route: Route,
+        upstream: Upstream,
+        grant: Grant | None,
+    ) -> Target:
+        provider = upstream.provider
+        secret = grant.secret if grant else await self._secret(organization_id, provider, upstream)
+        if upstream.key_header is not None and not secret:
+            raise NoUsableRoute(f"no {provider.name} key stored or configured")
+        outgoing = upstream.dialect.request(request.chat, route.model, request.stream)
         hop = Hop(provider, route, upstream.dialect, outgoing.ask_usage, request.include_usage)
         url = upstream.origin + outgoing.path
         headers = upstream.key_headers(secret)
+        return Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
+
+    async def _signed(
+        self, organization_id: str, request: UnifiedRequest, route: Route, upstream: Upstream
+    ) -> Target:
+        """A Bedrock call, signed with the organization's AWS key or the operator's."""
+        credentials = await self._aws.credentials(organization_id)
+        outgoing = upstream.dialect.request(request.chat, route.model, request.stream)
+        hop = Hop(upstream.provider, route, upstream.dialect, False, request.include_usage)
+        url = upstream.origin + outgoing.path
+        headers = upstream.key_headers(None)
+        target = Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
+        return self._aws.signed(target, credentials)
+
+    async def _google(
+        self, organization_id: str, request: UnifiedRequest, route: Route, upstream: Upstream
+    ) -> Target:
+        """A Vertex AI call, in the project of the service account whose token it carries."""
+        token, project = await self._google_auth.bearer(organization_id)
+        dialect = VertexChat(project, self._google_auth.location)
+        outgoing = dialect.request(request.chat, route.model, request.stream)
+        hop = Hop(upstream.provider, route, dialect, False, request.include_usage)
+        headers = [*upstream.key_headers(None), ("Authorization", f"Bearer {token}")]
+        url = upstream.origin + outgoing.path
         return Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
 
     def _upstream(self, route: Route) -> Upstream | None:
@@ -175,8 +227,10 @@ def build_planner(
     config: GatewayConfig,
     environ: Mapping[str, str],
     keys: ProviderKeySource | None = None,
+    token_uris: Collection[str] = (),
 ) -> UnifiedPlanner:
-    """The unified API's planner over the built-in providers and the configuration's."""
+    """The unified API's planner over the built-in providers and the configuration's;
+    `token_uris`: OAuth endpoints besides Google's that service accounts may name."""
     upstreams = build_upstreams(providers, config, environ)
     registry = build_model_registry(config, frozenset(upstreams) | {"azure"})
-    return UnifiedPlanner(registry, Router(config), upstreams, providers, environ, keys)
+    return UnifiedPlanner(registry, Router(config), upstreams, providers, environ, keys, token_uris)

@@ -19,6 +19,7 @@ from heliograph.translation.dialects import (
     Dialect,
     GeminiGenerate,
     OpenAIChat,
+    VertexChat,
 )
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -53,6 +54,7 @@ OPENAI_PATHS = {
     "cerebras": "/v1",
 }
 KEY_HEADERS = {"anthropic": "x-api-key", "gemini": "x-goog-api-key", "azure": "api-key"}
+CLOUD_AUTH = {"bedrock": "aws", "vertex": "google"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class Upstream:
     key_header: str | None = "Authorization"
     env_key: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    # "key": a key in `key_header`; "aws": SigV4-signed; "google": a service account's token.
+    auth: str = "key"
 
     def key_headers(self, secret: str | None) -> list[tuple[str, str]]:
         """The headers every call sends: content type, the provider's own, and its key."""
@@ -93,6 +97,7 @@ def build_upstreams(
             KEY_HEADERS.get(prefix, "Authorization"),
             _env_key(environ, ENV_KEYS.get(prefix, ())),
             (("anthropic-version", ANTHROPIC_VERSION),) if prefix == "anthropic" else (),
+            CLOUD_AUTH.get(prefix, "key"),
         )
     for custom in config.providers:
         upstreams[custom.name] = custom_upstream(custom, environ)
@@ -160,6 +165,8 @@ def _dialect(prefix: str, provider: Provider, environ: Mapping[str, str]) -> Dia
         return AzureChat(environ.get("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
     if prefix == "bedrock":
         return BedrockConverse()
+    if prefix == "vertex":  # the project is the caller's service account's: set per call
+        return VertexChat("", "")
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from heliograph.domain.usage import UNKNOWN_USAGE, Usage
 from heliograph.providers.sse import load_json
@@ -37,13 +38,16 @@ class Provider:
 
 
 def request_model(path: str, body: Any) -> str:
-    """The model named by the request: the body's `model`, else `models/<m>` in the path."""
+    """The model named by the request: the body's `model`, else `models/<m>` in the path (or
+    Bedrock's `model/<id>`, percent-encoded as one segment)."""
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         return str(body["model"])
     marker = "/models/"
     if marker in path:
         tail = path.split(marker, 1)[1]
         return tail.split(":", 1)[0].split("/", 1)[0]
+    if path.startswith("/model/"):
+        return unquote(path[len("/model/") :].split("/", 1)[0].split("?", 1)[0])
     return ""
 
 

@@ -96,7 +96,12 @@ def _parse_record(record: RequestRecord, provider: Provider | None, response_bod
     """Usage as the provider reported it: from its own answer when the unified API translated
     it (exact, whatever the translation kept), else from the response as stored."""
     if record.provider_response_body:
-        return _parse(provider, record.provider_response_body, record.is_stream)
+        parsed = _parse(provider, record.provider_response_body, record.is_stream)
+        if parsed.model:
+            return parsed
+        # Converse never names its model; the answer the client got does.
+        client = _parse(None, response_body, record.is_stream)
+        return Parsed(client.model, parsed.usage)
     if record.translated:  # OpenAI's shape: a cache replay, or a provider speaking it
         return _parse(None, response_body, record.is_stream)
     return _parse(provider, response_body, record.is_stream)

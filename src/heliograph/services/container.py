@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -219,7 +220,7 @@ class Services:
             include_bodies=settings.otlp_include_bodies,
         )
         telemetry = Telemetry()
-        providers = build_registry(settings.provider_base_urls)
+        providers = build_registry(settings.provider_base_urls, os.environ)
         app_db = open_app_db(settings)
         app_db.vault.ensure_key()
         _say_unclaimed(app_db.accounts)

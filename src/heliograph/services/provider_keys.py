@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +23,9 @@ from heliograph.services.vault import Sealed, Vault
 
 MAX_NAME_CHARS = 200
 MAX_SECRET_CHARS = 4096
+MAX_DOCUMENT_CHARS = 2 * MAX_SECRET_CHARS
+# Providers whose key is a JSON document, by the `type` it must declare.
+DOCUMENT_KEYS = {"VERTEX": "service_account"}
 MIN_SECRET_CHARS = 8  # so the last four never show most of it
 MAX_SPEND_USD = 1_000_000_000.0
 MAX_REQUEST_LIMIT = 1_000_000_000
@@ -94,13 +98,29 @@ def checked_name(text: str, field: str) -> str:
     return name
 
 
-def checked_secret(text: str) -> str:
+def checked_secret(text: str, provider_name: str = "") -> str:
+    if provider_name in DOCUMENT_KEYS:
+        return _checked_document(text, provider_name)
     if not MIN_SECRET_CHARS <= len(text) <= MAX_SECRET_CHARS:
         raise InvalidKeyInput(
             f"providerKey must have {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters"
         )
     if not all(" " < char <= "~" for char in text):
         raise InvalidKeyInput("providerKey may hold only printable ASCII, without spaces")
+    return text
+
+
+def _checked_document(text: str, provider_name: str) -> str:
+    """A key that is a JSON document (a Google service account's), checked for shape only."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise InvalidKeyInput(f"providerKey must have at most {MAX_DOCUMENT_CHARS} characters")
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict) or document.get("type") != DOCUMENT_KEYS[provider_name]:
+        kind = DOCUMENT_KEYS[provider_name]
+        raise InvalidKeyInput(f"a {provider_name} providerKey must be a {kind} key's JSON")
     return text
 
 
@@ -140,7 +160,7 @@ class ProviderKeyService:
     ) -> ProviderKeyInfo:
         provider_name = provider_name_of(provider)
         name = checked_name(name, "providerKeyName")
-        secret = checked_secret(secret)
+        secret = checked_secret(secret, provider_name)
         row_id, now = str(uuid.uuid4()), datetime.now(UTC)
         sealed = self._vault.seal(secret, organization_id, row_id)
         row = ProviderKey(
@@ -188,9 +208,9 @@ class ProviderKeyService:
         if name is None and secret is None:
             raise InvalidKeyInput("send providerKeyName, providerKey or both")
         name = None if name is None else checked_name(name, "providerKeyName")
-        secret = None if secret is None else checked_secret(secret)
         with self._sessions.begin() as session:
             row = _live_provider_key(session, organization_id, key_id)
+            secret = None if secret is None else checked_secret(secret, row.provider_name)
             if name is not None:
                 row.provider_key_name = name
             if secret is not None:

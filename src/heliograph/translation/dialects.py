@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import orjson
 
-from heliograph.translation import anthropic, bedrock, gemini
+from heliograph.translation import anthropic, bedrock, gemini, vertex
+from heliograph.translation.aws_event_stream import ConverseStreamTranslator
 from heliograph.translation.errors import Untranslatable
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -170,11 +171,44 @@ class BedrockConverse:
         )
 
     def stream(self, answer: Answer) -> StreamTranslator:
-        from heliograph.translation.aws_event_stream import ConverseStreamTranslator
-
         return ConverseStreamTranslator(
             answer.model, answer.completion_id, answer.created, answer.include_usage
         )
+
+
+class VertexChat:
+    """Vertex AI in one project and location: Claude models through Anthropic's Messages
+    (`rawPredict`), every other model through Gemini's generateContent."""
+
+    name = "vertex"
+    translates = True
+
+    def __init__(self, project: str, location: str) -> None:
+        self._project = project
+        self._location = location
+
+    def request(self, chat: dict[str, Any], model: str, stream: bool) -> Outgoing:
+        if _is_claude(model):
+            path = vertex.vertex_anthropic_path(self._project, self._location, model, stream)
+            return Outgoing(path, orjson.dumps(vertex.chat_to_vertex_anthropic(chat, model)))
+        path = vertex.vertex_gemini_path(self._project, self._location, model, stream)
+        return Outgoing(path, orjson.dumps(gemini.chat_to_gemini(chat)))
+
+    def answer(self, status: int, body: bytes, error_type: str | None, answer: Answer) -> bytes:
+        if not _is_claude(answer.model):
+            return GeminiGenerate().answer(status, body, error_type, answer)
+        if status != 200:
+            return orjson.dumps(vertex.anthropic_error_to_openai(status, body))
+        return AnthropicMessages().answer(status, body, error_type, answer)
+
+    def stream(self, answer: Answer) -> StreamTranslator:
+        if _is_claude(answer.model):
+            return AnthropicMessages().stream(answer)
+        return GeminiGenerate().stream(answer)
+
+
+def _is_claude(model: str) -> bool:
+    return model.lower().startswith("claude")
 
 
 def _with_usage(body: dict[str, Any], ask: bool) -> tuple[dict[str, Any], bool]:
