@@ -364,3 +364,82 @@ async def test_a_proxy_key_reaches_only_its_provider_with_its_stored_key(
         await sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert "the proxy key is for ANTHROPIC" in str(raised.value)
     assert len(fake.seen.requests) == before
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+async def test_the_responses_api_reaches_every_provider(unified: Heliograph, model: str) -> None:
+    sdk = client(unified)
+    response = await sdk.responses.create(model=model, input="Hello", instructions="Be brief.")
+    assert response.output_text == TEXT
+    assert response.status == "completed"
+    assert response.usage is not None
+    assert response.usage.input_tokens > 0
+    stream = await sdk.responses.create(model=model, input="Hello", stream=True)
+    kinds, text, completed = [], "", None
+    async for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        if event.type == "response.completed":
+            completed = event.response
+    assert text == TEXT
+    assert kinds[0] == "response.created"
+    assert completed is not None
+    assert completed.usage is not None
+    assert completed.usage.output_tokens > 0
+    request_id = stream.response.headers["helicone-id"]
+    row = await unified.wait_for(request_id, timeout_s=5)
+    assert row["request_path"] == "/v1/responses"
+    assert row["provider"] == MODELS[model][0]
+    assert row["cost"] > 0
+
+
+async def test_the_responses_api_calls_tools(unified: Heliograph) -> None:
+    response = await client(unified).responses.create(
+        model="claude-sonnet-4-5",
+        input="Weather in Paris?",
+        tools=[
+            {
+                "type": "function",
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                "strict": False,
+            }
+        ],
+    )
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert len(calls) == 1
+    assert calls[0].name == "get_weather"
+    assert json.loads(calls[0].arguments) == TOOL_ARGUMENTS
+
+
+@pytest.mark.parametrize(
+    ("model", "path"),
+    [
+        ("text-embedding-3-small", "/v1/embeddings"),
+        ("gemini-embedding-001", "/v1beta/models/gemini-embedding-001:batchEmbedContents"),
+    ],
+)
+async def test_embeddings_by_model_string(
+    unified: Heliograph, fake: Fake, model: str, path: str
+) -> None:
+    raw = await client(unified).embeddings.with_raw_response.create(
+        model=model, input=["one", "two"] if "gemini" in model else "one"
+    )
+    embeddings = raw.parse()
+    assert embeddings.data[0].embedding
+    assert fake.seen.requests[-1]["path"] == path
+    row = await unified.wait_for(raw.headers["helicone-id"], timeout_s=5)
+    assert row["request_path"] == "/v1/embeddings"
+    with pytest.raises(openai.BadRequestError):
+        await client(unified).embeddings.create(model=model, input=[])
+
+
+async def test_models_lists_what_the_organization_can_call(unified: Heliograph) -> None:
+    listed = {model.id: model.owned_by async for model in client(unified).models.list()}
+    assert listed["gpt-4o-mini"] == "openai"
+    assert listed["claude-sonnet-4-5"] == "anthropic"
+    assert listed["gemini-2.5-flash"] == "gemini"
+    assert not [name for name in listed if name.startswith("grok-")], "no xAI key anywhere"
+    with pytest.raises(openai.AuthenticationError):
+        await client(unified, key="sk-helicone-wrong").models.list()

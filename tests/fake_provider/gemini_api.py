@@ -25,6 +25,9 @@ async def generate(request: web.Request) -> web.StreamResponse:
     steered = await steer(request, model)
     if steered is not None:
         return steered
+    if method == "batchEmbedContents":
+        embeddings = [{"values": [0.1, 0.2, 0.3]} for _ in body.get("requests", [])]
+        return json_response(request, {"embeddings": embeddings})
     tool = _tool_to_call(body)
     if method == "generateContent":
         return json_response(request, _call(model, tool) if tool else _chunk(model, TEXT, True))

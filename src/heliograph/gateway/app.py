@@ -14,6 +14,7 @@ from aiohttp import web
 from heliograph.gateway.async_log import ASYNC_LOG_PATHS, async_log_handler
 from heliograph.gateway.feedback import feedback_handler
 from heliograph.gateway.proxy import Proxy
+from heliograph.gateway.unified import UNIFIED_PATHS
 from heliograph.telemetry import Telemetry
 
 # Why the process cannot do its job (its logs are stuck), or None when it can.
@@ -73,7 +74,9 @@ def build_gateway_app(
     async_log = guarded(async_log_handler(api_url, session, body_timeout_s))
     for path in ASYNC_LOG_PATHS:  # before the provider routes, one of which is `/anthropic`
         app.router.add_post(path, async_log)
-    app.router.add_post("/v1/chat/completions", guarded(proxy.handle))  # the unified API
+    for path in UNIFIED_PATHS:  # the unified API, OpenAI's shape for every provider
+        app.router.add_post(path, guarded(proxy.handle))
+    app.router.add_get("/v1/models", guarded(proxy.list_models))
     app.router.add_route("*", "/{prefix}/{tail:.*}", guarded(proxy.handle))
     return app
 

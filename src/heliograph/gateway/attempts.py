@@ -42,6 +42,12 @@ class Hop:
     dialect: Dialect
     ask_usage: bool = False
     include_usage: bool = False  # the client asked for the usage chunk itself
+    responses: dict[str, Any] | None = None  # the Responses API request, when one was made
+
+    @property
+    def translates(self) -> bool:
+        """The client gets another shape than the provider's answer."""
+        return self.dialect.translates or self.responses is not None
 
 
 @dataclass(frozen=True, slots=True)

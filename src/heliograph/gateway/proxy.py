@@ -53,7 +53,7 @@ from heliograph.gateway.translating import (
     upstream_error_type,
     whole_answer,
 )
-from heliograph.gateway.unified import Grant, UnifiedPlanner, read_chat
+from heliograph.gateway.unified import Grant, UnifiedPlanner, read_request
 from heliograph.providers.base import Provider
 
 
@@ -142,6 +142,18 @@ class Proxy:
             if not self._handling:
                 self._quiet.set()
 
+    async def list_models(self, request: web.Request) -> web.Response:
+        """`GET /v1/models`: what the caller's organization can call through the unified API."""
+        auth = request.headers.get("Helicone-Auth") or request.headers.get("Authorization")
+        identity = await self._keys.verify(auth)
+        if identity is None or self._unified is None:
+            return error_response(401, NO_KEY, "unauthorized")
+        try:
+            models = await self._unified.models(identity.organization_id)
+        except InvalidInput as refused:
+            return error_response(refused.status, str(refused), refused.code)
+        return web.json_response({"object": "list", "data": models}, dumps=_dumps)
+
     async def drain(self) -> None:
         """Wait for the requests in flight and for the work they started after their response
         (`cents` charges): at shutdown before the buckets close, and in tests."""
@@ -206,7 +218,7 @@ class Proxy:
                     request.path, identity.organization_id, body, options.attribution
                 )
             if unified:
-                plan = await self._plan_unified(identity.organization_id, body, grant)
+                plan = await self._plan_unified(request.path, identity.organization_id, body, grant)
             else:
                 plan = plan_request(
                     request, options, body, forward_headers, self._providers, self._targets
@@ -234,11 +246,11 @@ class Proxy:
         return call
 
     async def _plan_unified(
-        self, organization_id: str, body: bytes, grant: ProxyGrant | None
+        self, path: str, organization_id: str, body: bytes, grant: ProxyGrant | None
     ) -> Plan:
         if self._unified is None:
             raise KeyError("the unified API is not served here")
-        request = read_chat(body)
+        request = read_request(path, body)
         held = Grant(grant.provider_name, grant.provider_secret) if grant is not None else None
         return await self._unified.plan(organization_id, request, held)
 
@@ -438,7 +450,7 @@ class Proxy:
         record.response_encoding = upstream_response.headers.get("Content-Encoding", "")
         content_type = upstream_response.headers.get("Content-Type", "")
         record.is_stream = record.is_stream or content_type.startswith("text/event-stream")
-        translates = hop is not None and hop.dialect.translates
+        translates = hop is not None and hop.translates
         if hop is not None and translates and not (status == 200 and record.is_stream):
             return await self._relay_whole(
                 request, call, upstream_response, headers, hop, before_eof
@@ -664,7 +676,7 @@ def _note_hop(record: RequestRecord, hop: Hop, sent: bytes, headers: dict[str, s
     """What the log and the client learn of the route that answered a unified call."""
     record.attribution.properties.update(hop_properties(hop))
     record.translated = True
-    if hop.dialect.translates:
+    if hop.translates:
         record.provider_request_body = sent
     headers["Helicone-Provider"] = hop.provider.name
     headers["Helicone-Model"] = hop.route.model

@@ -15,6 +15,7 @@ from heliograph.gateway.attempts import Hop
 from heliograph.gateway.headers import HOP_BY_HOP
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.translation.dialects import Answer, StreamTranslator
+from heliograph.translation.responses import ResponsesStream, chat_to_response
 
 # Headers about the provider's body, which a translated body no longer is.
 BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "etag"})
@@ -44,21 +45,43 @@ class StreamFilter:
 
 def answer_for(hop: Hop, request_id: str) -> Answer:
     """How the client's answer names itself: its completion id carries the request's id."""
-    return Answer(
-        hop.route.model,
-        f"chatcmpl-{request_id.replace('-', '')}",
-        int(time.time()),
-        hop.include_usage,
-    )
+    return Answer(hop.route.model, f"chatcmpl-{_hex(request_id)}", _now(), hop.include_usage)
+
+
+def _hex(request_id: str) -> str:
+    return request_id.replace("-", "")
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Chained:
+    """Two filters, the second reading what the first gives."""
+
+    def __init__(self, first: ChunkFilter, second: ChunkFilter) -> None:
+        self._first, self._second = first, second
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._second.feed(self._first.feed(chunk))
+
+    def flush(self) -> bytes:
+        return self._second.feed(self._first.flush()) + self._second.flush()
 
 
 def stream_filter(hop: Hop, status: int, request_id: str) -> ChunkFilter | None:
     """The filter a streamed 200 of `hop` goes through, or None when it passes untouched."""
     if status != 200:
         return None
+    chat: ChunkFilter | None = None
     if hop.dialect.translates:
-        return StreamFilter(hop.dialect.stream(answer_for(hop, request_id)))
-    return UsageChunkFilter() if hop.ask_usage else None
+        chat = StreamFilter(hop.dialect.stream(answer_for(hop, request_id)))
+    elif hop.ask_usage:
+        chat = UsageChunkFilter()
+    if hop.responses is None:
+        return chat
+    responses = StreamFilter(ResponsesStream(hop.responses, f"resp_{_hex(request_id)}", _now()))
+    return responses if chat is None else Chained(chat, responses)
 
 
 def whole_answer(
@@ -68,7 +91,13 @@ def whole_answer(
     translation can read becomes a 502 that says so."""
     try:
         translated = hop.dialect.answer(status, body, error_type, answer_for(hop, request_id))
-    except InvalidInput as unreadable:
+        if hop.responses is not None and status == 200:
+            completion = orjson.loads(translated)
+            response_id = f"resp_{_hex(request_id)}"
+            translated = orjson.dumps(
+                chat_to_response(completion, hop.responses, response_id, _now())
+            )
+    except (InvalidInput, orjson.JSONDecodeError, AttributeError) as unreadable:
         message = f"{hop.provider.name} answered in a shape the gateway cannot read: {unreadable}"
         error = {"message": message, "type": "server_error", "param": None, "code": "bad_answer"}
         return BAD_ANSWER_STATUS, orjson.dumps({"error": error}), message

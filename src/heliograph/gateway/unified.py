@@ -21,9 +21,25 @@ from heliograph.gateway.routing import Router
 from heliograph.gateway.upstreams import Upstream, build_upstreams, for_deployment
 from heliograph.providers.base import Provider
 from heliograph.providers.model_registry import ModelRegistry, Route, build_model_registry
-from heliograph.translation.dialects import VertexChat
+from heliograph.translation.dialects import (
+    AzureChat,
+    Dialect,
+    GeminiGenerate,
+    OpenAIChat,
+    VertexChat,
+)
+from heliograph.translation.embeddings import (
+    AzureEmbeddings,
+    GeminiEmbeddings,
+    OpenAIEmbeddings,
+    check_input,
+)
+from heliograph.translation.responses import responses_to_chat
 
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
+EMBEDDINGS_PATH = "/v1/embeddings"
+UNIFIED_PATHS = (CHAT_PATH, RESPONSES_PATH, EMBEDDINGS_PATH)
 # What a body may say to name its model: a model string, never longer than its grammar allows.
 MAX_ROUTES = 20
 
@@ -56,29 +72,41 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class UnifiedRequest:
-    """A parsed chat request: its JSON object and whether it streams."""
+    """A parsed request: the body providers are asked with (chat or embeddings) and how."""
 
     chat: dict[str, Any]
     stream: bool
     include_usage: bool  # the client asked for the usage chunk
+    path: str = CHAT_PATH
+    responses: dict[str, Any] | None = None  # the Responses API request the chat stands for
+
+    @property
+    def embeddings(self) -> bool:
+        return self.path == EMBEDDINGS_PATH
 
 
-def read_chat(body: bytes) -> UnifiedRequest:
-    """The chat request in `body`, or the 400 saying what is wrong with it."""
+def read_request(path: str, body: bytes) -> UnifiedRequest:
+    """The request in `body` for unified route `path`, or the 400 saying what is wrong."""
     try:
-        chat = orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidChatRequest("the request body must be a JSON object") from None
-    if not isinstance(chat, dict):
+    if not isinstance(document, dict):
         raise InvalidChatRequest("the request body must be a JSON object")
-    if not isinstance(chat.get("model"), str) or not chat["model"].strip():
+    if not isinstance(document.get("model"), str) or not document["model"].strip():
         raise InvalidChatRequest("`model` must be a non-empty string")
-    if not isinstance(chat.get("messages"), list) or not chat["messages"]:
+    if path == EMBEDDINGS_PATH:
+        check_input(document)
+        return UnifiedRequest(document, False, False, path)
+    if path == RESPONSES_PATH:
+        chat = responses_to_chat(document)
+        # The Responses stream ends with the usage, so every translation is asked for it.
+        return UnifiedRequest(chat, chat.get("stream") is True, True, path, document)
+    if not isinstance(document.get("messages"), list) or not document["messages"]:
         raise InvalidChatRequest("`messages` must be a non-empty list")
-    stream = chat.get("stream") is True
-    options = chat.get("stream_options")
+    options = document.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    return UnifiedRequest(chat, stream, include_usage)
+    return UnifiedRequest(document, document.get("stream") is True, include_usage)
 
 
 class UnifiedPlanner:
@@ -104,6 +132,36 @@ class UnifiedPlanner:
     @property
     def router(self) -> Router:
         return self._router
+
+    async def models(self, organization_id: str) -> list[dict[str, Any]]:
+        """OpenAI's model objects for every model the organization can call here: a deployment
+        of the operator's, or a model of a provider it has a key for (its own or the
+        operator's) or that needs none."""
+        usable = set()
+        for prefix, upstream in self._upstreams.items():
+            if await self._usable(organization_id, upstream):
+                usable.add(prefix)
+        listed = []
+        for name, providers in self._registry.listing().items():
+            serving = [p for p in providers if p in usable]
+            if self._registry.is_deployed(name) or serving:
+                owner = serving[0] if serving else providers[0]
+                listed.append({"id": name, "object": "model", "created": 0, "owned_by": owner})
+        return listed
+
+    async def _usable(self, organization_id: str, upstream: Upstream) -> bool:
+        if upstream.auth == "key":
+            if upstream.key_header is None or upstream.env_key:
+                return True
+            return bool(await self._secret(organization_id, upstream.provider, upstream))
+        cloud = "BEDROCK" if upstream.auth == "aws" else "VERTEX"
+        own = await self._keys.secret(organization_id, cloud) if self._keys else None
+        variables = (
+            ("AWS_ACCESS_KEY_ID",)
+            if upstream.auth == "aws"
+            else ("GOOGLE_APPLICATION_CREDENTIALS",)
+        )
+        return bool(own) or any(self._environ.get(name) for name in variables)
 
     async def sign_passthrough(self, organization_id: str, plan: Plan, stored: str | None) -> None:
         """Sign a Bedrock call made on the passthrough route (a boto3 client's, whose own
@@ -132,7 +190,7 @@ class UnifiedPlanner:
             raise NoUsableRoute("no provider could take this request: " + "; ".join(skipped))
         first = targets[0].hop
         assert first is not None
-        return Plan(first.provider, CHAT_PATH, request.stream, False, targets)
+        return Plan(first.provider, request.path, request.stream, False, targets)
 
     async def _target(
         self,
@@ -172,8 +230,11 @@ class UnifiedPlanner:
         secret = grant.secret if grant else await self._secret(organization_id, provider, upstream)
         if upstream.key_header is not None and not secret:
             raise NoUsableRoute(f"no {provider.name} key stored or configured")
-        outgoing = upstream.dialect.request(request.chat, route.model, request.stream)
-        hop = Hop(provider, route, upstream.dialect, outgoing.ask_usage, request.include_usage)
+        dialect = upstream.dialect
+        if request.embeddings:
+            dialect = embeddings_dialect(dialect, request.chat.get("encoding_format") == "base64")
+        outgoing = dialect.request(request.chat, route.model, request.stream)
+        hop = _hop(provider, route, dialect, outgoing.ask_usage, request)
         url = upstream.origin + outgoing.path
         headers = upstream.key_headers(secret)
         return Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
@@ -182,9 +243,11 @@ class UnifiedPlanner:
         self, organization_id: str, request: UnifiedRequest, route: Route, upstream: Upstream
     ) -> Target:
         """A Bedrock call, signed with the organization's AWS key or the operator's."""
+        if request.embeddings:
+            raise NoUsableRoute("embeddings are not served from Bedrock here")
         credentials = await self._aws.credentials(organization_id)
         outgoing = upstream.dialect.request(request.chat, route.model, request.stream)
-        hop = Hop(upstream.provider, route, upstream.dialect, False, request.include_usage)
+        hop = _hop(upstream.provider, route, upstream.dialect, False, request)
         url = upstream.origin + outgoing.path
         headers = upstream.key_headers(None)
         target = Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
@@ -194,10 +257,12 @@ class UnifiedPlanner:
         self, organization_id: str, request: UnifiedRequest, route: Route, upstream: Upstream
     ) -> Target:
         """A Vertex AI call, in the project of the service account whose token it carries."""
+        if request.embeddings:
+            raise NoUsableRoute("embeddings are not served from Vertex AI here")
         token, project = await self._google_auth.bearer(organization_id)
         dialect = VertexChat(project, self._google_auth.location)
         outgoing = dialect.request(request.chat, route.model, request.stream)
-        hop = Hop(upstream.provider, route, dialect, False, request.include_usage)
+        hop = _hop(upstream.provider, route, dialect, False, request)
         headers = [*upstream.key_headers(None), ("Authorization", f"Bearer {token}")]
         url = upstream.origin + outgoing.path
         return Target(url, upstream.origin, headers, outgoing.body, RETRYABLE, hop)
@@ -220,6 +285,23 @@ class UnifiedPlanner:
             if stored:
                 return stored
         return upstream.env_key
+
+
+def _hop(
+    provider: Provider, route: Route, dialect: Dialect, ask_usage: bool, request: UnifiedRequest
+) -> Hop:
+    return Hop(provider, route, dialect, ask_usage, request.include_usage, request.responses)
+
+
+def embeddings_dialect(chat: Dialect, base64_output: bool = False) -> Dialect:
+    """The embeddings API of the provider speaking chat dialect `chat`."""
+    if isinstance(chat, OpenAIChat):
+        return OpenAIEmbeddings(chat.prefix)
+    if isinstance(chat, AzureChat):
+        return AzureEmbeddings(chat.api_version)
+    if isinstance(chat, GeminiGenerate):
+        return GeminiEmbeddings(base64_output)
+    raise NoUsableRoute(f"embeddings are not served from {chat.name} here")
 
 
 def build_planner(

@@ -149,6 +149,22 @@ class ModelRegistry:
             raise NoRoute(f"model: every provider of these models is excluded ({excluded})")
         return list(routes)
 
+    def listing(self) -> dict[str, list[str]]:
+        """Every model by name callers can use, with the providers serving it, in order:
+        deployed models under their own names first, then every known model."""
+        found: dict[str, list[str]] = {}
+        for routes in (*self._deployed.values(), *self._native.values()):
+            for route in routes:
+                name = route.deployment.model if route.deployment else route.model
+                providers = found.setdefault(name, [])
+                if route.provider not in providers:
+                    providers.append(route.provider)
+        return found
+
+    def is_deployed(self, model: str) -> bool:
+        """Whether the configuration file spreads `model` over deployments."""
+        return model.lower() in self._deployed
+
     def custom_price(self, provider: str, model: str) -> ModelPrice | None:
         """The price the configuration file gives `model` on the operator's `provider`."""
         return self._prices.get((provider, model))
