@@ -216,6 +216,10 @@ def start_processes(
         "HELIOGRAPH_DATA_DIR": str(workdir),
         "HELIOGRAPH_LOG_LEVEL": "warning",
         "HELIOGRAPH_OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}",
+        # The unified API (/v1/chat/completions) calls both with the operator's keys.
+        "HELIOGRAPH_ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
+        "OPENAI_API_KEY": "sk-bench",
+        "ANTHROPIC_API_KEY": "sk-ant-bench",
     }
     init = subprocess.run(
         [sys.executable, "-m", "heliograph", "init", "--json"],

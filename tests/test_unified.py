@@ -109,6 +109,11 @@ async def test_one_client_reaches_every_provider_and_each_is_logged(
     assert row["cost"] > 0
     assert row["response_body"]["choices"][0]["message"]["content"] == TEXT
     assert row["request_body"]["model"] == model, "stored as the client sent it"
+    if provider == "OPENAI":  # it speaks the client's API: nothing else to keep
+        assert "provider_request_body" not in row
+    else:  # and the provider's own request and answer beside them
+        assert json.loads(row["provider_request_body"]) == seen["body"]
+        assert TEXT in row["provider_response_body"]
 
 
 @pytest.mark.parametrize("model", list(MODELS))

@@ -28,7 +28,6 @@ from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.prompt_lookups import PromptLookups
 from heliograph.appdb.provider_key_lookups import ProviderKeyLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
-from heliograph.domain.gateway_config import read_gateway_config
 from heliograph.gateway.app import HealthCheck, build_gateway_app, upstream_session
 from heliograph.gateway.caching import ResponseCacher
 from heliograph.gateway.connections import connection_options
@@ -43,6 +42,7 @@ from heliograph.ingest.spool import Spool
 from heliograph.lifeline import wait_for_stop
 from heliograph.providers.registry import build_registry
 from heliograph.runtime import bind, run_async
+from heliograph.services.config_file import read_gateway_config
 from heliograph.services.key_cache import CachedKeyVerifier
 from heliograph.services.price_cache import PriceCache
 from heliograph.services.prompt_cache import PromptCache

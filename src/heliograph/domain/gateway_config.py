@@ -49,7 +49,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -166,21 +165,6 @@ def operator_prices(config: GatewayConfig) -> list[PriceOverride]:
         for provider in config.providers
         for model, price in provider.prices.items()
     ]
-
-
-def read_gateway_config(path: Path | None) -> GatewayConfig:
-    """The configuration file at `path` (None: an empty configuration); `GatewayConfigError`
-    names the file and the key at fault."""
-    if path is None:
-        return GatewayConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise GatewayConfigError(f"HELIOGRAPH_CONFIG {path}: cannot read it ({error})") from None
-    try:
-        return parse_gateway_config(text)
-    except GatewayConfigError as error:
-        raise GatewayConfigError(f"HELIOGRAPH_CONFIG {path}: {error}") from None
 
 
 def parse_gateway_config(text: str) -> GatewayConfig:

@@ -43,7 +43,12 @@ from heliograph.providers.base import Provider
 from heliograph.providers.costing import cost_of
 from heliograph.providers.encoding import decode_body
 from heliograph.providers.sse import load_json
-from heliograph.state.bodies import body_document, write_body_file
+from heliograph.state.bodies import (
+    body_document,
+    provider_body_document,
+    write_body_file,
+    write_provider_bodies,
+)
 
 PREVIEW_BYTES = 64 * 1024
 # Each text column's cap in characters; `build` cleans and cuts each (the edges clean too, but
@@ -183,6 +188,23 @@ class RowBuilder:
             request, response = request[:PREVIEW_BYTES], response[:PREVIEW_BYTES]
         row["request_body"] = request.decode("utf-8", "replace")
         row["response_body"] = response.decode("utf-8", "replace")
+        if record.provider_request_body or record.provider_response_body:
+            self._add_provider_bodies(record, redactor)
+
+    def _add_provider_bodies(self, record: RequestRecord, redactor: Redactor | None) -> None:
+        """The provider's own request and response, beside a translated request's, in a file
+        of their own: kept, omitted and redacted as the bodies they were translated from."""
+        attribution = record.attribution
+        request = b"" if attribution.omit_request else record.provider_request_body
+        response = b"" if attribution.omit_response else record.provider_response_body
+        if redactor is not None:
+            request, response = redactor.redact_bytes(request), redactor.redact_bytes(response)
+        if not request and not response:
+            return
+        document = provider_body_document(request, response)
+        with contextlib.suppress(ValueError):  # ids that are not UUIDs: the store refuses them
+            request_id = _canonical_id(record.request_id)
+            write_provider_bodies(self._body_dir, record.organization_id, request_id, document)
 
     def write_deferred_bodies(self, row: RequestRow, document: bytes) -> None:
         """Write the body file of a row whose id was settled after it was built."""

@@ -20,7 +20,7 @@ from heliograph.appdb.lookups import AppDbLookups
 from heliograph.appdb.prompt_lookups import PromptLookups
 from heliograph.appdb.provider_key_lookups import ProviderKeyLookups
 from heliograph.appdb.proxy_lookups import ProxyKeyLookups
-from heliograph.domain.gateway_config import operator_prices, read_gateway_config
+from heliograph.domain.gateway_config import operator_prices
 from heliograph.domain.pricing import PriceOverride
 from heliograph.ingest.inserter import BatchInserter, Storage
 from heliograph.ingest.otlp_export import OtlpConfig, OtlpExporter
@@ -34,6 +34,7 @@ from heliograph.services.accounts import AccountService, account_rules
 from heliograph.services.alert_evaluator import AlertEvaluator
 from heliograph.services.alerts import AlertService
 from heliograph.services.audit import AuditLog
+from heliograph.services.config_file import read_gateway_config
 from heliograph.services.hidden_properties import HiddenProperties
 from heliograph.services.keys import CachedKeyVerifier, KeyService
 from heliograph.services.mailer import Mailer

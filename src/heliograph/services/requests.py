@@ -29,7 +29,7 @@ from heliograph.domain.record import (
 )
 from heliograph.domain.request_row import RequestRow
 from heliograph.domain.times import iso, parse_stored, stored_time
-from heliograph.state.bodies import read_body_file
+from heliograph.state.bodies import read_body_file, read_provider_bodies
 
 MAX_LIMIT = 1000
 EXPORT_PAGE = 2000
@@ -201,6 +201,11 @@ class RequestService:
             bodies = read_body_file(self._body_dir, organization_id, request_id)
             row = cast("RequestRow", {**row, **bodies})
         (request,) = await self._annotated(organization_id, [to_helicone_request(row)])
+        if include_body:  # a translated request: what the provider itself was sent and said
+            provider = await asyncio.to_thread(
+                read_provider_bodies, self._body_dir, organization_id, row["request_id"]
+            )
+            request.update(provider or {})
         return request
 
 
