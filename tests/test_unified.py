@@ -15,6 +15,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
+from browser import Browser
 from conftest import Fake, Heliograph, heliograph_settings, start_heliograph
 from fake_provider import TEXT
 from fake_provider.shared import TOOL_ARGUMENTS
@@ -448,3 +449,26 @@ async def test_models_lists_what_the_organization_can_call(unified: Heliograph) 
     assert not [name for name in listed if name.startswith("grok-")], "no xAI key anywhere"
     with pytest.raises(openai.AuthenticationError):
         await client(unified, key="sk-helicone-wrong").models.list()
+
+
+async def test_the_request_page_shows_the_providers_own_bodies(unified: Heliograph) -> None:
+    raw = await client(unified).chat.completions.with_raw_response.create(
+        model="claude-sonnet-4-5", messages=MESSAGES
+    )
+    request_id = raw.headers["helicone-id"]
+    await unified.wait_for(request_id, timeout_s=5)
+    unified.running.services.accounts.create_user(
+        "ada@example.test", "correct horse battery staple", unified.organization_id
+    )
+    person = Browser(unified.api)
+    try:
+        status, _ = await person.login("ada@example.test", "correct horse battery staple")
+        assert status == 200
+        async with person.session.get(f"{unified.api}/requests/{request_id}") as response:
+            page = await response.text()
+    finally:
+        await person.session.close()
+    assert response.status == 200, page[:300]
+    assert "Provider request body" in page
+    assert "Provider response body" in page
+    assert "max_tokens" in page, "the Messages request as Anthropic got it"

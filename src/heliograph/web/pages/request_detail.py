@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -43,6 +44,15 @@ async def request_detail(
         conversation=conversation(request_body, response_body),
         raw_request=_raw(request_body),
         raw_response=_raw(response_body),
+        # A translated request (the unified API): what the provider itself was sent and said.
+        provider_raw=[
+            (label, _raw(_parsed(found[key])))
+            for label, key in (
+                ("Provider request", "provider_request_body"),
+                ("Provider response", "provider_response_body"),
+            )
+            if isinstance(found.get(key), str)
+        ],
         scores={name: value for name, value in scores.items() if name != FEEDBACK_SCORE},
         can_write=viewer.can("write"),
     )
@@ -56,10 +66,20 @@ def _canonical(request_id: str) -> str:
         raise HTTPException(404) from None
 
 
+def _parsed(text: str) -> Any:
+    """JSON text as its value (to pretty-print); a stream or anything else as the text."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
 def _raw(body: Any) -> tuple[str, bool] | None:
     """The body pretty-printed and cut to `MAX_RAW_CHARS`, with whether it was cut."""
     if body is None:
         return None
+    if isinstance(body, str):
+        return body[:MAX_RAW_CHARS], len(body) > MAX_RAW_CHARS
     try:
         text = pretty_json(body)
     except TypeError:  # nested deeper than orjson writes: show it as Python sees it
