@@ -46,6 +46,24 @@ api_version = "2024-10-21"
 api_key_env = "AZURE_WEST_KEY"
 weight = 1000
 
+[[deployments]]
+model = "capped-gpt"
+provider = "azure"
+upstream_model = "gpt-4o-mini"
+api_base = "{origin}"
+api_key_env = "AZURE_EAST_KEY"
+tpm = 40
+
+[[deployments]]
+model = "capped-gpt"
+provider = "azure"
+upstream_model = "overflow"
+api_base = "{origin}"
+api_key_env = "AZURE_WEST_KEY"
+
+[routing.capped-gpt]
+strategy = "lowest-cost"           # gpt-4o-mini has a price, "overflow" none: it comes last
+
 [routing.team-gpt]
 strategy = "weighted"
 cooldown_s = 60
@@ -123,3 +141,14 @@ async def test_a_bad_file_stops_the_start_naming_the_key(
     settings = heliograph_settings(tmp_path, analytics_dir, fake, config=path)
     with pytest.raises(GatewayConfigError, match=r"bad\.toml.*providers\[0\]\.base_url"):
         await start_heliograph(settings)
+
+
+async def test_a_deployment_at_its_tokens_per_minute_is_skipped(
+    configured: Heliograph, fake: Fake
+) -> None:
+    sdk = client(configured)
+    deployments = []
+    for _ in range(3):  # each answer counts 30 tokens toward the first deployment's 40
+        await sdk.chat.completions.create(model="capped-gpt", messages=MESSAGES)
+        deployments.append(fake.seen.requests[-1]["path"].split("/")[3])
+    assert deployments == ["gpt-4o-mini", "gpt-4o-mini", "overflow"]

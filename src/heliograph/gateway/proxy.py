@@ -55,6 +55,7 @@ from heliograph.gateway.translating import (
 )
 from heliograph.gateway.unified import Grant, UnifiedPlanner, read_request
 from heliograph.providers.base import Provider
+from heliograph.providers.costing import record_cost
 
 
 def error_response(
@@ -383,11 +384,24 @@ class Proxy:
             response = await self._relay(
                 request, call, upstream_response, headers, saving, outcome.target.hop
             )
+        hop = outcome.target.hop
+        if hop is not None and hop.route.deployment is not None and hop.route.deployment.tpm:
+            self._count_tokens(hop, provider, record)
         if limit is not None and limit.policy is not None and limit.policy.unit == "cents":
             self._in_background(self._limiter.charge(limit, provider, record))
         if call.grant is not None and call.grant.spend_limit_usd is not None:
             self._in_background(self._limiter.charge_proxy(call.grant, provider, record))
         return response
+
+    def _count_tokens(self, hop: Hop, provider: Provider, record: RequestRecord) -> None:
+        """Count an answer's tokens toward its deployment's `tpm` (read only for deployments
+        that have one: it parses the answer)."""
+        if self._unified is None:
+            return
+        usage = record_cost(record, provider).usage
+        tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
+        tokens += usage.cache_read_tokens + usage.cache_write_tokens + usage.reasoning_tokens
+        self._unified.router.record_tokens(hop.route, tokens)
 
     def _cache_saver(
         self, slot: CacheSlot, upstream_response: aiohttp.ClientResponse, call: Call
