@@ -370,6 +370,7 @@ async def test_a_proxy_key_reaches_only_its_provider_with_its_stored_key(
         await sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert "the proxy key is for ANTHROPIC" in str(raised.value)
     assert len(fake.seen.requests) == before
+    assert "claude-sonnet-4-5" in [model.id async for model in sdk.models.list()]
 
 
 @pytest.mark.parametrize("model", list(MODELS))

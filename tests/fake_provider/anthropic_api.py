@@ -13,6 +13,8 @@ from fake_provider.shared import (
     json_response,
     remember,
     send_chunks,
+    send_then_break,
+    slow_events,
     steer,
 )
 
@@ -33,6 +35,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
         status, kind = ERRORS[model]
         error = {"type": "error", "error": {"type": kind, "message": f"fake {kind}"}}
         return json_response(request, error, status=status)
+    misbehaving = await _misbehave(request, model)
+    if misbehaving is not None:
+        return misbehaving
     steered = await steer(request, model)
     if steered is not None:
         return steered
@@ -139,3 +144,38 @@ def _tool_events(model: str, tool: str) -> list[tuple[str, dict[str, Any]]]:
         ),
         ("message_stop", {"type": "message_stop"}),
     ]
+
+
+def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return b"".join(
+        f"event: {name}\ndata: {json.dumps(e, ensure_ascii=False)}\n\n".encode()
+        for name, e in events
+    )
+
+
+GARBAGE_EVENTS = (
+    b"event: message_start\ndata: {not json\n\n"
+    b"event: content_block_delta\ndata: [1, 2]\n\n"
+    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": "x",'
+    b' "delta": 5}\n\n'
+    b'event: message_delta\ndata: {"type": "message_delta", "delta": [], "usage": "x"}\n\n'
+    b'event: content_block_start\ndata: {"type": "content_block_start", "index": null,'
+    b' "content_block": {"type": "tool_use", "name": 5}}\n\n'
+    b'data: {"type": "message_start", "message": {"usage": 7}}\n\n'
+    b"\xff\xfe binary \x00\n\n"
+)
+
+
+async def _misbehave(request: web.Request, model: str) -> web.StreamResponse | None:
+    """Streams that break (`broken-stream`), carry garbage (`garbage-stream`) or trickle
+    (`slow-stream`, counting the callers that hang up on it)."""
+    events = _events(model)
+    if model == "broken-stream":  # the start and some text, then the connection drops
+        return await send_then_break(request, _sse(events[:4]))
+    if model == "garbage-stream":
+        return await send_chunks(request, GARBAGE_EVENTS + _sse(events), "text/event-stream")
+    if model == "slow-stream":
+        delta = {"type": "text_delta", "text": "."}
+        event = ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        return await slow_events(request, _sse(events[:2]), _sse([event]))
+    return None

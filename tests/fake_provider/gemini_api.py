@@ -13,6 +13,7 @@ from fake_provider.shared import (
     json_response,
     remember,
     send_chunks,
+    send_then_break,
     steer,
 )
 
@@ -22,6 +23,11 @@ USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 6, "totalTokenCount": 14
 async def generate(request: web.Request) -> web.StreamResponse:
     body = await remember(request)
     model, _, method = request.match_info["model_method"].partition(":")
+    if model == "broken-stream":  # the first piece, then the connection drops
+        first = _chunk(model, "Hello, ", last=False)
+        return await send_then_break(request, b"data: " + json.dumps(first).encode() + b"\r\n\r\n")
+    if model == "garbage-stream":
+        return await send_chunks(request, GARBAGE_EVENTS, "text/event-stream")
     steered = await steer(request, model)
     if steered is not None:
         return steered
@@ -65,3 +71,15 @@ def _call(model: str, tool: str) -> dict[str, Any]:
     item = _chunk(model, "", last=True)
     item["candidates"][0]["content"]["parts"] = [call]
     return item
+
+
+GARBAGE_EVENTS = (
+    b"data: {not json\r\n\r\n"
+    b"data: [1, 2]\r\n\r\n"
+    b'data: {"candidates": "x", "usageMetadata": 5}\r\n\r\n'
+    b'data: {"candidates": [null, 3, {"content": {"parts": [7, {"text": 5}]}, "index": "a",'
+    b' "finishReason": []}]}\r\n\r\n'
+    b'data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": 3, "args": 4}}]},'
+    b' "index": 0}], "usageMetadata": {"promptTokenCount": "many"}}\r\n\r\n'
+    b"\xff\xfe binary \x00\r\n\r\n"
+)

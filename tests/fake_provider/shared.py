@@ -95,4 +95,53 @@ async def steer(request: web.Request, model: str) -> web.StreamResponse | None:
         await asyncio.sleep(int(model[5:]) / 1000)
     if model == "hang":
         await asyncio.sleep(3600)
+    return _misbehave(request, model)
+
+
+# A provider answering 200 with what no API documents, or failing with a proxy's HTML page.
+WRONG_SHAPE = {
+    "id": 7,
+    "content": "not a list",
+    "usage": "lots",
+    "candidates": [{"content": {"parts": "not a list"}}],
+    "usageMetadata": [],
+    "choices": 3,
+    "embeddings": [{"values": ["x", None]}],
+}
+HTML_ERROR = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+
+
+def _misbehave(request: web.Request, model: str) -> web.Response | None:
+    if model == "garbage-200":
+        return web.Response(body=b"<html>definitely not JSON", content_type="text/html")
+    if model == "wrong-shape-200":
+        return json_response(request, WRONG_SHAPE)
+    if model == "html-error":
+        return web.Response(body=HTML_ERROR, status=502, content_type="text/html")
     return None
+
+
+async def send_then_break(request: web.Request, data: bytes) -> web.StreamResponse:
+    """A stream that sends `data`, then drops the connection without ending the body."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(data)
+    await asyncio.sleep(0.05)
+    assert request.transport is not None
+    request.transport.abort()
+    return response
+
+
+async def slow_events(request: web.Request, first: bytes, event: bytes) -> web.StreamResponse:
+    """`first`, then `event` every 50 ms for 10 s; counts the times the caller hung up on it."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        for _ in range(200):
+            await response.write(event)
+            await asyncio.sleep(0.05)
+    except (ConnectionResetError, asyncio.CancelledError):
+        request.app[SEEN].cancelled += 1
+        raise
+    return response

@@ -37,6 +37,28 @@ class BadCloudCredentials(InvalidInput):
     code = "invalid_provider_credentials"
 
 
+class KeysUnavailable(InvalidInput):
+    """The organization's stored provider keys cannot be read (the app DB is away): answering
+    with the operator's key instead would bill the wrong account."""
+
+    status = 503
+    code = "provider_keys_unavailable"
+
+
+async def stored_secret(
+    keys: ProviderKeySource | None, organization_id: str, provider_name: str
+) -> str | None:
+    """The organization's stored key for `provider_name`, None when it has none, or the 503
+    when the store cannot say (its own error types are not the gateway's)."""
+    if keys is None:
+        return None
+    try:
+        return await keys.secret(organization_id, provider_name)
+    except Exception as error:
+        message = f"cannot read the organization's {provider_name} key; try again"
+        raise KeysUnavailable(message) from error
+
+
 def aws_region(environ: Mapping[str, str]) -> str:
     return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
@@ -53,7 +75,7 @@ class AwsAuth:
     async def credentials(self, organization_id: str) -> AwsCredentials:
         from heliograph.providers.aws_signing import credentials_from_env
 
-        stored = await self._keys.secret(organization_id, "BEDROCK") if self._keys else None
+        stored = await stored_secret(self._keys, organization_id, "BEDROCK")
         if stored:
             return aws_credentials(stored)
         found = credentials_from_env(self._environ)
@@ -131,7 +153,7 @@ class GoogleAuth:
         return await self._vertex_tokens().token(account), project
 
     async def _account(self, organization_id: str) -> str:
-        stored = await self._keys.secret(organization_id, "VERTEX") if self._keys else None
+        stored = await stored_secret(self._keys, organization_id, "VERTEX")
         if stored:
             return stored
         if self._file_account is not None:

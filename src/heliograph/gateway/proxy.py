@@ -47,6 +47,7 @@ from heliograph.gateway.targets import TargetPolicy
 from heliograph.gateway.translating import (
     ChunkFilter,
     attempt_note,
+    broken_stream_event,
     hop_properties,
     stream_filter,
     translated_headers,
@@ -146,7 +147,8 @@ class Proxy:
     async def list_models(self, request: web.Request) -> web.Response:
         """`GET /v1/models`: what the caller's organization can call through the unified API."""
         auth = request.headers.get("Helicone-Auth") or request.headers.get("Authorization")
-        identity = await self._keys.verify(auth)
+        grant = await self._proxy_grant([("Authorization", auth or "")])
+        identity = grant.identity if grant is not None else await self._keys.verify(auth)
         if identity is None or self._unified is None:
             return error_response(401, NO_KEY, "unauthorized")
         try:
@@ -487,7 +489,7 @@ class Proxy:
         response.headers["Helicone-Status"] = "success"  # the provider answered, as Helicone says
         # The log keeps what the client received; a translation also keeps the provider's bytes.
         raw = Capture(self._max_capture) if translates else None
-        relay = Relay(response, chunk_filter, Capture(self._max_capture), raw)
+        relay = Relay(response, chunk_filter, Capture(self._max_capture), raw, hop)
         return await self._pump(request, call, upstream_response, relay, before_eof)
 
     async def _pump(
@@ -533,7 +535,13 @@ class Proxy:
         except (TimeoutError, aiohttp.ClientError) as error:
             message = f"provider stream failed: {error}"
             self._finish(call, captured.body(), error=message, raw=relay.raw)
+            await _tell_broken(request, relay, message)
             return response
+        except Exception as error:  # a bug: still logged, then answered by `guarded`
+            upstream_response.close()
+            message = f"gateway error relaying the answer: {type(error).__name__}"
+            self._finish(call, captured.body(), error=message, raw=relay.raw)
+            raise
         self._finish(call, captured.body(), raw=relay.raw)
         return response
 
@@ -583,7 +591,7 @@ class Proxy:
             if isinstance(gone, asyncio.CancelledError):
                 raise
             return response
-        self._finish(call, body, error=error, raw=provider_body)
+        self._finish(call, body, status, error, provider_body)
         return response
 
     async def _replay(
@@ -674,6 +682,17 @@ class Proxy:
         task.add_done_callback(self._background.discard)
 
 
+async def _tell_broken(request: web.Request, relay: Relay, message: str) -> None:
+    """Make a stream the provider broke off look broken: a unified call ends with an error
+    event; a passthrough's connection is dropped, so its client never takes it for complete."""
+    if relay.hop is None:
+        if request.transport is not None:
+            request.transport.abort()
+        return
+    with contextlib.suppress(ConnectionResetError):
+        await relay.response.write(broken_stream_event(relay.hop, message))
+
+
 def _unified_auth(
     request: web.Request, forward_headers: list[tuple[str, str]], options: HeliconeOptions
 ) -> bool:
@@ -742,6 +761,7 @@ class Relay:
     chunk_filter: ChunkFilter | None
     captured: Capture
     raw: Capture | None
+    hop: Hop | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         out = self.chunk_filter.feed(chunk) if self.chunk_filter else chunk

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
-from heliograph.domain.errors import InvalidInput
 from heliograph.gateway.attempts import Hop
 from heliograph.gateway.headers import HOP_BY_HOP
 from heliograph.gateway.streams import UsageChunkFilter
 from heliograph.translation.dialects import Answer, StreamTranslator
+from heliograph.translation.errors import Untranslatable
 from heliograph.translation.responses import ResponsesStream, chat_to_response
 
 # Headers about the provider's body, which a translated body no longer is.
@@ -31,16 +31,35 @@ class ChunkFilter(Protocol):
 
 
 class StreamFilter:
-    """A dialect's stream translator as a chunk filter."""
+    """A dialect's stream translator as a chunk filter. An event the translator cannot read
+    (a provider sending JSON of another shape) ends the client's stream with OpenAI's error
+    event instead of taking the request, and its log, down with an exception."""
 
     def __init__(self, translator: StreamTranslator) -> None:
         self._translator = translator
+        self._failed = False
 
     def feed(self, chunk: bytes) -> bytes:
-        return self._translator.feed(chunk)
+        if self._failed:
+            return b""
+        try:
+            return self._translator.feed(chunk)
+        except Exception as unreadable:  # any failure on the provider's bytes is theirs
+            return self._fail(unreadable)
 
     def flush(self) -> bytes:
-        return self._translator.close()
+        if self._failed:
+            return b""
+        try:
+            return self._translator.close()
+        except Exception as unreadable:
+            return self._fail(unreadable)
+
+    def _fail(self, unreadable: Exception) -> bytes:
+        self._failed = True
+        message = f"the provider sent a stream event the gateway cannot read: {unreadable!r}"
+        error = {"message": message, "type": "server_error", "param": None, "code": "bad_answer"}
+        return b"data: " + orjson.dumps({"error": error}) + b"\n\ndata: [DONE]\n\n"
 
 
 def answer_for(hop: Hop, request_id: str) -> Answer:
@@ -92,16 +111,32 @@ def whole_answer(
     try:
         translated = hop.dialect.answer(status, body, error_type, answer_for(hop, request_id))
         if hop.responses is not None and status == 200:
-            completion = orjson.loads(translated)
+            completion = _completion(translated)
             response_id = f"resp_{_hex(request_id)}"
             translated = orjson.dumps(
                 chat_to_response(completion, hop.responses, response_id, _now())
             )
-    except (InvalidInput, orjson.JSONDecodeError, AttributeError) as unreadable:
+    except Exception as unreadable:  # a translation reads the provider's body, whatever it is
         message = f"{hop.provider.name} answered in a shape the gateway cannot read: {unreadable}"
         error = {"message": message, "type": "server_error", "param": None, "code": "bad_answer"}
-        return BAD_ANSWER_STATUS, orjson.dumps({"error": error}), message
+        # A provider's error keeps its status (a 429 still says "slow down"); a 200 is a 502.
+        failed = status if status >= 400 else BAD_ANSWER_STATUS
+        return failed, orjson.dumps({"error": error}), message
     return status, translated, ""
+
+
+def _completion(body: bytes) -> dict[str, Any]:
+    """A `chat.completion` the Responses API can be built from: each choice with its message
+    (an OpenAI-compatible provider's answer is not checked by any translation before this)."""
+    completion: Any = orjson.loads(body)
+    if not isinstance(completion, dict):
+        raise Untranslatable("the provider answered 200 with a body that is not a JSON object")
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise Untranslatable("the provider answered 200 without `choices`")
+    if not all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices):
+        raise Untranslatable("the provider answered 200 with a choice without its `message`")
+    return completion
 
 
 def translated_headers(
@@ -148,3 +183,15 @@ def upstream_error_type(items: Iterable[tuple[str, str]]) -> str | None:
         if name.lower() == "x-amzn-errortype":
             return value
     return None
+
+
+def broken_stream_event(hop: Hop, message: str) -> bytes:
+    """The last event of a stream whose provider broke off: OpenAI's error event (the SDK raises
+    it), or the Responses API's `error` event."""
+    if hop.responses is not None:
+        event = {"type": "error", "code": "upstream_stream_failed", "message": message}
+        return b"event: error\ndata: " + orjson.dumps({**event, "param": None}) + b"\n\n"
+    error = {"message": message, "type": "server_error", "param": None}
+    return (
+        b"data: " + orjson.dumps({"error": {**error, "code": "upstream_stream_failed"}}) + b"\n\n"
+    )

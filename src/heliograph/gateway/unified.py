@@ -14,7 +14,13 @@ import orjson
 from heliograph.domain.errors import InvalidInput
 from heliograph.domain.gateway_config import GatewayConfig
 from heliograph.gateway.attempts import RETRYABLE, Hop, Target
-from heliograph.gateway.cloud_auth import AwsAuth, GoogleAuth, aws_credentials
+from heliograph.gateway.cloud_auth import (
+    AwsAuth,
+    GoogleAuth,
+    KeysUnavailable,
+    aws_credentials,
+    stored_secret,
+)
 from heliograph.gateway.plan import Plan
 from heliograph.gateway.ports import ProviderKeySource
 from heliograph.gateway.routing import Router
@@ -46,14 +52,6 @@ MAX_ROUTES = 20
 
 class InvalidChatRequest(InvalidInput):
     code = "invalid_request_error"
-
-
-class KeysUnavailable(InvalidInput):
-    """The organization's stored provider keys cannot be read (the app DB is away): answering
-    with the operator's key instead would bill the wrong account."""
-
-    status = 503
-    code = "provider_keys_unavailable"
 
 
 class NoUsableRoute(InvalidInput):
@@ -155,7 +153,7 @@ class UnifiedPlanner:
                 return True
             return bool(await self._secret(organization_id, upstream.provider, upstream))
         cloud = "BEDROCK" if upstream.auth == "aws" else "VERTEX"
-        own = await self._keys.secret(organization_id, cloud) if self._keys else None
+        own = await stored_secret(self._keys, organization_id, cloud)
         variables = (
             ("AWS_ACCESS_KEY_ID",)
             if upstream.auth == "aws"
@@ -214,8 +212,15 @@ class UnifiedPlanner:
             if upstream.auth == "aws":
                 return await self._signed(organization_id, request, route, upstream)
             return await self._google(organization_id, request, route, upstream)
+        except KeysUnavailable:  # every route would read the same store: a 503, not a 400
+            raise
         except InvalidInput as refused:  # no credentials, or a request this API cannot say
             skipped.append(f"{label}: {refused}")
+            return None
+        except (TypeError, ValueError, OverflowError) as unreadable:
+            # A translation meeting a value of a type or size it does not check (a list where
+            # a string goes, 1e308 tokens): the caller's to fix, never an unlogged 500.
+            skipped.append(f"{label}: a field's value cannot be translated ({unreadable})")
             return None
 
     async def _keyed(
@@ -276,12 +281,8 @@ class UnifiedPlanner:
     async def _secret(
         self, organization_id: str, provider: Provider, upstream: Upstream
     ) -> str | None:
-        if self._keys is not None and upstream.key_header is not None:
-            try:
-                stored = await self._keys.secret(organization_id, provider.name)
-            except Exception as error:  # the store's own error types are not the gateway's
-                message = f"cannot read the organization's {provider.name} key; try again"
-                raise KeysUnavailable(message) from error
+        if upstream.key_header is not None:
+            stored = await stored_secret(self._keys, organization_id, provider.name)
             if stored:
                 return stored
         return upstream.env_key

@@ -121,7 +121,7 @@ class AnthropicMessages:
             return orjson.dumps(anthropic.error_to_openai(status, body))
         return orjson.dumps(
             anthropic.messages_to_chat(
-                _object(body), answer.model, answer.completion_id, answer.created
+                _object(body, _LISTS_ANTHROPIC), answer.model, answer.completion_id, answer.created
             )
         )
 
@@ -144,7 +144,9 @@ class GeminiGenerate:
         if status != 200:
             return orjson.dumps(gemini.error_to_openai(status, body))
         return orjson.dumps(
-            gemini.gemini_to_chat(_object(body), answer.model, answer.completion_id, answer.created)
+            gemini.gemini_to_chat(
+                _gemini_object(body), answer.model, answer.completion_id, answer.created
+            )
         )
 
     def stream(self, answer: Answer) -> StreamTranslator:
@@ -166,7 +168,7 @@ class BedrockConverse:
             return orjson.dumps(bedrock.error_to_openai(status, body, error_type))
         return orjson.dumps(
             bedrock.converse_to_chat(
-                _object(body), answer.model, answer.completion_id, answer.created
+                _object(body, _LISTS_BEDROCK), answer.model, answer.completion_id, answer.created
             )
         )
 
@@ -223,11 +225,48 @@ def _with_usage(body: dict[str, Any], ask: bool) -> tuple[dict[str, Any], bool]:
     return {**body, "stream_options": merged}, True
 
 
-def _object(body: bytes) -> dict[str, Any]:
+# Where each API's answer holds its content, as a path to a list of objects: an answer without
+# it is another API's, or none at all, and would otherwise be translated into an empty reply.
+_LISTS_ANTHROPIC = ("content",)
+_LISTS_BEDROCK = ("output", "message", "content")
+
+
+def _object(body: bytes, content: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The answer's JSON object, its content at the path `content` a list of objects."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         document = None
     if not isinstance(document, dict):
         raise Untranslatable("the provider answered 200 with a body that is not a JSON object")
+    if content:
+        _require_objects(_at(document, content), ".".join(content))
     return document
+
+
+def _gemini_object(body: bytes) -> dict[str, Any]:
+    """A generateContent answer: candidates (none when the prompt was blocked) whose content
+    holds a list of parts."""
+    document = _object(body)
+    candidates = document.get("candidates")
+    if candidates is None and "promptFeedback" in document:
+        return document
+    for candidate in _require_objects(candidates, "candidates"):
+        content = candidate.get("content")
+        if content is not None:  # a candidate stopped for safety may have none
+            parts = content.get("parts") if isinstance(content, dict) else None
+            _require_objects(parts, "candidates.content.parts")
+    return document
+
+
+def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = document
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _require_objects(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise Untranslatable(f"the provider answered 200 without a list of objects in `{where}`")
+    return value

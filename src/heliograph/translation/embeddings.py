@@ -17,6 +17,7 @@ from heliograph.translation.dialects import Answer, Outgoing, StreamTranslator
 from heliograph.translation.errors import Untranslatable
 
 MAX_INPUTS = 2048  # OpenAI's own limit on one request's inputs
+GEMINI_MAX_INPUTS = 100  # batchEmbedContents refuses more requests in one batch
 GEMINI_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format", "user"})
 
 
@@ -74,7 +75,10 @@ class GeminiEmbeddings:
         item: dict[str, Any] = {"model": f"models/{model}"}
         if body.get("dimensions") is not None:
             item["outputDimensionality"] = body["dimensions"]
-        requests = [{**item, "content": {"parts": [{"text": text}]}} for text in _texts(body)]
+        texts = _texts(body)
+        if len(texts) > GEMINI_MAX_INPUTS:
+            raise Untranslatable(f"input: Gemini embeds at most {GEMINI_MAX_INPUTS} texts a call")
+        requests = [{**item, "content": {"parts": [{"text": text}]}} for text in texts]
         return Outgoing(path, orjson.dumps({"requests": requests}))
 
     def answer(self, status: int, body: bytes, error_type: str | None, answer: Answer) -> bytes:
@@ -86,9 +90,8 @@ class GeminiEmbeddings:
             raise Untranslatable("Gemini answered without `embeddings`")
         encode = _base64 if self._base64_output else list
         data = [
-            {"object": "embedding", "index": index, "embedding": encode(item.get("values", []))}
+            {"object": "embedding", "index": index, "embedding": encode(_values(item))}
             for index, item in enumerate(embeddings)
-            if isinstance(item, dict)
         ]
         # Gemini's batch embeddings report no token counts.
         usage = {"prompt_tokens": 0, "total_tokens": 0}
@@ -96,6 +99,17 @@ class GeminiEmbeddings:
 
     def stream(self, answer: Answer) -> StreamTranslator:
         raise NotImplementedError("embeddings never stream")
+
+
+def _values(item: Any) -> list[float]:
+    """One embedding's numbers; anything else is not an embedding the client can use (and a
+    dropped item would shift every index after it)."""
+    values = item.get("values") if isinstance(item, dict) else None
+    if not isinstance(values, list) or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in values
+    ):
+        raise Untranslatable("Gemini answered an embedding that is not a list of numbers")
+    return values
 
 
 def _base64(values: list[float]) -> str:
