@@ -473,3 +473,28 @@ async def test_the_request_page_shows_the_providers_own_bodies(unified: Heliogra
     assert "Provider request body" in page
     assert "Provider response body" in page
     assert "max_tokens" in page, "the Messages request as Anthropic got it"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_cached_translated_answer_is_replayed_as_the_client_got_it(
+    unified: Heliograph, fake: Fake, stream: bool
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "messages": MESSAGES, "stream": stream}
+    headers = {**unified.auth(), "Helicone-Cache-Enabled": "true"}
+    answers, ids = [], []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):
+            async with session.post(
+                f"{unified.gateway}/v1/chat/completions", json=body, headers=headers
+            ) as response:
+                answers.append(await response.read())
+                ids.append((response.headers["Helicone-Id"], response.headers["Helicone-Cache"]))
+    assert answers[0] == answers[1]
+    assert TEXT.encode() in answers[0] or b"\\u" in answers[0]
+    assert [cache for _, cache in ids] == ["MISS", "HIT"]
+    first = await unified.wait_for(ids[0][0], timeout_s=5)
+    replay = await unified.wait_for(ids[1][0], timeout_s=5)
+    assert replay["cache_reference_id"] == first["request_id"]
+    for count in ("prompt_tokens", "completion_tokens", "prompt_cache_write_tokens"):
+        assert replay[count] == first[count], f"{count}: read from the replayed answer"
+    assert replay["cost"] == 0

@@ -48,6 +48,7 @@ from heliograph.gateway.translating import (
     ChunkFilter,
     attempt_note,
     broken_stream_event,
+    hides_usage,
     hop_properties,
     stream_filter,
     translated_headers,
@@ -431,7 +432,8 @@ class Proxy:
             assert router is not None
             router.record(hop.route, RouteOutcome(status, latency_s))
             notes.append(attempt_note(hop, status))
-            call.record.attribution.properties["Helicone-Attempts"] = ", ".join(notes)
+            if len(notes) > 1:  # one attempt says no more than the provider and status columns
+                call.record.attribution.properties["Helicone-Attempts"] = ", ".join(notes)
 
         return observe
 
@@ -442,7 +444,7 @@ class Proxy:
         hop = outcome.target.hop
         if hop is not None:
             provider = hop.provider
-            _note_hop(record, hop, outcome.target.body, headers)
+            _note_hop(record, hop, outcome.target.body, headers, len(plan.targets))
         else:
             provider = plan.provider_of(outcome.target_index, self._providers)
         record.provider, record.target_url = provider.name, outcome.target.origin
@@ -490,6 +492,8 @@ class Proxy:
         # The log keeps what the client received; a translation also keeps the provider's bytes.
         raw = Capture(self._max_capture) if translates else None
         relay = Relay(response, chunk_filter, Capture(self._max_capture), raw, hop)
+        if hop is not None and status == 200 and hides_usage(hop):
+            relay.hide_usage = UsageChunkFilter()
         return await self._pump(request, call, upstream_response, relay, before_eof)
 
     async def _pump(
@@ -615,7 +619,7 @@ class Proxy:
         record.cache_reference_id = entry.request_id
         record.cache_original_latency_ms = entry.latency_ms
         hop = call.plan.targets[0].hop
-        strip = call.plan.strip_usage or (hop is not None and hop.ask_usage)
+        strip = call.plan.strip_usage or (hop is not None and (hop.ask_usage or hides_usage(hop)))
         chunk_filter = UsageChunkFilter() if strip else None
         record.translated = hop is not None
         status, error = None, ""
@@ -705,9 +709,12 @@ def _unified_auth(
     return True
 
 
-def _note_hop(record: RequestRecord, hop: Hop, sent: bytes, headers: dict[str, str]) -> None:
-    """What the log and the client learn of the route that answered a unified call."""
-    record.attribution.properties.update(hop_properties(hop))
+def _note_hop(
+    record: RequestRecord, hop: Hop, sent: bytes, headers: dict[str, str], routes: int
+) -> None:
+    """What the log and the client learn of the route that answered a unified call: which of
+    several routes it was, and its deployment."""
+    record.attribution.properties.update(hop_properties(hop, routes > 1))
     record.translated = True
     if hop.translates:
         record.provider_request_body = sent
@@ -762,6 +769,8 @@ class Relay:
     captured: Capture
     raw: Capture | None
     hop: Hop | None = None
+    # A translation's usage chunk, kept in the copy but not sent to a client that did not ask.
+    hide_usage: UsageChunkFilter | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         out = self.chunk_filter.feed(chunk) if self.chunk_filter else chunk
@@ -770,12 +779,14 @@ class Relay:
         else:
             self.raw.add(chunk)
             self.captured.add(out)
-        return out
+        return self.hide_usage.feed(out) if self.hide_usage else out
 
     def flush(self) -> bytes:
         last = self.chunk_filter.flush() if self.chunk_filter else b""
         if self.raw is not None:
             self.captured.add(last)
+        if self.hide_usage is not None:
+            last = self.hide_usage.feed(last) + self.hide_usage.flush()
         return last
 
 

@@ -63,8 +63,16 @@ class StreamFilter:
 
 
 def answer_for(hop: Hop, request_id: str) -> Answer:
-    """How the client's answer names itself: its completion id carries the request's id."""
-    return Answer(hop.route.model, f"chatcmpl-{_hex(request_id)}", _now(), hop.include_usage)
+    """How the client's answer names itself: its completion id carries the request's id. A
+    translated stream always ends with its usage chunk, so the logged (and cached) copy has
+    it; `hides_usage` says when the client did not ask for it."""
+    usage = hop.include_usage or hop.dialect.translates
+    return Answer(hop.route.model, f"chatcmpl-{_hex(request_id)}", _now(), usage)
+
+
+def hides_usage(hop: Hop) -> bool:
+    """Whether the usage chunk of a translated chat stream is kept from its client."""
+    return hop.dialect.translates and hop.responses is None and not hop.include_usage
 
 
 def _hex(request_id: str) -> str:
@@ -169,9 +177,12 @@ def deployment_name(hop: Hop) -> str:
     return f"{deployment.upstream_model}@{host}" if host else deployment.upstream_model
 
 
-def hop_properties(hop: Hop) -> dict[str, str]:
-    """What the log says of the route that answered."""
-    properties = {"Helicone-Model-Route": f"{hop.route.model}/{hop.route.provider}"}
+def hop_properties(hop: Hop, of_several: bool) -> dict[str, str]:
+    """What the log says of the route that answered: which one, when there were several to
+    try (one is told by the provider and model columns), and its deployment."""
+    properties = {}
+    if of_several:
+        properties["Helicone-Model-Route"] = f"{hop.route.model}/{hop.route.provider}"
     if hop.route.deployment is not None:
         properties["Helicone-Deployment"] = deployment_name(hop)
     return properties

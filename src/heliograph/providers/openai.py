@@ -44,6 +44,7 @@ def usage_from(usage: Any) -> Usage:
         prompt = as_int(usage.get("input_tokens"))
         completion = as_int(usage.get("output_tokens"))
         cached = as_int(dig(usage, "input_tokens_details", "cached_tokens")) or 0
+        written = as_int(dig(usage, "input_tokens_details", "cache_creation_tokens")) or 0
         reasoning = as_int(dig(usage, "output_tokens_details", "reasoning_tokens")) or 0
         audio_in = audio_out = 0
     else:
@@ -52,13 +53,16 @@ def usage_from(usage: Any) -> Usage:
         if completion is None and prompt is not None:  # embeddings report prompt tokens only
             completion = 0
         cached = as_int(dig(usage, "prompt_tokens_details", "cached_tokens")) or 0
+        # Not OpenAI's own: the unified API's translations report cache writes here.
+        written = as_int(dig(usage, "prompt_tokens_details", "cache_creation_tokens")) or 0
         audio_in = as_int(dig(usage, "prompt_tokens_details", "audio_tokens")) or 0
         reasoning = as_int(dig(usage, "completion_tokens_details", "reasoning_tokens")) or 0
         audio_out = as_int(dig(usage, "completion_tokens_details", "audio_tokens")) or 0
     return Usage(
-        input_tokens=None if prompt is None else max(prompt - cached, 0),
+        input_tokens=None if prompt is None else max(prompt - cached - written, 0),
         output_tokens=None if completion is None else max(completion - reasoning, 0),
         cache_read_tokens=cached,
+        cache_write_tokens=written,
         reasoning_tokens=reasoning,
         audio_input_tokens=audio_in,
         audio_output_tokens=audio_out,

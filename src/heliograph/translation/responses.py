@@ -470,13 +470,22 @@ def response_usage(usage: Any) -> Item | None:
     completion_details = usage.get("completion_tokens_details") or {}
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": prompt_details.get("cached_tokens") or 0},
+        "input_tokens_details": {
+            "cached_tokens": prompt_details.get("cached_tokens") or 0,
+            **_cache_writes(prompt_details),
+        },
         "output_tokens": completion,
         "output_tokens_details": {
             "reasoning_tokens": completion_details.get("reasoning_tokens") or 0
         },
         "total_tokens": usage.get("total_tokens") or prompt + completion,
     }
+
+
+def _cache_writes(prompt_details: dict[str, Any]) -> Item:
+    """Cache writes, where the chat usage counted them (Anthropic's, Bedrock's)."""
+    written = prompt_details.get("cache_creation_tokens")
+    return {"cache_creation_tokens": written} if written else {}
 
 
 # ---- stream: chat SSE → Responses SSE ----
