@@ -769,7 +769,8 @@ class Relay:
     captured: Capture
     raw: Capture | None
     hop: Hop | None = None
-    # A translation's usage chunk, kept in the copy but not sent to a client that did not ask.
+    # A translation's usage chunk, kept in the copy but not sent to a client that did not ask;
+    # translations write it when they close, so only the flush is filtered.
     hide_usage: UsageChunkFilter | None = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -779,7 +780,7 @@ class Relay:
         else:
             self.raw.add(chunk)
             self.captured.add(out)
-        return self.hide_usage.feed(out) if self.hide_usage else out
+        return out
 
     def flush(self) -> bytes:
         last = self.chunk_filter.flush() if self.chunk_filter else b""
