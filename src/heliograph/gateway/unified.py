@@ -1,7 +1,8 @@
-"""The unified API's planning: an OpenAI chat request's `model` string becomes the targets to try,
-in order, one per route, each with the body its provider speaks and the key it takes (the
-organization's own from the vault first, else the operator's). Routes the gateway cannot call
-(no key, or a request that provider's API cannot express) are passed over, saying why."""
+"""The unified API's planning: an OpenAI-shaped request's `model` string (chat completions, the
+Responses API through chat, embeddings) becomes the targets to try, in order, one per route,
+each with the body its provider speaks and the key it takes (the organization's own from the
+vault first, else the operator's). Routes the gateway cannot call (no key, or a request that
+provider's API cannot express) are passed over, saying why."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 EMBEDDINGS_PATH = "/v1/embeddings"
 UNIFIED_PATHS = (CHAT_PATH, RESPONSES_PATH, EMBEDDINGS_PATH)
-# What a body may say to name its model: a model string, never longer than its grammar allows.
+# The most routes one request tries (a model string's candidates on every provider serving each).
 MAX_ROUTES = 20
 
 
